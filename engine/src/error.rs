@@ -1,0 +1,108 @@
+//! The engine's error types: `Error` for callers, `StorageError` for backends,
+//! `Invalid` for input that does not fit (always naming the field).
+
+use thiserror::Error;
+
+use crate::ids::{DeliveryId, EndpointId, EventId, TenantId};
+
+/// Input that does not fit the contract; `field` names what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    /// The offending field, as named in http-api.md (`url`, `headers.x-foo`, `tenant`, ...).
+    pub field: String,
+    /// What is wrong with it, for people.
+    pub message: String,
+}
+
+impl Invalid {
+    /// Builds an `Invalid` for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A storage backend failed; the backend's own error is kept as the source.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// The backend's I/O or database layer failed.
+    #[error("storage backend failed: {context}")]
+    Backend {
+        /// What the storage was doing.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored record could not be decoded (corruption or an incompatible format).
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    /// The storage has been closed.
+    #[error("storage is closed")]
+    Closed,
+}
+
+impl StorageError {
+    /// Wraps a backend error with what was being done.
+    pub fn backend(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Backend {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Everything an `Engine` call can fail with.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The input does not fit (422 in the daemon).
+    #[error("invalid {0}")]
+    Invalid(#[from] Invalid),
+    /// No such endpoint for this tenant.
+    #[error("endpoint {endpoint_id} not found for tenant {tenant}")]
+    EndpointNotFound {
+        /// The tenant asked about.
+        tenant: TenantId,
+        /// The endpoint asked for.
+        endpoint_id: EndpointId,
+    },
+    /// No such event for this tenant.
+    #[error("event {event_id} not found for tenant {tenant}")]
+    EventNotFound {
+        /// The tenant asked about.
+        tenant: TenantId,
+        /// The event asked for.
+        event_id: EventId,
+    },
+    /// No such delivery for this tenant.
+    #[error("delivery {delivery_id} not found for tenant {tenant}")]
+    DeliveryNotFound {
+        /// The tenant asked about.
+        tenant: TenantId,
+        /// The delivery asked for.
+        delivery_id: DeliveryId,
+    },
+    /// The request conflicts with the current state (409 in the daemon).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The payload is larger than the configured limit (413 in the daemon).
+    #[error("payload of {size} bytes exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The serialized size of `data`.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The engine is shutting down or its actors stopped.
+    #[error("engine is not running")]
+    NotRunning,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

@@ -1,0 +1,222 @@
+//! Typed ids: prefixed, URL-safe, monotonic ULIDs that sort by creation time.
+//!
+//! Every generated id is `<prefix>_<ULID>`; the ULIDs come from one process-wide
+//! monotonic generator, so ids made later in a process always sort after earlier ones
+//! (http-api.md "Conventions"). Event ids may also be a caller's idempotency key.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Invalid;
+
+/// The one monotonic ULID source of the process: ids made later sort later, even
+/// within one millisecond.
+static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+
+fn next_ulid() -> ulid::Ulid {
+    let mut guard = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let generator = guard.get_or_insert_with(ulid::Generator::new);
+    // The generator only fails when 2^80 ids are made in one millisecond; fall back to
+    // a fresh random ULID for that millisecond rather than panicking.
+    generator
+        .generate_from_datetime(SystemTime::now())
+        .unwrap_or_else(|_| ulid::Ulid::new())
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every generated id of this kind carries.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Makes a new id, later than every id made before it in this process.
+            pub fn generate() -> Self {
+                Self(format!("{}_{}", $prefix, next_ulid()))
+            }
+
+            /// Parses an id received from outside (a URL path, a stored record).
+            ///
+            /// # Errors
+            /// `Invalid` when the text lacks the prefix or its ULID is malformed.
+            pub fn parse(text: &str) -> Result<Self, Invalid> {
+                let ulid_part = text
+                    .strip_prefix($prefix)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .ok_or_else(|| Invalid::new("id", format!("must start with `{}_`", $prefix)))?;
+                ulid::Ulid::from_string(ulid_part)
+                    .map_err(|_| Invalid::new("id", "malformed id"))?;
+                Ok(Self(text.to_owned()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// An endpoint's id, `ep_...`.
+    EndpointId,
+    "ep"
+);
+prefixed_id!(
+    /// A delivery's id, `dlv_...`: one per (event, endpoint).
+    DeliveryId,
+    "dlv"
+);
+prefixed_id!(
+    /// An attempt's id, `att_...`.
+    AttemptId,
+    "att"
+);
+
+/// An event's id: `evt_...` when generated, or the caller's idempotency key
+/// (`[A-Za-z0-9_.:-]{1,128}`). It is also the `webhook-id` receivers dedupe on.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl EventId {
+    /// Makes a new `evt_` id, later than every id made before it in this process.
+    pub fn generate() -> Self {
+        Self(format!("evt_{}", next_ulid()))
+    }
+
+    /// Parses a caller-supplied id (idempotency key) or a stored one.
+    ///
+    /// # Errors
+    /// `Invalid { field: "id" }` unless it matches `[A-Za-z0-9_.:-]{1,128}`.
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let ok = !text.is_empty()
+            && text.len() <= 128
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Invalid::new(
+                "id",
+                "must be 1 to 128 characters of [A-Za-z0-9_.:-]",
+            ))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The account endpoints and events belong to: 1 to 64 characters of `[A-Za-z0-9_-]`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Parses a tenant name.
+    ///
+    /// # Errors
+    /// `Invalid { field: "tenant" }` unless it matches `[A-Za-z0-9_-]{1,64}`.
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let ok = !text.is_empty()
+            && text.len() <= 64
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Invalid::new(
+                "tenant",
+                "must be 1 to 64 characters of [A-Za-z0-9_-]",
+            ))
+        }
+    }
+
+    /// The tenant as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_sort_in_creation_order() {
+        let ids: Vec<DeliveryId> = (0..1000).map(|_| DeliveryId::generate()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert!(ids[0].as_str().starts_with("dlv_"));
+    }
+
+    #[test]
+    fn parse_checks_prefix_and_ulid() {
+        let id = EndpointId::generate();
+        assert_eq!(EndpointId::parse(id.as_str()).unwrap(), id);
+        assert!(EndpointId::parse("evt_01J0000000000000000000000").is_err());
+        assert!(EndpointId::parse("ep_notaulid").is_err());
+    }
+
+    #[test]
+    fn tenant_and_event_id_rules() {
+        assert!(TenantId::parse("acme-1_x").is_ok());
+        assert!(TenantId::parse("").is_err());
+        assert!(TenantId::parse(&"a".repeat(65)).is_err());
+        assert!(TenantId::parse("a b").is_err());
+        assert!(EventId::parse("order:42.v1-x_y").is_ok());
+        assert!(EventId::parse("bad/slash").is_err());
+        assert!(EventId::parse(&"a".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! `Event`: what a publisher sent, with its `data` kept byte for byte (minus
+//! insignificant whitespace), and the envelope receivers get (delivery.md §1).
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::ids::{EventId, TenantId};
+use crate::time::Timestamp;
+
+/// The input of a publish.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    /// The event type: 1 to 128 characters of `[A-Za-z0-9_.-]`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Any JSON value, passed through untouched.
+    pub data: Box<RawValue>,
+    /// Idempotency key; becomes the event id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Channels of the event.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+}
+
+impl NewEvent {
+    /// Builds an event input from a type and JSON text.
+    ///
+    /// # Errors
+    /// When `data` is not valid JSON.
+    pub fn new(event_type: impl Into<String>, data: &str) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            event_type: event_type.into(),
+            data: RawValue::from_string(data.to_owned())?,
+            id: None,
+            channels: None,
+        })
+    }
+
+    /// Sets the idempotency key.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the channels.
+    pub fn with_channels(mut self, channels: Vec<String>) -> Self {
+        self.channels = Some(channels);
+        self
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// `evt_...` or the caller's idempotency key.
+    pub id: EventId,
+    /// Owner.
+    pub tenant: TenantId,
+    /// The event type.
+    pub event_type: String,
+    /// Channels.
+    pub channels: Vec<String>,
+    /// Publish time.
+    pub created_at: Timestamp,
+    /// `data`, compact JSON text.
+    pub data: String,
+    /// How many endpoints it matched.
+    pub deliveries: u32,
+}
+
+impl Event {
+    /// The request body every attempt sends:
+    /// `{"id":..,"type":..,"created_at":..,"data":..}`, compact and byte-stable.
+    pub fn body(&self) -> String {
+        let mut body = String::with_capacity(self.data.len() + 128);
+        body.push_str("{\"id\":");
+        push_json_string(&mut body, self.id.as_str());
+        body.push_str(",\"type\":");
+        push_json_string(&mut body, &self.event_type);
+        body.push_str(",\"created_at\":\"");
+        body.push_str(&self.created_at.to_rfc3339());
+        body.push_str("\",\"data\":");
+        body.push_str(&self.data);
+        body.push('}');
+        body
+    }
+}
+
+/// Appends `text` as a JSON string. Ids and types are validated to plain ASCII, so
+/// only the generic escapes can ever apply.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push_str(&serde_json::Value::String(text.to_owned()).to_string());
+}
+
+/// Removes insignificant whitespace from valid JSON text, keeping every other byte
+/// (key order, number text, string escapes) as it was.
+pub fn minify_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minify_keeps_numbers_escapes_and_key_order() {
+        let input = "{ \"b\" : 45000.0 ,\n \"a\": \"x \\\" \\u00e9 \\/ y\", \"c\": [1, 2 ] }";
+        assert_eq!(
+            minify_json(input),
+            "{\"b\":45000.0,\"a\":\"x \\\" \\u00e9 \\/ y\",\"c\":[1,2]}"
+        );
+    }
+
+    #[test]
+    fn body_is_the_documented_envelope() {
+        let event = Event {
+            id: EventId::parse("evt_1").unwrap(),
+            tenant: TenantId::parse("t").unwrap(),
+            event_type: "order.filled".into(),
+            channels: vec![],
+            created_at: Timestamp(1_764_000_000_123),
+            data: "{\"x\":1}".into(),
+            deliveries: 1,
+        };
+        assert_eq!(
+            event.body(),
+            "{\"id\":\"evt_1\",\"type\":\"order.filled\",\"created_at\":\"2025-11-24T16:00:00.123Z\",\"data\":{\"x\":1}}"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! Plain data records: what storage keeps and the engine passes around.
+
+mod attempt;
+mod delivery;
+mod endpoint;
+mod event;
+
+pub use attempt::{Attempt, AttemptOutcome};
+pub use delivery::{DeadReason, Delivery, DeliveryStatus};
+pub use endpoint::{
+    DisabledReason, Endpoint, EndpointHealth, EndpointPatch, NewEndpoint, Ordering,
+};
+pub use event::{minify_json, Event, NewEvent};

@@ -1,0 +1,217 @@
+//! The `Storage` trait: everything Herald keeps, and the durability contract.
+//!
+//! Contract for every implementation:
+//! - a write that returns `Ok` is durable (survives a crash of the process);
+//! - writes documented as atomic are all-or-nothing;
+//! - lists are newest first, at most `PageRequest::limit` items, with an opaque
+//!   cursor that continues after the last item returned;
+//! - everything an endpoint actor needs is reachable from its `EndpointId`, so
+//!   "which endpoints have work" is a query, not only in-memory state.
+
+use async_trait::async_trait;
+
+use crate::error::StorageError;
+use crate::ids::{DeliveryId, EndpointId, EventId, TenantId};
+use crate::model::{Attempt, AttemptOutcome, Delivery, Endpoint, EndpointHealth, Event};
+use crate::time::Timestamp;
+
+/// Shorthand for storage results.
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Which page of a list to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// At most this many items (callers clamp it; storage takes it as given).
+    pub limit: usize,
+    /// Continue after the item this cursor was made from.
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    /// The first page of `limit` items.
+    pub fn first(limit: usize) -> Self {
+        Self {
+            limit,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of a list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` when this is the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters on a tenant's events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only this exact type.
+    pub event_type: Option<String>,
+    /// Only events created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events created before this time.
+    pub until: Option<Timestamp>,
+}
+
+/// What `insert_event` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertEvent {
+    /// The event and its deliveries are stored.
+    Inserted,
+    /// An event with this id already exists for the tenant; nothing was written.
+    Exists(Event),
+}
+
+/// Counts of an endpoint's deliveries by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Pending deliveries.
+    pub pending: u64,
+    /// Dead letters.
+    pub dead: u64,
+}
+
+/// What a retention purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeStats {
+    /// Events removed (with their non-pending deliveries).
+    pub events: u64,
+    /// Attempt records removed.
+    pub attempts: u64,
+}
+
+/// Durable storage of endpoints, events, deliveries and attempts.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Creates or replaces an endpoint.
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()>;
+
+    /// One endpoint of a tenant.
+    async fn get_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> StorageResult<Option<Endpoint>>;
+
+    /// One endpoint by id alone (endpoint actors know only their id).
+    async fn endpoint_by_id(&self, id: &EndpointId) -> StorageResult<Option<Endpoint>>;
+
+    /// A tenant's endpoints, newest first.
+    async fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Endpoint>>;
+
+    /// Every endpoint of every tenant (to build the subscription index at start).
+    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>>;
+
+    /// Deletes an endpoint and, atomically, marks its pending deliveries dead with
+    /// `endpoint_deleted` at `now`. Returns how many were pending, or `None` when
+    /// there was no such endpoint. Its history (attempts, dead letters) is kept.
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> StorageResult<Option<u64>>;
+
+    /// The endpoint's stored health (default when none was written yet).
+    async fn endpoint_health(&self, id: &EndpointId) -> StorageResult<EndpointHealth>;
+
+    /// Replaces the endpoint's health record (re-enable resets it).
+    async fn put_endpoint_health(
+        &self,
+        id: &EndpointId,
+        health: &EndpointHealth,
+    ) -> StorageResult<()>;
+
+    /// How many deliveries of the endpoint are pending and dead.
+    async fn delivery_counts(&self, id: &EndpointId) -> StorageResult<DeliveryCounts>;
+
+    /// Stores an event and its deliveries in one atomic, durable write, unless an event
+    /// with the same id exists for the tenant (idempotency), in which case nothing is
+    /// written and the existing event is returned.
+    async fn insert_event(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+    ) -> StorageResult<InsertEvent>;
+
+    /// One event of a tenant.
+    async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<Event>>;
+
+    /// A tenant's events, newest first (by creation time, then id).
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Event>>;
+
+    /// The deliveries of one event, in creation order.
+    async fn event_deliveries(
+        &self,
+        tenant: &TenantId,
+        event_id: &EventId,
+    ) -> StorageResult<Vec<Delivery>>;
+
+    /// One delivery of a tenant.
+    async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> StorageResult<Option<Delivery>>;
+
+    /// The endpoint's pending deliveries in publish order (delivery id order), at most
+    /// `limit`.
+    async fn pending_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        limit: usize,
+    ) -> StorageResult<Vec<Delivery>>;
+
+    /// Every endpoint that has at least one pending delivery.
+    async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>>;
+
+    /// Atomically: appends the attempt, stores the endpoint's health, and replaces the
+    /// delivery **only if the stored one is still pending** (a delivery dead-lettered or
+    /// deleted meanwhile keeps that state; the attempt is logged all the same).
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        delivery: &Delivery,
+        health: &EndpointHealth,
+    ) -> StorageResult<()>;
+
+    /// Atomically replaces these deliveries (replay, retry, dead-lettering).
+    async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()>;
+
+    /// An endpoint's attempts, newest first, optionally only successes or failures.
+    async fn list_attempts(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        outcome: Option<AttemptOutcome>,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Attempt>>;
+
+    /// An endpoint's dead deliveries, newest first (by delivery id).
+    async fn list_dead_letters(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>>;
+
+    /// Removes events created before `cutoff` (with their deliveries that are not
+    /// pending) and attempts started before it. Pending work is never purged.
+    async fn purge_before(&self, cutoff: Timestamp) -> StorageResult<PurgeStats>;
+
+    /// Makes every write so far durable (called at shutdown).
+    async fn flush(&self) -> StorageResult<()>;
+}

@@ -1,0 +1,13 @@
+//! Shared test equipment for Herald's crates, written once and reused.
+//!
+//! Layout:
+//! - `receiver`: a recording HTTP(S) receiver on 127.0.0.1 (hyper server).
+//! - `certs`: rcgen certificates for TLS tests.
+//! - `scripted`: `ScriptedTransport`, an in-process transport for engine tests.
+//! - `conformance`: the storage conformance suite every backend runs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod certs;
+pub mod conformance;
+pub mod receiver;
+pub mod scripted;
