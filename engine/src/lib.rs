@@ -1,12 +1,85 @@
 //! Herald: an embeddable webhook delivery engine.
+//!
+//! Services that own events push them through an [`Engine`]; Herald delivers each one
+//! to every matching endpoint of the tenant, signed (Standard Webhooks by default),
+//! retried on a schedule with backoff, behind a circuit breaker, and never lost once
+//! `publish` has returned.
+//!
+//! # Layout
+//! - [`engine`]: the public handle; [`config`]: settings and defaults.
+//! - [`model`], [`ids`], [`time`]: the records and their ids.
+//! - [`storage`] and [`transport`]: the traits backends implement.
+//! - Pure rules: [`signing`], [`retry`], [`breaker`], [`disable`], [`outcome`],
+//!   [`queue`], [`filter`], [`validate`], [`destination`], [`rate`].
+//! - `actors`: the Supervisor, Router and one EndpointActor per endpoint with work.
+//! - [`notify`]: operational events; [`metrics`]: metric names; [`views`]: API objects.
+//!
+//! # Embedding
+//! ```
+//! use std::sync::Arc;
+//! use herald::{Engine, EngineConfig, DestinationPolicy, NewEndpoint, NewEvent, TenantId};
+//! use herald_storage_memory::MemoryStorage;
+//! use herald_transport_http::{HttpTransport, HttpTransportConfig};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let destinations = DestinationPolicy::permissive(); // production: the default (https, public only)
+//! let transport = HttpTransport::new(HttpTransportConfig {
+//!     destinations: destinations.clone(),
+//!     ..Default::default()
+//! })?;
+//! let config = EngineConfig { destinations, ..Default::default() };
+//! let engine = Engine::start(Arc::new(MemoryStorage::new()), Arc::new(transport), config).await?;
+//!
+//! let tenant = TenantId::parse("acme")?;
+//! let mut input = NewEndpoint::new("http://127.0.0.1:9/hooks");
+//! input.event_types = Some(vec!["order.*".into()]);
+//! let created = engine.create_endpoint(&tenant, input).await?;
+//! println!("give this secret to the receiver: {}", created.secret.expose());
+//!
+//! let published = engine
+//!     .publish(&tenant, NewEvent::new("order.filled", r#"{"order_id":"ord_1"}"#)?)
+//!     .await?;
+//! assert_eq!(published.event.deliveries, 1);
+//! engine.shutdown(std::time::Duration::from_secs(1)).await?;
+//! # Ok(()) }
+//! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub(crate) mod actors;
+pub mod breaker;
 pub mod config;
 pub mod destination;
+pub mod disable;
+pub mod engine;
 pub mod error;
+pub mod filter;
 pub mod ids;
+pub mod metrics;
 pub mod model;
+pub mod notify;
+pub mod outcome;
+pub mod queue;
+pub mod rate;
+pub mod retry;
 pub mod signing;
 pub mod storage;
 pub mod time;
 pub mod transport;
+pub mod validate;
+pub mod views;
+
+pub use config::{DeliveryDefaults, EffectivePolicy, EngineConfig};
+pub use destination::DestinationPolicy;
+pub use engine::{page_limit, CreatedEndpoint, Engine, Published, RotatedSecret};
+pub use error::{Error, Invalid, StorageError};
+pub use ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+pub use model::{
+    Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint,
+    EndpointHealth, EndpointPatch, Event, NewEndpoint, NewEvent, Ordering,
+};
+pub use notify::OperationalEvent;
+pub use signing::{Secret, SignatureScheme};
+pub use storage::{EventFilter, Page, PageRequest, Storage};
+pub use time::Timestamp;
+pub use transport::{ErrorClass, SignedRequest, Transport, TransportOutcome};
+pub use views::EndpointInfo;

@@ -1,0 +1,663 @@
+//! `Engine`, the public handle: start, endpoints, publish, queries, replay, listeners,
+//! shutdown. Each call validates, talks to storage, and tells the actors what changed.
+
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use serde_json::value::RawValue;
+use tokio::sync::{broadcast, oneshot, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::actors::router::{PublishRequest, RouterMsg};
+use crate::actors::supervisor::{Supervisor, SupervisorMsg};
+use crate::actors::Shared;
+use crate::config::{EffectivePolicy, EngineConfig};
+use crate::disable;
+use crate::error::{Error, Invalid};
+use crate::filter::validate_event_type;
+use crate::ids::{DeliveryId, EndpointId, EventId, TenantId};
+use crate::model::{
+    minify_json, Attempt, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, Endpoint,
+    EndpointPatch, Event, NewEndpoint, NewEvent,
+};
+use crate::notify::OperationalEvent;
+use crate::signing::Secret;
+use crate::storage::{EventFilter, Page, PageRequest, Storage};
+use crate::time::Timestamp;
+use crate::transport::Transport;
+use crate::validate;
+use crate::views::EndpointInfo;
+
+pub use crate::actors::router::Published;
+
+/// A new endpoint and its secret: the only time the secret is shown, apart from rotation.
+#[derive(Debug, Clone)]
+pub struct CreatedEndpoint {
+    /// The endpoint as the API shows it.
+    pub info: EndpointInfo,
+    /// Its secret.
+    pub secret: Secret,
+}
+
+/// The answer to a secret rotation.
+#[derive(Debug, Clone)]
+pub struct RotatedSecret {
+    /// The new secret.
+    pub secret: Secret,
+    /// Until when the previous one still signs.
+    pub previous_valid_until: Timestamp,
+}
+
+/// The engine: a cheap-to-clone handle on the actors, storage and transport.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    supervisor: ActorRef<SupervisorMsg>,
+    /// Publishes between validation and durable write; bounds their memory.
+    publish_slots: Arc<Semaphore>,
+    /// The retention purge loop, stopped at shutdown or drop.
+    purge: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.purge.abort();
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// Clamps a page size to the API's rules (default 50, at most 250).
+pub fn page_limit(limit: Option<usize>) -> usize {
+    limit.unwrap_or(50).clamp(1, 250)
+}
+
+impl Engine {
+    /// Starts the actors on `storage` and `transport`. Pending deliveries found in
+    /// storage resume at once.
+    ///
+    /// # Errors
+    /// `Error::Invalid` for a bad default schedule; `Error::Storage` when the endpoints
+    /// cannot be read; `Error::NotRunning` when the actors fail to start.
+    pub async fn start(
+        storage: Arc<dyn Storage>,
+        transport: Arc<dyn Transport>,
+        config: EngineConfig,
+    ) -> Result<Engine, Error> {
+        crate::retry::RetrySchedule::new(config.delivery.retry_schedule.clone())?;
+        let slots = config.max_publishes_in_flight.max(1);
+        let shared = Arc::new(Shared::new(storage, transport, config));
+        let (supervisor, _) = Actor::spawn(
+            None,
+            Supervisor {
+                shared: shared.clone(),
+            },
+            (),
+        )
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "starting the engine's actors failed");
+            Error::NotRunning
+        })?;
+        let purge = tokio::spawn(purge_loop(shared.clone()));
+        tracing::info!("engine started");
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                shared,
+                supervisor,
+                publish_slots: Arc::new(Semaphore::new(slots)),
+                purge,
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    fn storage(&self) -> &dyn Storage {
+        self.inner.shared.storage.as_ref()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.shared().clock.now()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared().config
+    }
+
+    fn tell_router(&self, message: RouterMsg) {
+        if let Some(router) = self.shared().router() {
+            let _ = router.cast(message);
+        }
+    }
+
+    fn tell_changed(&self, endpoint_id: &EndpointId, reset_breaker: bool) {
+        let _ = self.inner.supervisor.cast(SupervisorMsg::Changed {
+            endpoint_id: endpoint_id.clone(),
+            reset_breaker,
+        });
+    }
+
+    async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint, Error> {
+        self.storage()
+            .get_endpoint(tenant, id)
+            .await?
+            .ok_or_else(|| Error::EndpointNotFound {
+                tenant: tenant.clone(),
+                endpoint_id: id.clone(),
+            })
+    }
+
+    async fn info(&self, endpoint: Endpoint) -> Result<EndpointInfo, Error> {
+        let health = self.storage().endpoint_health(&endpoint.id).await?;
+        let counts = self.storage().delivery_counts(&endpoint.id).await?;
+        Ok(EndpointInfo {
+            policy: EffectivePolicy::resolve(&endpoint, &self.config().delivery),
+            breaker: self.shared().breaker_status(&endpoint.id),
+            health,
+            counts,
+            endpoint,
+        })
+    }
+
+    /// Creates an endpoint; it receives the very next matching publish.
+    ///
+    /// # Errors
+    /// `Error::Invalid` naming the field; `Error::Storage`.
+    pub async fn create_endpoint(
+        &self,
+        tenant: &TenantId,
+        input: NewEndpoint,
+    ) -> Result<CreatedEndpoint, Error> {
+        let endpoint = validate::new_endpoint(
+            tenant.clone(),
+            input,
+            &self.config().destinations,
+            self.now(),
+        )?;
+        self.storage().put_endpoint(&endpoint).await?;
+        self.tell_router(RouterMsg::Upsert(endpoint.clone()));
+        let secret = endpoint.secrets.current.clone();
+        Ok(CreatedEndpoint {
+            info: self.info(endpoint).await?,
+            secret,
+        })
+    }
+
+    /// One endpoint.
+    ///
+    /// # Errors
+    /// `Error::EndpointNotFound`; `Error::Storage`.
+    pub async fn get_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> Result<EndpointInfo, Error> {
+        let endpoint = self.endpoint(tenant, id).await?;
+        self.info(endpoint).await
+    }
+
+    /// A tenant's endpoints, newest first.
+    ///
+    /// # Errors
+    /// `Error::Storage`.
+    pub async fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<EndpointInfo>, Error> {
+        let found = self.storage().list_endpoints(tenant, page).await?;
+        let mut items = Vec::with_capacity(found.items.len());
+        for endpoint in found.items {
+            items.push(self.info(endpoint).await?);
+        }
+        Ok(Page {
+            items,
+            next_cursor: found.next_cursor,
+        })
+    }
+
+    /// Changes an endpoint. `active: false` disables it (reason `manual`) and moves its
+    /// pending deliveries to dead letters; `active: true` re-enables it and resets its
+    /// breaker and failure streak. Takes effect for the very next publish.
+    ///
+    /// # Errors
+    /// `Error::Invalid`; `Error::EndpointNotFound`; `Error::Storage`.
+    pub async fn update_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        mut patch: EndpointPatch,
+    ) -> Result<EndpointInfo, Error> {
+        let current = self.endpoint(tenant, id).await?;
+        let active = patch.active.take();
+        let mut next =
+            validate::patch_endpoint(&current, patch, &self.config().destinations, self.now())?;
+        let mut reset_breaker = false;
+        match active {
+            Some(false) if current.active => {
+                next.active = false;
+                next.disabled_reason = Some(DisabledReason::Manual);
+            }
+            Some(true) if !current.active => {
+                next.active = true;
+                next.disabled_reason = None;
+                reset_breaker = true;
+                let mut health = self.storage().endpoint_health(id).await?;
+                disable::reset_streak(&mut health);
+                self.storage().put_endpoint_health(id, &health).await?;
+            }
+            _ => {}
+        }
+        self.storage().put_endpoint(&next).await?;
+        self.tell_router(RouterMsg::Upsert(next.clone()));
+        self.tell_changed(id, reset_breaker);
+        self.info(next).await
+    }
+
+    /// Deletes an endpoint. Its pending deliveries become dead with reason
+    /// `endpoint_deleted` (no operational event); its history stays until retention.
+    ///
+    /// # Errors
+    /// `Error::EndpointNotFound`; `Error::Storage`.
+    pub async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), Error> {
+        let removed = self
+            .storage()
+            .delete_endpoint(tenant, id, self.now())
+            .await?;
+        if removed.is_none() {
+            return Err(Error::EndpointNotFound {
+                tenant: tenant.clone(),
+                endpoint_id: id.clone(),
+            });
+        }
+        self.tell_router(RouterMsg::Remove(tenant.clone(), id.clone()));
+        self.tell_changed(id, false);
+        Ok(())
+    }
+
+    /// Rotates the endpoint's secret; the previous one keeps signing for the rotation
+    /// grace period.
+    ///
+    /// # Errors
+    /// `Error::Invalid { field: "secret" }`; `Error::EndpointNotFound`; `Error::Storage`.
+    pub async fn rotate_secret(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        secret: Option<String>,
+    ) -> Result<RotatedSecret, Error> {
+        let mut endpoint = self.endpoint(tenant, id).await?;
+        let next = match secret {
+            Some(text) => Secret::parse(endpoint.signature_scheme, &text)?,
+            None => Secret::generate(),
+        };
+        let now = self.now();
+        let valid_until = now.plus(self.config().delivery.rotation_grace);
+        endpoint.secrets.rotate(next.clone(), valid_until);
+        endpoint.updated_at = now;
+        self.storage().put_endpoint(&endpoint).await?;
+        self.tell_changed(id, false);
+        Ok(RotatedSecret {
+            secret: next,
+            previous_valid_until: valid_until,
+        })
+    }
+
+    /// Sends a synthetic event to this endpoint only, through the normal path.
+    ///
+    /// # Errors
+    /// `Error::EndpointNotFound`; `Error::Conflict` when it is disabled; `Error::Invalid`.
+    pub async fn send_test_event(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        event_type: Option<String>,
+        data: Option<Box<RawValue>>,
+    ) -> Result<Published, Error> {
+        let endpoint = self.endpoint(tenant, id).await?;
+        if !endpoint.active {
+            return Err(Error::Conflict("the endpoint is disabled".into()));
+        }
+        let data = match data {
+            Some(data) => data,
+            None => RawValue::from_string(format!("{{\"endpoint_id\":\"{}\"}}", id))
+                .map_err(|_| Invalid::new("data", "not JSON"))?,
+        };
+        let input = NewEvent {
+            event_type: event_type.unwrap_or_else(|| "webhook.test".to_owned()),
+            data,
+            id: None,
+            channels: None,
+        };
+        self.publish_to(tenant, input, Some(id.clone())).await
+    }
+
+    /// Publishes an event to every matching endpoint of the tenant. Returns once the
+    /// event and its deliveries are durable. With an idempotency key (`input.id`) seen
+    /// before, creates nothing and returns the first event (`created: false`).
+    ///
+    /// # Errors
+    /// `Error::Invalid` naming the field; `Error::PayloadTooLarge`; `Error::NotRunning`
+    /// during shutdown; `Error::Storage`.
+    pub async fn publish(&self, tenant: &TenantId, input: NewEvent) -> Result<Published, Error> {
+        self.publish_to(tenant, input, None).await
+    }
+
+    async fn publish_to(
+        &self,
+        tenant: &TenantId,
+        input: NewEvent,
+        only: Option<EndpointId>,
+    ) -> Result<Published, Error> {
+        if self.shared().is_closing() {
+            return Err(Error::NotRunning);
+        }
+        validate_event_type(&input.event_type, "type")?;
+        let channels = validate::validate_channels(input.channels.as_deref().unwrap_or(&[]))?;
+        let id = input.id.as_deref().map(EventId::parse).transpose()?;
+        let data = minify_json(input.data.get());
+        let limit = self.config().delivery.max_payload_bytes;
+        if data.len() > limit {
+            return Err(Error::PayloadTooLarge {
+                size: data.len(),
+                limit,
+            });
+        }
+        let permit = self
+            .inner
+            .publish_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::NotRunning)?;
+        let router = self.shared().router().ok_or(Error::NotRunning)?;
+        let (reply, answer) = oneshot::channel();
+        let request = PublishRequest {
+            tenant: tenant.clone(),
+            event_type: input.event_type,
+            data,
+            channels,
+            id,
+            only,
+            permit,
+        };
+        router
+            .cast(RouterMsg::Publish(request, reply))
+            .map_err(|_| Error::NotRunning)?;
+        answer.await.map_err(|_| Error::NotRunning)?
+    }
+
+    /// One event.
+    ///
+    /// # Errors
+    /// `Error::EventNotFound`; `Error::Storage`.
+    pub async fn get_event(&self, tenant: &TenantId, id: &EventId) -> Result<Event, Error> {
+        self.storage()
+            .get_event(tenant, id)
+            .await?
+            .ok_or_else(|| Error::EventNotFound {
+                tenant: tenant.clone(),
+                event_id: id.clone(),
+            })
+    }
+
+    /// A tenant's events, newest first.
+    ///
+    /// # Errors
+    /// `Error::Storage`.
+    pub async fn list_events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Event>, Error> {
+        Ok(self.storage().list_events(tenant, filter, page).await?)
+    }
+
+    /// The deliveries of one event.
+    ///
+    /// # Errors
+    /// `Error::EventNotFound`; `Error::Storage`.
+    pub async fn event_deliveries(
+        &self,
+        tenant: &TenantId,
+        id: &EventId,
+    ) -> Result<Vec<Delivery>, Error> {
+        self.get_event(tenant, id).await?;
+        Ok(self.storage().event_deliveries(tenant, id).await?)
+    }
+
+    /// One delivery.
+    ///
+    /// # Errors
+    /// `Error::DeliveryNotFound`; `Error::Storage`.
+    pub async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Delivery, Error> {
+        self.storage()
+            .get_delivery(tenant, id)
+            .await?
+            .ok_or_else(|| Error::DeliveryNotFound {
+                tenant: tenant.clone(),
+                delivery_id: id.clone(),
+            })
+    }
+
+    /// An endpoint's attempts, newest first.
+    ///
+    /// # Errors
+    /// `Error::EndpointNotFound`; `Error::Storage`.
+    pub async fn list_attempts(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        outcome: Option<AttemptOutcome>,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>, Error> {
+        self.endpoint(tenant, endpoint_id).await?;
+        Ok(self
+            .storage()
+            .list_attempts(tenant, endpoint_id, outcome, page)
+            .await?)
+    }
+
+    /// An endpoint's dead letters, newest first.
+    ///
+    /// # Errors
+    /// `Error::EndpointNotFound`; `Error::Storage`.
+    pub async fn list_dead_letters(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, Error> {
+        self.endpoint(tenant, endpoint_id).await?;
+        Ok(self
+            .storage()
+            .list_dead_letters(tenant, endpoint_id, page)
+            .await?)
+    }
+
+    /// Queues every dead delivery of the endpoint (that died in `[since, until)`, when
+    /// given) again with a fresh retry budget. Returns how many.
+    ///
+    /// # Errors
+    /// `Error::EndpointNotFound`; `Error::Conflict` when the endpoint is disabled;
+    /// `Error::Storage`.
+    pub async fn replay_dead_letters(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) -> Result<u64, Error> {
+        let endpoint = self.endpoint(tenant, endpoint_id).await?;
+        if !endpoint.active {
+            return Err(Error::Conflict(
+                "the endpoint is disabled: enable it before replaying".into(),
+            ));
+        }
+        let now = self.now();
+        let mut page = PageRequest::first(1000);
+        let mut replay = Vec::new();
+        loop {
+            let found = self
+                .storage()
+                .list_dead_letters(tenant, endpoint_id, &page)
+                .await?;
+            replay.extend(found.items.into_iter().filter(|d| {
+                since.is_none_or(|s| d.updated_at >= s) && until.is_none_or(|u| d.updated_at < u)
+            }));
+            match found.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        for delivery in &mut replay {
+            delivery.requeue(now);
+        }
+        for chunk in replay.chunks(1000) {
+            self.storage().update_deliveries(chunk).await?;
+        }
+        if !replay.is_empty() {
+            self.tell_changed(endpoint_id, false);
+        }
+        Ok(replay.len() as u64)
+    }
+
+    /// Queues one delivery (dead or succeeded) again with a fresh retry budget.
+    ///
+    /// # Errors
+    /// `Error::DeliveryNotFound`; `Error::Conflict` when it is pending already or its
+    /// endpoint is gone or disabled; `Error::Storage`.
+    pub async fn retry_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> Result<Delivery, Error> {
+        let mut delivery = self.get_delivery(tenant, id).await?;
+        if delivery.status == DeliveryStatus::Pending {
+            return Err(Error::Conflict("the delivery is already pending".into()));
+        }
+        match self
+            .storage()
+            .get_endpoint(tenant, &delivery.endpoint_id)
+            .await?
+        {
+            Some(endpoint) if endpoint.active => {}
+            Some(_) => return Err(Error::Conflict("its endpoint is disabled".into())),
+            None => return Err(Error::Conflict("its endpoint was deleted".into())),
+        }
+        delivery.requeue(self.now());
+        self.storage()
+            .update_deliveries(std::slice::from_ref(&delivery))
+            .await?;
+        self.tell_changed(&delivery.endpoint_id, false);
+        Ok(delivery)
+    }
+
+    /// A listener of operational events (`endpoint.disabled`, `delivery.dead`). A
+    /// listener that falls more than 1024 events behind loses the oldest.
+    pub fn subscribe(&self) -> broadcast::Receiver<OperationalEvent> {
+        self.shared().notifier.subscribe()
+    }
+
+    /// Whether the actors run and make progress: the Supervisor handled its periodic
+    /// tick recently and the Router is up.
+    pub fn is_ready(&self) -> bool {
+        let shared = self.shared();
+        if shared.is_closing() || shared.router().is_none() {
+            return false;
+        }
+        let last = Timestamp(shared.heartbeat.load(AtomicOrdering::SeqCst));
+        let allowed = shared.config.sweep_interval * 3 + Duration::from_secs(5);
+        shared.clock.now().since(last) <= allowed
+    }
+
+    /// How many endpoint actors are running (idle endpoints have none).
+    ///
+    /// # Errors
+    /// `Error::NotRunning` when the Supervisor is gone.
+    pub async fn running_endpoint_actors(&self) -> Result<usize, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .supervisor
+            .cast(SupervisorMsg::RunningCount(reply))
+            .map_err(|_| Error::NotRunning)?;
+        answer.await.map_err(|_| Error::NotRunning)
+    }
+
+    /// Test hook: makes the endpoint's actor fail as a bug would.
+    #[doc(hidden)]
+    pub fn crash_endpoint_actor(&self, id: &EndpointId) {
+        let _ = self.inner.supervisor.cast(SupervisorMsg::Crash(id.clone()));
+    }
+
+    /// Stops gracefully: refuses new publishes, lets in-flight attempts finish and be
+    /// recorded (up to `grace`), stops the actors and flushes storage. Pending work
+    /// stays in storage and resumes at the next start.
+    ///
+    /// # Errors
+    /// `Error::Storage` when the final flush fails.
+    pub async fn shutdown(&self, grace: Duration) -> Result<(), Error> {
+        let shared = self.shared();
+        shared.closing.store(true, AtomicOrdering::SeqCst);
+        self.inner.purge.abort();
+        let deadline = tokio::time::Instant::now() + grace;
+        while shared.busy.load(AtomicOrdering::SeqCst) > 0 && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let left = shared.busy.load(AtomicOrdering::SeqCst);
+        if left > 0 {
+            tracing::warn!(
+                attempts = left,
+                "shutdown grace elapsed with attempts in flight; they will be retried"
+            );
+        }
+        let _ = self
+            .inner
+            .supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await;
+        self.storage().flush().await?;
+        tracing::info!("engine stopped");
+        Ok(())
+    }
+}
+
+/// Purges events and attempt logs older than the retention period, periodically.
+async fn purge_loop(shared: Arc<Shared>) {
+    let mut ticks = tokio::time::interval(shared.config.purge_interval.max(Duration::from_secs(1)));
+    loop {
+        ticks.tick().await;
+        let cutoff = shared.clock.now().minus(shared.config.delivery.retention);
+        match shared.storage.purge_before(cutoff).await {
+            Ok(stats) if stats.events + stats.attempts > 0 => {
+                tracing::info!(
+                    events = stats.events,
+                    attempts = stats.attempts,
+                    "retention purge"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "retention purge failed"),
+        }
+    }
+}

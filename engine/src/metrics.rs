@@ -1,0 +1,62 @@
+//! Every metric Herald emits, with its unit and labels (http-api.md "Operations").
+//! Labels come from small bounded sets; ids never become labels.
+
+use std::time::Duration;
+
+/// Counter: events accepted by `publish`.
+pub const EVENTS_PUBLISHED: &str = "herald_events_published_total";
+/// Counter, label `outcome` = `success` | `failure`: attempts made.
+pub const ATTEMPTS: &str = "herald_attempts_total";
+/// Counter: deliveries that succeeded.
+pub const DELIVERIES_SUCCEEDED: &str = "herald_deliveries_succeeded_total";
+/// Counter: deliveries moved to dead letters.
+pub const DELIVERIES_DEAD: &str = "herald_deliveries_dead_total";
+/// Histogram, seconds: attempt duration.
+pub const ATTEMPT_DURATION: &str = "herald_attempt_duration_seconds";
+/// Gauge: pending deliveries held by running endpoint actors.
+pub const PENDING_DELIVERIES: &str = "herald_pending_deliveries";
+/// Counter: endpoints disabled automatically.
+pub const ENDPOINTS_DISABLED: &str = "herald_endpoints_disabled_total";
+/// Gauge: endpoints whose breaker is open.
+pub const BREAKER_OPEN: &str = "herald_breaker_open";
+
+/// Records one event published.
+pub(crate) fn event_published() {
+    metrics::counter!(EVENTS_PUBLISHED).increment(1);
+}
+
+/// Records one attempt.
+pub(crate) fn attempt(success: bool, duration: Duration) {
+    let outcome = if success { "success" } else { "failure" };
+    metrics::counter!(ATTEMPTS, "outcome" => outcome).increment(1);
+    metrics::histogram!(ATTEMPT_DURATION).record(duration.as_secs_f64());
+}
+
+/// Records one delivery succeeded.
+pub(crate) fn delivery_succeeded() {
+    metrics::counter!(DELIVERIES_SUCCEEDED).increment(1);
+}
+
+/// Records deliveries moved to dead letters.
+pub(crate) fn deliveries_dead(count: u64) {
+    metrics::counter!(DELIVERIES_DEAD).increment(count);
+}
+
+/// Adjusts the pending gauge.
+pub(crate) fn pending_changed(delta: f64) {
+    if delta > 0.0 {
+        metrics::gauge!(PENDING_DELIVERIES).increment(delta);
+    } else if delta < 0.0 {
+        metrics::gauge!(PENDING_DELIVERIES).decrement(-delta);
+    }
+}
+
+/// Records an automatic disable.
+pub(crate) fn endpoint_disabled() {
+    metrics::counter!(ENDPOINTS_DISABLED).increment(1);
+}
+
+/// Sets the open-breaker gauge.
+pub(crate) fn breakers_open(count: usize) {
+    metrics::gauge!(BREAKER_OPEN).set(count as f64);
+}

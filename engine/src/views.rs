@@ -1,0 +1,250 @@
+//! The JSON objects of http-api.md, built from the records: what the daemon answers and
+//! what an embedding service can serialize the same way. Secrets never appear here.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::breaker::BreakerStatus;
+use crate::config::EffectivePolicy;
+use crate::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event, Ordering};
+use crate::signing::SignatureScheme;
+use crate::storage::DeliveryCounts;
+use crate::time::Timestamp;
+
+/// An endpoint with everything the API shows about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointInfo {
+    /// The stored endpoint.
+    pub endpoint: Endpoint,
+    /// Its settings with defaults applied.
+    pub policy: EffectivePolicy,
+    /// Its breaker.
+    pub breaker: BreakerStatus,
+    /// Its stored health.
+    pub health: EndpointHealth,
+    /// Its pending and dead counts.
+    pub counts: DeliveryCounts,
+}
+
+fn time(t: Option<Timestamp>) -> Option<String> {
+    t.map(Timestamp::to_rfc3339)
+}
+
+/// `stats` of the endpoint object.
+#[derive(Debug, Serialize)]
+pub struct EndpointStatsObject {
+    /// Pending deliveries.
+    pub pending: u64,
+    /// Dead letters.
+    pub dead: u64,
+    /// Deliveries that succeeded.
+    pub succeeded: u64,
+    /// Failed attempts.
+    pub failed_attempts: u64,
+    /// Last success, RFC 3339.
+    pub last_success_at: Option<String>,
+    /// Last failure, RFC 3339.
+    pub last_failure_at: Option<String>,
+}
+
+/// The endpoint object of http-api.md (without the secret).
+#[derive(Debug, Serialize)]
+pub struct EndpointObject<'a> {
+    /// `ep_...`
+    pub id: &'a str,
+    /// Owner.
+    pub tenant: &'a str,
+    /// URL.
+    pub url: &'a str,
+    /// Free text.
+    pub description: Option<&'a str>,
+    /// Type filters.
+    pub event_types: &'a [String],
+    /// Channel filters.
+    pub channels: &'a [String],
+    /// Whether deliveries are made.
+    pub active: bool,
+    /// `manual`, `gone`, `failing` or null.
+    pub disabled_reason: Option<&'static str>,
+    /// Signature scheme.
+    pub signature_scheme: SignatureScheme,
+    /// Custom headers.
+    pub headers: &'a BTreeMap<String, String>,
+    /// Ordering.
+    pub ordering: Ordering,
+    /// Effective concurrency.
+    pub max_in_flight: u32,
+    /// Rate limit or null.
+    pub rate_limit: Option<u32>,
+    /// Effective timeout in ms.
+    pub timeout_ms: u64,
+    /// Effective schedule in seconds.
+    pub retry_schedule_secs: Vec<u64>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// `closed`, `open`, `half_open`.
+    pub breaker: &'static str,
+    /// Counters.
+    pub stats: EndpointStatsObject,
+}
+
+impl EndpointInfo {
+    /// The API object.
+    pub fn object(&self) -> EndpointObject<'_> {
+        let e = &self.endpoint;
+        EndpointObject {
+            id: e.id.as_str(),
+            tenant: e.tenant.as_str(),
+            url: &e.url,
+            description: e.description.as_deref(),
+            event_types: &e.event_types,
+            channels: &e.channels,
+            active: e.active,
+            disabled_reason: e.disabled_reason.map(|r| r.as_str()),
+            signature_scheme: e.signature_scheme,
+            headers: &e.headers,
+            ordering: e.ordering,
+            max_in_flight: e.max_in_flight.unwrap_or(self.policy.max_in_flight),
+            rate_limit: self.policy.rate_limit,
+            timeout_ms: u64::try_from(self.policy.timeout.as_millis()).unwrap_or(u64::MAX),
+            retry_schedule_secs: self
+                .policy
+                .retry_schedule
+                .iter()
+                .map(|d| d.as_secs())
+                .collect(),
+            created_at: e.created_at.to_rfc3339(),
+            updated_at: e.updated_at.to_rfc3339(),
+            breaker: self.breaker.as_str(),
+            stats: EndpointStatsObject {
+                pending: self.counts.pending,
+                dead: self.counts.dead,
+                succeeded: self.health.succeeded,
+                failed_attempts: self.health.failed_attempts,
+                last_success_at: time(self.health.last_success_at),
+                last_failure_at: time(self.health.last_failure_at),
+            },
+        }
+    }
+}
+
+/// The event object of http-api.md; `data` only when asked for one event.
+#[derive(Debug, Serialize)]
+pub struct EventObject<'a> {
+    /// Event id.
+    pub id: &'a str,
+    /// Owner.
+    pub tenant: &'a str,
+    /// Type.
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    /// Channels.
+    pub channels: &'a [String],
+    /// Publish time.
+    pub created_at: String,
+    /// Endpoints matched.
+    pub deliveries: u32,
+    /// The data, byte for byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<&'a RawValue>,
+}
+
+/// The event object (`with_data` for `GET .../events/{id}`).
+pub fn event_object(event: &Event, with_data: bool) -> EventObject<'_> {
+    EventObject {
+        id: event.id.as_str(),
+        tenant: event.tenant.as_str(),
+        event_type: &event.event_type,
+        channels: &event.channels,
+        created_at: event.created_at.to_rfc3339(),
+        deliveries: event.deliveries,
+        data: if with_data {
+            serde_json::from_str::<&RawValue>(&event.data).ok()
+        } else {
+            None
+        },
+    }
+}
+
+/// The delivery object of http-api.md.
+#[derive(Debug, Serialize)]
+pub struct DeliveryObject<'a> {
+    /// `dlv_...`
+    pub id: &'a str,
+    /// Its event.
+    pub event_id: &'a str,
+    /// Its endpoint.
+    pub endpoint_id: &'a str,
+    /// `pending`, `succeeded`, `dead`.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Next attempt (pending only).
+    pub next_attempt_at: Option<String>,
+    /// Last status received.
+    pub last_status: Option<u16>,
+    /// Last error class.
+    pub last_error: Option<&'static str>,
+    /// Why it is dead.
+    pub dead_reason: Option<&'static str>,
+}
+
+/// The delivery object.
+pub fn delivery_object(delivery: &Delivery) -> DeliveryObject<'_> {
+    DeliveryObject {
+        id: delivery.id.as_str(),
+        event_id: delivery.event_id.as_str(),
+        endpoint_id: delivery.endpoint_id.as_str(),
+        status: delivery.status,
+        attempts: delivery.attempts,
+        next_attempt_at: time(delivery.next_attempt_at),
+        last_status: delivery.last_status,
+        last_error: delivery.last_error.map(|e| e.as_str()),
+        dead_reason: delivery.dead_reason.map(|r| r.as_str()),
+    }
+}
+
+/// The attempt object of http-api.md.
+#[derive(Debug, Serialize)]
+pub struct AttemptObject<'a> {
+    /// `att_...`
+    pub id: &'a str,
+    /// Its delivery.
+    pub delivery_id: &'a str,
+    /// Its event.
+    pub event_id: &'a str,
+    /// Event type.
+    pub event_type: &'a str,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Start time.
+    pub started_at: String,
+    /// Duration in ms.
+    pub duration_ms: u64,
+    /// HTTP status or null.
+    pub status: Option<u16>,
+    /// Error class or null.
+    pub error: Option<&'static str>,
+    /// First 1 KiB of the response body.
+    pub response_body: &'a str,
+}
+
+/// The attempt object.
+pub fn attempt_object(attempt: &Attempt) -> AttemptObject<'_> {
+    AttemptObject {
+        id: attempt.id.as_str(),
+        delivery_id: attempt.delivery_id.as_str(),
+        event_id: attempt.event_id.as_str(),
+        event_type: &attempt.event_type,
+        attempt: attempt.attempt,
+        started_at: attempt.started_at.to_rfc3339(),
+        duration_ms: attempt.duration_ms,
+        status: attempt.status,
+        error: attempt.error.map(|e| e.as_str()),
+        response_body: &attempt.response_body,
+    }
+}
