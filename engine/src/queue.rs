@@ -87,28 +87,28 @@ impl PendingQueue {
     }
 
     /// The delivery that would go next, by ordering and in-flight limit.
-    fn candidate(&self, max_in_flight: u32) -> Result<(Timestamp, DeliveryId), Next> {
+    /// `None` when nothing may go (blocked by in-flight attempts, or nothing waits).
+    fn candidate(&self, max_in_flight: u32) -> Option<(Timestamp, DeliveryId)> {
         let limit = usize::try_from(max_in_flight.max(1)).unwrap_or(usize::MAX);
-        let candidate = match self.ordering {
-            Ordering::Fifo if !self.in_flight.is_empty() => return Err(Next::Blocked),
+        match self.ordering {
+            Ordering::Fifo if !self.in_flight.is_empty() => None,
             Ordering::Fifo => self
                 .waiting
                 .values()
                 .next()
                 .map(|d| (d.next_attempt_at.unwrap_or(Timestamp::EPOCH), d.id.clone())),
-            Ordering::Unordered if self.in_flight.len() >= limit => return Err(Next::Blocked),
+            Ordering::Unordered if self.in_flight.len() >= limit => None,
             Ordering::Unordered => self.by_due.iter().next().cloned(),
-        };
-        candidate.ok_or(Next::Blocked)
+        }
     }
 
     /// Whether a delivery could be sent at `now` (without taking it): `Blocked`,
     /// `WaitUntil`, or `Send` is not returned; `None` means one is ready.
     pub fn peek(&self, now: Timestamp, max_in_flight: u32) -> Option<Next> {
         match self.candidate(max_in_flight) {
-            Err(next) => Some(next),
-            Ok((due, _)) if due > now => Some(Next::WaitUntil(due)),
-            Ok(_) => None,
+            None => Some(Next::Blocked),
+            Some((due, _)) if due > now => Some(Next::WaitUntil(due)),
+            Some(_) => None,
         }
     }
 
@@ -116,9 +116,9 @@ impl PendingQueue {
     /// A returned delivery is moved to the in-flight set.
     pub fn next(&mut self, now: Timestamp, max_in_flight: u32) -> Next {
         match self.candidate(max_in_flight) {
-            Err(next) => next,
-            Ok((due, _)) if due > now => Next::WaitUntil(due),
-            Ok((_, id)) => match self.take_waiting(&id) {
+            None => Next::Blocked,
+            Some((due, _)) if due > now => Next::WaitUntil(due),
+            Some((_, id)) => match self.take_waiting(&id) {
                 Some(delivery) => {
                     self.in_flight.insert(id);
                     Next::Send(delivery)

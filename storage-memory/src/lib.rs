@@ -1,1 +1,584 @@
-//! placeholder
+//! `MemoryStorage`: Herald's `Storage` kept in process memory, for tests, benches and
+//! ephemeral use.
+//!
+//! Everything lives in one `State` of plain maps behind a std `Mutex`: every method
+//! takes the lock, does its work synchronously and releases it before returning, so
+//! no lock is ever held across an `.await`. Each write is one critical section, which
+//! makes every write atomic; durability is trivially "as long as the process lives".
+//!
+//! Hot operations are O(log n): pending deliveries of an endpoint are a `BTreeSet` of
+//! delivery ids (publish order), dead letters likewise, and `delivery_counts` reads
+//! the sizes of those sets.
+#![warn(missing_docs, unreachable_pub)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use herald::error::StorageError;
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::model::{
+    Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
+};
+use herald::storage::{
+    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage, StorageResult,
+};
+use herald::time::Timestamp;
+
+/// Storage in memory. Cheap to create; share it behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    /// All records and indexes; one lock so every write is atomic.
+    state: Mutex<State>,
+}
+
+/// An event and the ids of its deliveries.
+#[derive(Debug)]
+struct StoredEvent {
+    event: Event,
+    deliveries: Vec<DeliveryId>,
+}
+
+/// The records and the indexes that keep hot operations O(log n).
+#[derive(Debug, Default)]
+struct State {
+    /// Endpoints by id.
+    endpoints: HashMap<EndpointId, Endpoint>,
+    /// Each tenant's endpoint ids (id order = creation order).
+    tenant_endpoints: HashMap<TenantId, BTreeSet<EndpointId>>,
+    /// Stored health per endpoint.
+    health: HashMap<EndpointId, EndpointHealth>,
+    /// Events by (tenant, id): the idempotency lookup.
+    events: HashMap<(TenantId, EventId), StoredEvent>,
+    /// Each tenant's events by (creation time, id).
+    tenant_events: HashMap<TenantId, BTreeSet<(Timestamp, EventId)>>,
+    /// Deliveries by id.
+    deliveries: HashMap<DeliveryId, Delivery>,
+    /// Pending delivery ids per endpoint; an endpoint without pending work has no entry.
+    pending: HashMap<EndpointId, BTreeSet<DeliveryId>>,
+    /// Dead delivery ids per endpoint; an endpoint without dead letters has no entry.
+    dead: HashMap<EndpointId, BTreeSet<DeliveryId>>,
+    /// Attempts per endpoint, by attempt id (creation order).
+    attempts: HashMap<EndpointId, BTreeMap<AttemptId, Attempt>>,
+}
+
+impl MemoryStorage {
+    /// An empty storage.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The state. A panic while holding the lock cannot leave a half-applied write
+    /// visible to the API in a way worse than losing the process, so a poisoned lock
+    /// is taken over rather than propagated.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Adds `key` to the set stored under `owner`.
+fn set_add<K, V>(map: &mut HashMap<K, BTreeSet<V>>, owner: &K, key: V)
+where
+    K: std::hash::Hash + Eq + Clone,
+    V: Ord,
+{
+    match map.get_mut(owner) {
+        Some(set) => {
+            set.insert(key);
+        }
+        None => {
+            map.insert(owner.clone(), BTreeSet::from([key]));
+        }
+    }
+}
+
+/// Removes `key` from the set stored under `owner`, dropping the set when empty.
+fn set_remove<K, V>(map: &mut HashMap<K, BTreeSet<V>>, owner: &K, key: &V)
+where
+    K: std::hash::Hash + Eq,
+    V: Ord,
+{
+    if let Some(set) = map.get_mut(owner) {
+        set.remove(key);
+        if set.is_empty() {
+            map.remove(owner);
+        }
+    }
+}
+
+/// Takes up to `limit` items (newest first) and makes the cursor from the last one
+/// when more remain.
+fn paginate<T>(
+    mut items: impl Iterator<Item = T>,
+    limit: usize,
+    cursor_of: impl Fn(&T) -> String,
+) -> Page<T> {
+    let taken: Vec<T> = items.by_ref().take(limit).collect();
+    let next_cursor = match (taken.last(), items.next()) {
+        (Some(last), Some(_)) => Some(cursor_of(last)),
+        _ => None,
+    };
+    Page {
+        items: taken,
+        next_cursor,
+    }
+}
+
+/// An event cursor: `<created_at ms>:<event id>`.
+fn event_cursor(event: &Event) -> String {
+    format!("{}:{}", event.created_at.0, event.id)
+}
+
+/// Reads an event cursor; `None` when it is not one.
+fn parse_event_cursor(cursor: &str) -> Option<(Timestamp, EventId)> {
+    let (ms, id) = cursor.split_once(':')?;
+    Some((Timestamp(ms.parse().ok()?), EventId::parse(id).ok()?))
+}
+
+/// The smallest valid event id: `-` is the lowest byte ids may use, so every other
+/// id sorts after it. Used to bound event ranges by time alone.
+fn min_event_id() -> EventId {
+    EventId::parse("-").expect("`-` is a valid event id")
+}
+
+/// A malformed cursor; a caller bug or a cursor from another list.
+fn bad_cursor(cursor: &str) -> StorageError {
+    StorageError::Corrupt(format!("malformed cursor `{cursor}`"))
+}
+
+impl State {
+    /// Stores `delivery`, moving it between the pending and dead indexes as its status
+    /// says.
+    fn put_delivery(&mut self, delivery: Delivery) {
+        if let Some(old) = self.deliveries.get(&delivery.id) {
+            let (endpoint, id) = (old.endpoint_id.clone(), old.id.clone());
+            match old.status {
+                DeliveryStatus::Pending => set_remove(&mut self.pending, &endpoint, &id),
+                DeliveryStatus::Dead => set_remove(&mut self.dead, &endpoint, &id),
+                DeliveryStatus::Succeeded => {}
+            }
+        }
+        match delivery.status {
+            DeliveryStatus::Pending => {
+                set_add(
+                    &mut self.pending,
+                    &delivery.endpoint_id,
+                    delivery.id.clone(),
+                );
+            }
+            DeliveryStatus::Dead => {
+                set_add(&mut self.dead, &delivery.endpoint_id, delivery.id.clone());
+            }
+            DeliveryStatus::Succeeded => {}
+        }
+        self.deliveries.insert(delivery.id.clone(), delivery);
+    }
+
+    /// Removes a delivery and its index entries.
+    fn remove_delivery(&mut self, id: &DeliveryId) {
+        if let Some(old) = self.deliveries.remove(id) {
+            match old.status {
+                DeliveryStatus::Pending => set_remove(&mut self.pending, &old.endpoint_id, id),
+                DeliveryStatus::Dead => set_remove(&mut self.dead, &old.endpoint_id, id),
+                DeliveryStatus::Succeeded => {}
+            }
+        }
+    }
+
+    /// Whether the stored delivery `id` is pending.
+    fn is_pending(&self, id: &DeliveryId) -> bool {
+        self.deliveries
+            .get(id)
+            .is_some_and(|d| d.status == DeliveryStatus::Pending)
+    }
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+        let mut state = self.state();
+        let old_tenant = state
+            .endpoints
+            .insert(endpoint.id.clone(), endpoint.clone())
+            .map(|old| old.tenant);
+        if let Some(old_tenant) = old_tenant {
+            set_remove(&mut state.tenant_endpoints, &old_tenant, &endpoint.id);
+        }
+        set_add(
+            &mut state.tenant_endpoints,
+            &endpoint.tenant,
+            endpoint.id.clone(),
+        );
+        Ok(())
+    }
+
+    async fn get_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> StorageResult<Option<Endpoint>> {
+        let state = self.state();
+        Ok(state
+            .endpoints
+            .get(id)
+            .filter(|e| &e.tenant == tenant)
+            .cloned())
+    }
+
+    async fn endpoint_by_id(&self, id: &EndpointId) -> StorageResult<Option<Endpoint>> {
+        Ok(self.state().endpoints.get(id).cloned())
+    }
+
+    async fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Endpoint>> {
+        let state = self.state();
+        let Some(ids) = state.tenant_endpoints.get(tenant) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let upper = match &page.cursor {
+            Some(c) => Bound::Excluded(EndpointId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => Bound::Unbounded,
+        };
+        let items = ids
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .filter_map(|id| state.endpoints.get(id).cloned());
+        Ok(paginate(items, page.limit, |e| e.id.to_string()))
+    }
+
+    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>> {
+        let state = self.state();
+        let mut all: Vec<Endpoint> = state.endpoints.values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> StorageResult<Option<u64>> {
+        let mut state = self.state();
+        if state.endpoints.get(id).is_none_or(|e| &e.tenant != tenant) {
+            return Ok(None);
+        }
+        state.endpoints.remove(id);
+        set_remove(&mut state.tenant_endpoints, tenant, id);
+        state.health.remove(id);
+        let pending: Vec<DeliveryId> = state
+            .pending
+            .get(id)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        let count = pending.len() as u64;
+        for delivery_id in pending {
+            if let Some(mut delivery) = state.deliveries.get(&delivery_id).cloned() {
+                delivery.kill(DeadReason::EndpointDeleted, now);
+                state.put_delivery(delivery);
+            }
+        }
+        Ok(Some(count))
+    }
+
+    async fn endpoint_health(&self, id: &EndpointId) -> StorageResult<EndpointHealth> {
+        Ok(self.state().health.get(id).cloned().unwrap_or_default())
+    }
+
+    async fn put_endpoint_health(
+        &self,
+        id: &EndpointId,
+        health: &EndpointHealth,
+    ) -> StorageResult<()> {
+        self.state().health.insert(id.clone(), health.clone());
+        Ok(())
+    }
+
+    async fn delivery_counts(&self, id: &EndpointId) -> StorageResult<DeliveryCounts> {
+        let state = self.state();
+        Ok(DeliveryCounts {
+            pending: state.pending.get(id).map_or(0, |s| s.len() as u64),
+            dead: state.dead.get(id).map_or(0, |s| s.len() as u64),
+        })
+    }
+
+    async fn insert_event(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+    ) -> StorageResult<InsertEvent> {
+        let mut state = self.state();
+        let key = (event.tenant.clone(), event.id.clone());
+        if let Some(existing) = state.events.get(&key) {
+            return Ok(InsertEvent::Exists(existing.event.clone()));
+        }
+        for delivery in deliveries {
+            state.put_delivery(delivery.clone());
+        }
+        set_add(
+            &mut state.tenant_events,
+            &event.tenant,
+            (event.created_at, event.id.clone()),
+        );
+        state.events.insert(
+            key,
+            StoredEvent {
+                event: event.clone(),
+                deliveries: deliveries.iter().map(|d| d.id.clone()).collect(),
+            },
+        );
+        Ok(InsertEvent::Inserted)
+    }
+
+    async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<Event>> {
+        let state = self.state();
+        Ok(state
+            .events
+            .get(&(tenant.clone(), id.clone()))
+            .map(|s| s.event.clone()))
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Event>> {
+        let state = self.state();
+        let Some(index) = state.tenant_events.get(tenant) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        // Keys below `until` (at any id) and at or after `since`.
+        let lower = match filter.since {
+            Some(since) => Bound::Included((since, min_event_id())),
+            None => Bound::Unbounded,
+        };
+        let mut upper = match filter.until {
+            Some(until) => Bound::Excluded((until, min_event_id())),
+            None => Bound::Unbounded,
+        };
+        if let Some(c) = &page.cursor {
+            let after = parse_event_cursor(c).ok_or_else(|| bad_cursor(c))?;
+            let tighter = match &upper {
+                Bound::Excluded(u) => after < *u,
+                _ => true,
+            };
+            if tighter {
+                upper = Bound::Excluded(after);
+            }
+        }
+        // An empty or inverted range has nothing in it (BTreeSet::range would panic).
+        if let (Bound::Included(l), Bound::Excluded(u)) = (&lower, &upper) {
+            if l >= u {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                });
+            }
+        }
+        let items = index
+            .range((lower, upper))
+            .rev()
+            .filter_map(|(_, id)| state.events.get(&(tenant.clone(), id.clone())))
+            .map(|s| &s.event)
+            .filter(|e| {
+                filter
+                    .event_type
+                    .as_ref()
+                    .is_none_or(|t| &e.event_type == t)
+            })
+            .cloned();
+        Ok(paginate(items, page.limit, event_cursor))
+    }
+
+    async fn event_deliveries(
+        &self,
+        tenant: &TenantId,
+        event_id: &EventId,
+    ) -> StorageResult<Vec<Delivery>> {
+        let state = self.state();
+        let Some(stored) = state.events.get(&(tenant.clone(), event_id.clone())) else {
+            return Ok(Vec::new());
+        };
+        let mut deliveries: Vec<Delivery> = stored
+            .deliveries
+            .iter()
+            .filter_map(|id| state.deliveries.get(id).cloned())
+            .collect();
+        deliveries.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(deliveries)
+    }
+
+    async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> StorageResult<Option<Delivery>> {
+        let state = self.state();
+        Ok(state
+            .deliveries
+            .get(id)
+            .filter(|d| &d.tenant == tenant)
+            .cloned())
+    }
+
+    async fn pending_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        limit: usize,
+    ) -> StorageResult<Vec<Delivery>> {
+        let state = self.state();
+        Ok(state
+            .pending
+            .get(endpoint_id)
+            .map(|set| {
+                set.iter()
+                    .take(limit)
+                    .filter_map(|id| state.deliveries.get(id).cloned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
+        let state = self.state();
+        let mut ids: Vec<EndpointId> = state.pending.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        delivery: &Delivery,
+        health: &EndpointHealth,
+    ) -> StorageResult<()> {
+        let mut state = self.state();
+        state
+            .attempts
+            .entry(attempt.endpoint_id.clone())
+            .or_default()
+            .insert(attempt.id.clone(), attempt.clone());
+        state
+            .health
+            .insert(attempt.endpoint_id.clone(), health.clone());
+        if state.is_pending(&delivery.id) {
+            state.put_delivery(delivery.clone());
+        }
+        Ok(())
+    }
+
+    async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()> {
+        let mut state = self.state();
+        for delivery in deliveries {
+            state.put_delivery(delivery.clone());
+        }
+        Ok(())
+    }
+
+    async fn list_attempts(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        outcome: Option<AttemptOutcome>,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Attempt>> {
+        let state = self.state();
+        let Some(attempts) = state.attempts.get(endpoint_id) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let upper = match &page.cursor {
+            Some(c) => Bound::Excluded(AttemptId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => Bound::Unbounded,
+        };
+        let items = attempts
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .map(|(_, a)| a)
+            .filter(|a| &a.tenant == tenant && outcome.is_none_or(|o| o.matches(a)))
+            .cloned();
+        Ok(paginate(items, page.limit, |a| a.id.to_string()))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>> {
+        let state = self.state();
+        let Some(dead) = state.dead.get(endpoint_id) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let upper = match &page.cursor {
+            Some(c) => Bound::Excluded(DeliveryId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => Bound::Unbounded,
+        };
+        let items = dead
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .filter_map(|id| state.deliveries.get(id))
+            .filter(|d| &d.tenant == tenant)
+            .cloned();
+        Ok(paginate(items, page.limit, |d| d.id.to_string()))
+    }
+
+    async fn purge_before(&self, cutoff: Timestamp) -> StorageResult<PurgeStats> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let mut stats = PurgeStats::default();
+
+        // Events older than the cutoff whose deliveries are all settled; an event
+        // with pending work stays, since delivering it needs its body.
+        let mut doomed: Vec<(TenantId, Timestamp, EventId)> = Vec::new();
+        for (tenant, index) in &state.tenant_events {
+            for (at, id) in index.range(..(cutoff, min_event_id())) {
+                let key = (tenant.clone(), id.clone());
+                let settled = state
+                    .events
+                    .get(&key)
+                    .is_none_or(|s| !s.deliveries.iter().any(|d| state.is_pending(d)));
+                if settled {
+                    doomed.push((tenant.clone(), *at, id.clone()));
+                }
+            }
+        }
+        for (tenant, at, id) in doomed {
+            if let Some(stored) = state.events.remove(&(tenant.clone(), id.clone())) {
+                for delivery_id in &stored.deliveries {
+                    state.remove_delivery(delivery_id);
+                }
+            }
+            set_remove(&mut state.tenant_events, &tenant, &(at, id));
+            stats.events += 1;
+        }
+
+        for attempts in state.attempts.values_mut() {
+            let before = attempts.len();
+            attempts.retain(|_, a| a.started_at >= cutoff);
+            stats.attempts += (before - attempts.len()) as u64;
+        }
+        state.attempts.retain(|_, a| !a.is_empty());
+        Ok(stats)
+    }
+
+    async fn flush(&self) -> StorageResult<()> {
+        Ok(())
+    }
+}

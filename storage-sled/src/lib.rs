@@ -1,1 +1,641 @@
-//! (to be written)
+//! `SledStorage`: Herald's durable `Storage` on sled 0.34, with group commit.
+//!
+//! # Layout
+//! - `lib.rs` (this file): opening a data directory, the keyspace, and the reads.
+//! - `keys`: the order-preserving key encoding, one function per kind of key.
+//! - `records`: how values are encoded (JSON records, fixed-width counters).
+//! - `commit`: the group-commit writer thread and the guard that stops it.
+//! - `write`: the write rules, run on the commit thread.
+//!
+//! # Keyspace
+//! Everything lives in sled's default tree, so one `sled::Batch` (atomic on one
+//! tree) can carry a whole commit group. A key is a prefix byte and components
+//! (text or big-endian `u64`, see `keys`), so each list below is one range scan:
+//!
+//! | key | value | serves |
+//! |---|---|---|
+//! | `V` | format version (`u32` BE) | open-time compatibility check |
+//! | `E` endpoint | `Endpoint` | `get_endpoint`, `endpoint_by_id`, `all_endpoints` |
+//! | `e` tenant, endpoint | endpoint id | `list_endpoints` (ids sort by creation) |
+//! | `H` endpoint | `EndpointHealth` | `endpoint_health` |
+//! | `C` endpoint | pending, dead (`u64` BE each) | `delivery_counts` in O(1) |
+//! | `W` endpoint | endpoint id | `endpoints_with_pending` (present while pending > 0) |
+//! | `N` tenant, event | event + its delivery ids | `get_event`, idempotency, `event_deliveries` |
+//! | `n` tenant, created_at, event | event id | `list_events` (time filters are key bounds) |
+//! | `g` created_at, tenant, event | (tenant, event id) | `purge_before` |
+//! | `D` delivery | `Delivery` | `get_delivery` |
+//! | `P` endpoint, delivery | delivery id | `pending_deliveries` in publish order |
+//! | `X` endpoint, delivery | delivery id | `list_dead_letters` |
+//! | `A` endpoint, attempt | `Attempt` | `list_attempts` newest first |
+//! | `a` started_at, endpoint, attempt | (endpoint, attempt id) | `purge_before` |
+//!
+//! # Writes and durability
+//! Every write goes through the commit thread (`commit`): concurrent writes share
+//! one batch and one flush, and each returns only once durable. Reads go straight
+//! to the tree: a batch is atomic to readers too, so a read sees a write whole or
+//! not at all (it may see a group just before its flush completes).
+//!
+//! # Recovery
+//! Nothing to do on open beyond sled's own recovery: pending deliveries, with their
+//! attempt counts and due times, are simply there.
+#![warn(missing_docs, unreachable_pub)]
+
+mod commit;
+mod keys;
+mod records;
+mod write;
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use herald::error::StorageError;
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::model::{
+    Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
+};
+use herald::storage::{
+    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage, StorageResult,
+};
+use herald::time::Timestamp;
+use sled::Tree;
+
+use crate::commit::CommitWriter;
+use crate::records::{Counts, StoredEvent};
+
+/// The on-disk format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process has the directory open (sled holds an exclusive file lock).
+    #[error("data directory {path} is in use by another process (it holds the lock on its database file)")]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The directory cannot be created, read or recovered.
+    #[error("data directory {path} cannot be opened")]
+    Unreadable {
+        /// The data directory.
+        path: PathBuf,
+        /// What sled reported.
+        #[source]
+        source: sled::Error,
+    },
+    /// The directory holds data in a format this build does not read.
+    #[error("data directory {path} holds format {found}; this build reads format {expected}")]
+    IncompatibleFormat {
+        /// The data directory.
+        path: PathBuf,
+        /// The format found (`unknown` when the data carries no version).
+        found: String,
+        /// `FORMAT_VERSION`.
+        expected: u32,
+    },
+    /// The commit thread could not be started.
+    #[error("cannot start the commit thread")]
+    Thread(#[source] std::io::Error),
+}
+
+/// Durable storage on sled. Open one per data directory and share it behind an
+/// `Arc`; dropping the last handle stops the commit thread after it has committed
+/// every write already queued.
+#[derive(Debug)]
+pub struct SledStorage {
+    /// The commit thread; declared first so it stops before the tree is dropped.
+    writer: CommitWriter,
+    /// The default tree, for reads.
+    tree: Tree,
+    /// The database, kept open for the storage's life.
+    _db: sled::Db,
+}
+
+impl SledStorage {
+    /// Opens (or creates) the data directory at `path`.
+    ///
+    /// # Errors
+    /// `Locked` when another process has it open, `IncompatibleFormat` when it holds
+    /// another format, `Unreadable` for anything else sled reports, `Thread` when the
+    /// commit thread cannot start.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let config = sled::Config::new().path(&path);
+        Self::with_config(&config, path)
+    }
+
+    /// A storage in a temporary directory that sled removes when it is dropped (for
+    /// tests and benchmarks that want real writes and flushes).
+    ///
+    /// # Errors
+    /// As `open`.
+    pub fn temporary() -> Result<Self, OpenError> {
+        let config = sled::Config::new().temporary(true);
+        let path = config.get_path();
+        Self::with_config(&config, path)
+    }
+
+    fn with_config(config: &sled::Config, path: PathBuf) -> Result<Self, OpenError> {
+        let db = config.open().map_err(|source| match source {
+            sled::Error::Io(ref e) if e.to_string().contains("could not acquire lock") => {
+                OpenError::Locked { path: path.clone() }
+            }
+            source => OpenError::Unreadable {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        let tree: Tree = (*db).clone();
+        check_format(&tree, &path)?;
+        let writer = CommitWriter::start(tree.clone()).map_err(OpenError::Thread)?;
+        Ok(Self {
+            writer,
+            tree,
+            _db: db,
+        })
+    }
+
+    /// The stored value of `key`.
+    fn get(&self, key: &[u8]) -> StorageResult<Option<sled::IVec>> {
+        self.tree
+            .get(key)
+            .map_err(|e| StorageError::backend("reading a key", e))
+    }
+
+    /// A delivery by id, whatever its tenant.
+    fn delivery(&self, id: &DeliveryId) -> StorageResult<Option<Delivery>> {
+        self.get(&keys::delivery(id))?
+            .map(|bytes| records::decode(&bytes, "delivery"))
+            .transpose()
+    }
+
+    /// The deliveries whose ids are the values of `entries`, keeping those in `status`.
+    fn deliveries_in(
+        &self,
+        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 'static,
+        status: DeliveryStatus,
+        tenant: Option<&TenantId>,
+    ) -> impl Iterator<Item = StorageResult<Delivery>> + '_ {
+        let tenant = tenant.cloned();
+        entries.filter_map(move |entry| {
+            let found = entry
+                .map_err(|e| StorageError::backend("scanning deliveries", e))
+                .and_then(|(_, id)| {
+                    let id = parse_delivery_id(&id)?;
+                    self.delivery(&id)
+                });
+            match found {
+                Ok(Some(d))
+                    if d.status == status && tenant.as_ref().is_none_or(|t| &d.tenant == t) =>
+                {
+                    Some(Ok(d))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
+        })
+    }
+}
+
+/// Writes the format version into a fresh store, or checks the one found.
+fn check_format(tree: &Tree, path: &Path) -> Result<(), OpenError> {
+    let unreadable = |source| OpenError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let incompatible = |found: String| OpenError::IncompatibleFormat {
+        path: path.to_path_buf(),
+        found,
+        expected: FORMAT_VERSION,
+    };
+    match tree.get(keys::version()).map_err(unreadable)? {
+        Some(stored) => {
+            let found = <[u8; 4]>::try_from(stored.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| incompatible("unknown".into()))?;
+            if found != FORMAT_VERSION {
+                return Err(incompatible(found.to_string()));
+            }
+        }
+        None => {
+            if tree.first().map_err(unreadable)?.is_some() {
+                return Err(incompatible("unknown".into()));
+            }
+            tree.insert(keys::version(), &FORMAT_VERSION.to_be_bytes())
+                .map_err(unreadable)?;
+            tree.flush().map_err(unreadable)?;
+        }
+    }
+    Ok(())
+}
+
+/// A delivery id stored as an index value.
+fn parse_delivery_id(bytes: &[u8]) -> StorageResult<DeliveryId> {
+    let text = records::text(bytes, "delivery index")?;
+    DeliveryId::parse(&text).map_err(|_| StorageError::Corrupt(format!("delivery index: {text}")))
+}
+
+/// A malformed cursor: a caller bug or a cursor from another list.
+fn bad_cursor(cursor: &str) -> StorageError {
+    StorageError::Corrupt(format!("malformed cursor `{cursor}`"))
+}
+
+/// The bounds for a newest-first listing of the keys under `prefix`, stopping
+/// before `cursor_key` when continuing a list.
+fn newest_first_bounds(
+    prefix: Vec<u8>,
+    cursor_key: Option<Vec<u8>>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let upper = match cursor_key {
+        Some(key) => Bound::Excluded(key),
+        None => match keys::prefix_end(&prefix) {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        },
+    };
+    (Bound::Included(prefix), upper)
+}
+
+/// Takes up to `limit` items and makes the cursor from the last one when more remain.
+fn paginate<T>(
+    mut items: impl Iterator<Item = StorageResult<T>>,
+    limit: usize,
+    cursor_of: impl Fn(&T) -> String,
+) -> StorageResult<Page<T>> {
+    let mut taken = Vec::new();
+    while taken.len() < limit {
+        match items.next() {
+            Some(item) => taken.push(item?),
+            None => break,
+        }
+    }
+    let more = if taken.len() == limit && limit > 0 {
+        items.next().transpose()?.is_some()
+    } else {
+        false
+    };
+    let next_cursor = if more {
+        taken.last().map(cursor_of)
+    } else {
+        None
+    };
+    Ok(Page {
+        items: taken,
+        next_cursor,
+    })
+}
+
+/// Maps a sled scan error.
+fn scan_error(e: sled::Error) -> StorageError {
+    StorageError::backend("scanning keys", e)
+}
+
+#[async_trait]
+impl Storage for SledStorage {
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+        let endpoint = endpoint.clone();
+        self.writer
+            .write(move |txn| write::put_endpoint(txn, &endpoint))
+            .await
+    }
+
+    async fn get_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> StorageResult<Option<Endpoint>> {
+        Ok(self
+            .endpoint_by_id(id)
+            .await?
+            .filter(|e| &e.tenant == tenant))
+    }
+
+    async fn endpoint_by_id(&self, id: &EndpointId) -> StorageResult<Option<Endpoint>> {
+        self.get(&keys::endpoint(id))?
+            .map(|bytes| records::decode(&bytes, "endpoint"))
+            .transpose()
+    }
+
+    async fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Endpoint>> {
+        let cursor_key = match &page.cursor {
+            Some(c) => Some(keys::tenant_endpoint(
+                tenant,
+                &EndpointId::parse(c).map_err(|_| bad_cursor(c))?,
+            )),
+            None => None,
+        };
+        let bounds = newest_first_bounds(keys::tenant_endpoints(tenant), cursor_key);
+        let items = self.tree.range(bounds).rev().filter_map(|entry| {
+            let found = entry.map_err(scan_error).and_then(|(_, id)| {
+                let id = records::text(&id, "endpoint index")?;
+                let id = EndpointId::parse(&id)
+                    .map_err(|_| StorageError::Corrupt(format!("endpoint index: {id}")))?;
+                self.get(&keys::endpoint(&id))?
+                    .map(|bytes| records::decode::<Endpoint>(&bytes, "endpoint"))
+                    .transpose()
+            });
+            found.transpose()
+        });
+        paginate(items, page.limit, |e| e.id.to_string())
+    }
+
+    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>> {
+        self.tree
+            .scan_prefix([keys::kind::ENDPOINT])
+            .map(|entry| {
+                let (_, bytes) = entry.map_err(scan_error)?;
+                records::decode(&bytes, "endpoint")
+            })
+            .collect()
+    }
+
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> StorageResult<Option<u64>> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.writer
+            .write(move |txn| write::delete_endpoint(txn, &tenant, &id, now))
+            .await
+    }
+
+    async fn endpoint_health(&self, id: &EndpointId) -> StorageResult<EndpointHealth> {
+        Ok(self
+            .get(&keys::health(id))?
+            .map(|bytes| records::decode(&bytes, "health"))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    async fn put_endpoint_health(
+        &self,
+        id: &EndpointId,
+        health: &EndpointHealth,
+    ) -> StorageResult<()> {
+        let (id, health) = (id.clone(), health.clone());
+        self.writer
+            .write(move |txn| write::put_health(txn, &id, &health))
+            .await
+    }
+
+    async fn delivery_counts(&self, id: &EndpointId) -> StorageResult<DeliveryCounts> {
+        let counts = match self.get(&keys::counts(id))? {
+            Some(bytes) => Counts::decode(&bytes)?,
+            None => Counts::default(),
+        };
+        Ok(DeliveryCounts {
+            pending: counts.pending,
+            dead: counts.dead,
+        })
+    }
+
+    async fn insert_event(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+    ) -> StorageResult<InsertEvent> {
+        let (event, deliveries) = (event.clone(), deliveries.to_vec());
+        self.writer
+            .write(move |txn| write::insert_event(txn, &event, &deliveries))
+            .await
+    }
+
+    async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<Event>> {
+        Ok(self
+            .get(&keys::event(tenant, id))?
+            .map(|bytes| records::decode::<StoredEvent>(&bytes, "event"))
+            .transpose()?
+            .map(|stored| stored.event))
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Event>> {
+        let prefix = keys::tenant_events(tenant);
+        let lower = match filter.since {
+            Some(since) => prefix.clone().number(since.0).into_bytes(),
+            None => prefix.clone().into_bytes(),
+        };
+        let mut upper = match filter.until {
+            Some(until) => Some(prefix.clone().number(until.0).into_bytes()),
+            None => keys::prefix_end(&prefix.clone().into_bytes()),
+        };
+        if let Some(c) = &page.cursor {
+            let (ms, id) = c.split_once(':').ok_or_else(|| bad_cursor(c))?;
+            let ms: u64 = ms.parse().map_err(|_| bad_cursor(c))?;
+            let id = EventId::parse(id).map_err(|_| bad_cursor(c))?;
+            let after = keys::tenant_event(tenant, Timestamp(ms), &id);
+            if upper.as_ref().is_none_or(|u| &after < u) {
+                upper = Some(after);
+            }
+        }
+        if upper.as_ref().is_some_and(|u| u <= &lower) {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let upper = match upper {
+            Some(u) => Bound::Excluded(u),
+            None => Bound::Unbounded,
+        };
+        let items = self
+            .tree
+            .range((Bound::Included(lower), upper))
+            .rev()
+            .filter_map(|entry| {
+                let found = entry.map_err(scan_error).and_then(|(_, id)| {
+                    let id = records::text(&id, "event index")?;
+                    let id = EventId::parse(&id)
+                        .map_err(|_| StorageError::Corrupt(format!("event index: {id}")))?;
+                    self.get(&keys::event(tenant, &id))?
+                        .map(|bytes| records::decode::<StoredEvent>(&bytes, "event"))
+                        .transpose()
+                });
+                match found {
+                    Ok(Some(stored))
+                        if filter
+                            .event_type
+                            .as_ref()
+                            .is_none_or(|t| &stored.event.event_type == t) =>
+                    {
+                        Some(Ok(stored.event))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            });
+        paginate(items, page.limit, |e| {
+            format!("{}:{}", e.created_at.0, e.id)
+        })
+    }
+
+    async fn event_deliveries(
+        &self,
+        tenant: &TenantId,
+        event_id: &EventId,
+    ) -> StorageResult<Vec<Delivery>> {
+        let Some(bytes) = self.get(&keys::event(tenant, event_id))? else {
+            return Ok(Vec::new());
+        };
+        let stored: StoredEvent = records::decode(&bytes, "event")?;
+        let mut deliveries = Vec::with_capacity(stored.deliveries.len());
+        for id in &stored.deliveries {
+            if let Some(delivery) = self.delivery(id)? {
+                deliveries.push(delivery);
+            }
+        }
+        deliveries.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(deliveries)
+    }
+
+    async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> StorageResult<Option<Delivery>> {
+        Ok(self.delivery(id)?.filter(|d| &d.tenant == tenant))
+    }
+
+    async fn pending_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        limit: usize,
+    ) -> StorageResult<Vec<Delivery>> {
+        let entries = self.tree.scan_prefix(keys::pending_of(endpoint_id));
+        self.deliveries_in(entries, DeliveryStatus::Pending, None)
+            .take(limit)
+            .collect()
+    }
+
+    async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
+        self.tree
+            .scan_prefix([keys::kind::WITH_PENDING])
+            .map(|entry| {
+                let (_, id) = entry.map_err(scan_error)?;
+                let id = records::text(&id, "pending endpoints")?;
+                EndpointId::parse(&id)
+                    .map_err(|_| StorageError::Corrupt(format!("pending endpoints: {id}")))
+            })
+            .collect()
+    }
+
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        delivery: &Delivery,
+        health: &EndpointHealth,
+    ) -> StorageResult<()> {
+        let (attempt, delivery, health) = (attempt.clone(), delivery.clone(), health.clone());
+        self.writer
+            .write(move |txn| write::record_attempt(txn, &attempt, &delivery, &health))
+            .await
+    }
+
+    async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let deliveries = deliveries.to_vec();
+        self.writer
+            .write(move |txn| {
+                deliveries
+                    .iter()
+                    .try_for_each(|d| write::put_delivery(txn, d))
+            })
+            .await
+    }
+
+    async fn list_attempts(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        outcome: Option<AttemptOutcome>,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Attempt>> {
+        let cursor_key = match &page.cursor {
+            Some(c) => Some(keys::attempt(
+                endpoint_id,
+                &AttemptId::parse(c).map_err(|_| bad_cursor(c))?,
+            )),
+            None => None,
+        };
+        let bounds = newest_first_bounds(keys::attempts_of(endpoint_id), cursor_key);
+        let items = self.tree.range(bounds).rev().filter_map(|entry| {
+            let found = entry
+                .map_err(scan_error)
+                .and_then(|(_, bytes)| records::decode::<Attempt>(&bytes, "attempt"));
+            match found {
+                Ok(a) if &a.tenant == tenant && outcome.is_none_or(|o| o.matches(&a)) => {
+                    Some(Ok(a))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
+        });
+        paginate(items, page.limit, |a| a.id.to_string())
+    }
+
+    async fn list_dead_letters(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>> {
+        let cursor_key = match &page.cursor {
+            Some(c) => Some(keys::dead(
+                endpoint_id,
+                &DeliveryId::parse(c).map_err(|_| bad_cursor(c))?,
+            )),
+            None => None,
+        };
+        let bounds = newest_first_bounds(keys::dead_of(endpoint_id), cursor_key);
+        let entries = self.tree.range(bounds).rev();
+        let items = self.deliveries_in(entries, DeliveryStatus::Dead, Some(tenant));
+        paginate(items, page.limit, |d| d.id.to_string())
+    }
+
+    async fn purge_before(&self, cutoff: Timestamp) -> StorageResult<PurgeStats> {
+        // In steps, each its own small write, so a large purge never builds one huge
+        // batch and publishes keep flowing between steps.
+        let mut stats = PurgeStats::default();
+        let mut after = None;
+        loop {
+            let (removed, last) = self
+                .writer
+                .write(move |txn| write::purge_events(txn, cutoff, after))
+                .await?;
+            stats.events += removed;
+            match last {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        loop {
+            let removed = self
+                .writer
+                .write(move |txn| write::purge_attempts(txn, cutoff))
+                .await?;
+            stats.attempts += removed;
+            if removed < write::PURGE_STEP as u64 {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn flush(&self) -> StorageResult<()> {
+        // An empty request still makes its group flush, after every write before it.
+        self.writer.write(|_| Ok(())).await
+    }
+}

@@ -1,1 +1,1100 @@
-//! (to be written)
+//! The storage conformance suite: every rule of the `Storage` contract as a test case,
+//! written once and run against every backend.
+//!
+//! A backend's `tests/conformance.rs` expands the suite with one line:
+//!
+//! ```text
+//! herald_testkit::storage_conformance!(async { (MemoryStorage::new(), ()) });
+//! ```
+//!
+//! The expression is evaluated once per case and must yield `(storage, guard)`: a
+//! fresh, empty storage and anything that must outlive it (a `TempDir`, or `()`).
+//! Each case is also a plain `pub async fn(&dyn Storage)`, callable on its own.
+
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::model::{
+    Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
+    Ordering,
+};
+use herald::signing::{Secret, SecretSet, SignatureScheme};
+use herald::storage::{
+    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage,
+};
+use herald::time::Timestamp;
+
+/// Expands to one `#[tokio::test]` per conformance case. `$make` is an async
+/// expression yielding `(storage, guard)`; the guard lives until the case ends.
+#[macro_export]
+macro_rules! storage_conformance {
+    ($make:expr) => {
+        $crate::storage_conformance!(@cases $make;
+            endpoints_crud,
+            endpoints_tenant_isolation,
+            list_endpoints_newest_first_with_cursors,
+            endpoint_health_defaults_and_replaces,
+            insert_event_stores_event_and_deliveries,
+            insert_event_is_idempotent_per_tenant,
+            list_events_newest_first_with_cursors,
+            list_events_filters,
+            get_delivery_checks_tenant,
+            pending_deliveries_in_id_order_with_limit,
+            endpoints_with_pending_lists_only_endpoints_with_work,
+            record_attempt_logs_and_updates_pending_delivery,
+            record_attempt_keeps_dead_delivery_dead,
+            list_attempts_newest_first_filtered_and_paged,
+            update_deliveries_moves_between_states,
+            delete_endpoint_kills_pending_and_keeps_history,
+            delivery_counts_track_every_transition,
+            list_dead_letters_newest_first_with_cursors,
+            purge_before_removes_old_history_and_keeps_pending,
+            flush_succeeds,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test]
+            async fn $case() {
+                let (storage, _guard) = $make.await;
+                $crate::conformance::$case(&storage).await;
+            }
+        )*
+    };
+}
+
+/// A base time for fixtures: 2023-11-14T22:13:20Z.
+pub const T0: Timestamp = Timestamp(1_700_000_000_000);
+
+/// `T0` plus `secs` seconds.
+pub fn at(secs: u64) -> Timestamp {
+    Timestamp(T0.0 + secs * 1000)
+}
+
+/// A tenant by name (panics on an invalid name).
+pub fn tenant(name: &str) -> TenantId {
+    TenantId::parse(name).expect("valid tenant name")
+}
+
+/// A fresh endpoint of `tenant` with default settings.
+pub fn endpoint(tenant: &TenantId) -> Endpoint {
+    let id = EndpointId::generate();
+    Endpoint {
+        url: format!("https://example.com/hooks/{id}"),
+        id,
+        tenant: tenant.clone(),
+        description: None,
+        event_types: Vec::new(),
+        channels: Vec::new(),
+        active: true,
+        disabled_reason: None,
+        signature_scheme: SignatureScheme::default(),
+        secrets: SecretSet::new(Secret::generate()),
+        headers: Default::default(),
+        ordering: Ordering::default(),
+        max_in_flight: None,
+        rate_limit: None,
+        timeout_ms: None,
+        retry_schedule_secs: None,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+/// An event of `tenant` with a generated id, of `event_type`, created at `created_at`.
+pub fn event(tenant: &TenantId, event_type: &str, created_at: Timestamp) -> Event {
+    event_with_id(tenant, EventId::generate(), event_type, created_at)
+}
+
+/// An event with a chosen id (an idempotency key).
+pub fn event_with_id(
+    tenant: &TenantId,
+    id: EventId,
+    event_type: &str,
+    created_at: Timestamp,
+) -> Event {
+    Event {
+        id,
+        tenant: tenant.clone(),
+        event_type: event_type.to_owned(),
+        channels: Vec::new(),
+        created_at,
+        data: "{\"n\":1}".to_owned(),
+        deliveries: 0,
+    }
+}
+
+/// A fresh pending delivery of `event` to `endpoint`.
+pub fn delivery(event: &Event, endpoint: &Endpoint) -> Delivery {
+    Delivery::new(
+        event.id.clone(),
+        event.tenant.clone(),
+        endpoint.id.clone(),
+        event.event_type.clone(),
+        event.created_at,
+    )
+}
+
+/// Attempt number `number` of `delivery`, answered with `status`, started at `started_at`.
+pub fn attempt(delivery: &Delivery, number: u32, status: u16, started_at: Timestamp) -> Attempt {
+    Attempt {
+        id: AttemptId::generate(),
+        tenant: delivery.tenant.clone(),
+        endpoint_id: delivery.endpoint_id.clone(),
+        delivery_id: delivery.id.clone(),
+        event_id: delivery.event_id.clone(),
+        event_type: delivery.event_type.clone(),
+        attempt: number,
+        started_at,
+        duration_ms: 12,
+        status: Some(status),
+        error: None,
+        response_body: format!("status {status}"),
+    }
+}
+
+/// A health record with `failures` consecutive failures.
+pub fn health(failures: u32) -> EndpointHealth {
+    EndpointHealth {
+        consecutive_failures: failures,
+        failing_since: (failures > 0).then_some(T0),
+        failed_attempts: u64::from(failures),
+        last_failure_at: (failures > 0).then_some(T0),
+        last_status: (failures > 0).then_some(500),
+        ..EndpointHealth::default()
+    }
+}
+
+/// Inserts `event` with one fresh delivery per endpoint, asserting it was inserted,
+/// and returns the deliveries.
+pub async fn publish(
+    storage: &dyn Storage,
+    event: &Event,
+    endpoints: &[&Endpoint],
+) -> Vec<Delivery> {
+    let deliveries: Vec<Delivery> = endpoints.iter().map(|e| delivery(event, e)).collect();
+    let mut event = event.clone();
+    event.deliveries = u32::try_from(deliveries.len()).expect("few deliveries");
+    let outcome = storage
+        .insert_event(&event, &deliveries)
+        .await
+        .expect("insert_event");
+    assert_eq!(
+        outcome,
+        InsertEvent::Inserted,
+        "event {} inserted",
+        event.id
+    );
+    deliveries
+}
+
+/// Reads every page of a list, checking that each page respects `limit` and that only
+/// the last page has no cursor.
+pub async fn collect_pages<T, F, Fut>(limit: usize, mut read: F) -> Vec<T>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Page<T>>,
+{
+    let mut all = Vec::new();
+    let mut request = PageRequest::first(limit);
+    for _ in 0..10_000 {
+        let page = read(request.clone()).await;
+        assert!(page.items.len() <= limit, "page larger than its limit");
+        let done = page.next_cursor.is_none();
+        if !done {
+            assert!(!page.items.is_empty(), "a page with a cursor has items");
+        }
+        all.extend(page.items);
+        if done {
+            return all;
+        }
+        request.cursor = page.next_cursor;
+    }
+    panic!("pagination never ended");
+}
+
+fn ids<T, I: Clone>(items: &[T], id: impl Fn(&T) -> &I) -> Vec<I> {
+    items.iter().map(|i| id(i).clone()).collect()
+}
+
+/// Create, read by tenant and by id, replace, and list every endpoint.
+pub async fn endpoints_crud(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let mut ep = endpoint(&acme);
+    assert_eq!(s.get_endpoint(&acme, &ep.id).await.unwrap(), None);
+    assert_eq!(s.endpoint_by_id(&ep.id).await.unwrap(), None);
+
+    s.put_endpoint(&ep).await.unwrap();
+    assert_eq!(
+        s.get_endpoint(&acme, &ep.id).await.unwrap(),
+        Some(ep.clone())
+    );
+    assert_eq!(s.endpoint_by_id(&ep.id).await.unwrap(), Some(ep.clone()));
+
+    ep.url = "https://example.com/changed".into();
+    ep.active = false;
+    ep.updated_at = at(5);
+    s.put_endpoint(&ep).await.unwrap();
+    assert_eq!(
+        s.get_endpoint(&acme, &ep.id).await.unwrap(),
+        Some(ep.clone())
+    );
+
+    let other = endpoint(&tenant("globex"));
+    s.put_endpoint(&other).await.unwrap();
+    let mut all = s.all_endpoints().await.unwrap();
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(all, vec![ep.clone(), other]);
+    let page = s
+        .list_endpoints(&acme, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![ep], "a replaced endpoint is listed once");
+}
+
+/// A tenant never sees, lists or deletes another tenant's endpoint.
+pub async fn endpoints_tenant_isolation(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let globex = tenant("globex");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+
+    assert_eq!(s.get_endpoint(&globex, &ep.id).await.unwrap(), None);
+    let page = s
+        .list_endpoints(&globex, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    assert_eq!(page.next_cursor, None);
+    assert_eq!(
+        s.delete_endpoint(&globex, &ep.id, at(1)).await.unwrap(),
+        None
+    );
+    assert_eq!(s.get_endpoint(&acme, &ep.id).await.unwrap(), Some(ep));
+}
+
+/// Endpoints list newest first, and cursors walk every page exactly once.
+pub async fn list_endpoints_newest_first_with_cursors(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let made: Vec<Endpoint> = (0..5).map(|_| endpoint(&acme)).collect();
+    for ep in &made {
+        s.put_endpoint(ep).await.unwrap();
+    }
+    s.put_endpoint(&endpoint(&tenant("globex"))).await.unwrap();
+    let newest_first: Vec<EndpointId> = made.iter().rev().map(|e| e.id.clone()).collect();
+
+    let first = s
+        .list_endpoints(&acme, &PageRequest::first(2))
+        .await
+        .unwrap();
+    assert_eq!(ids(&first.items, |e| &e.id), newest_first[..2].to_vec());
+    assert!(first.next_cursor.is_some());
+
+    for limit in [1, 2, 3, 5, 6] {
+        let acme = &acme;
+        let all = collect_pages(limit, move |page| async move {
+            s.list_endpoints(acme, &page).await.unwrap()
+        })
+        .await;
+        assert_eq!(ids(&all, |e| &e.id), newest_first, "limit {limit}");
+    }
+    let exact = s
+        .list_endpoints(&acme, &PageRequest::first(5))
+        .await
+        .unwrap();
+    assert_eq!(exact.items.len(), 5);
+    assert_eq!(exact.next_cursor, None, "no cursor when nothing is left");
+}
+
+/// Health reads as default until written, then as written.
+pub async fn endpoint_health_defaults_and_replaces(s: &dyn Storage) {
+    let ep = endpoint(&tenant("acme"));
+    s.put_endpoint(&ep).await.unwrap();
+    assert_eq!(
+        s.endpoint_health(&ep.id).await.unwrap(),
+        EndpointHealth::default()
+    );
+    s.put_endpoint_health(&ep.id, &health(3)).await.unwrap();
+    assert_eq!(s.endpoint_health(&ep.id).await.unwrap(), health(3));
+    s.put_endpoint_health(&ep.id, &EndpointHealth::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.endpoint_health(&ep.id).await.unwrap(),
+        EndpointHealth::default()
+    );
+}
+
+/// An inserted event is readable with its deliveries, which are pending.
+pub async fn insert_event_stores_event_and_deliveries(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let (a, b) = (endpoint(&acme), endpoint(&acme));
+    s.put_endpoint(&a).await.unwrap();
+    s.put_endpoint(&b).await.unwrap();
+    let ev = event(&acme, "order.filled", at(1));
+    let deliveries = publish(s, &ev, &[&a, &b]).await;
+
+    let stored = s
+        .get_event(&acme, &ev.id)
+        .await
+        .unwrap()
+        .expect("event stored");
+    assert_eq!(stored.id, ev.id);
+    assert_eq!(stored.data, ev.data);
+    assert_eq!(stored.deliveries, 2);
+    assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), deliveries);
+    for d in &deliveries {
+        assert_eq!(
+            s.get_delivery(&acme, &d.id).await.unwrap().as_ref(),
+            Some(d)
+        );
+    }
+    assert_eq!(
+        s.pending_deliveries(&a.id, 10).await.unwrap(),
+        vec![deliveries[0].clone()]
+    );
+    assert_eq!(
+        s.pending_deliveries(&b.id, 10).await.unwrap(),
+        vec![deliveries[1].clone()]
+    );
+
+    // An event matching no endpoint is stored too.
+    let lonely = event(&acme, "nobody.cares", at(2));
+    publish(s, &lonely, &[]).await;
+    assert!(s.get_event(&acme, &lonely.id).await.unwrap().is_some());
+    assert!(s
+        .event_deliveries(&acme, &lonely.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let unknown = EventId::generate();
+    assert_eq!(s.get_event(&acme, &unknown).await.unwrap(), None);
+    assert!(s
+        .event_deliveries(&acme, &unknown)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A second insert with the same (tenant, id) writes nothing and returns the first;
+/// the same id in another tenant is an independent event.
+pub async fn insert_event_is_idempotent_per_tenant(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let globex = tenant("globex");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let key = EventId::parse("order:42").unwrap();
+    let first = event_with_id(&acme, key.clone(), "order.filled", at(1));
+    let first_deliveries = publish(s, &first, &[&ep]).await;
+    let first_stored = s.get_event(&acme, &key).await.unwrap().unwrap();
+
+    let mut again = event_with_id(&acme, key.clone(), "order.cancelled", at(2));
+    again.data = "{\"n\":2}".into();
+    let again_delivery = delivery(&again, &ep);
+    let outcome = s
+        .insert_event(&again, std::slice::from_ref(&again_delivery))
+        .await
+        .unwrap();
+    assert_eq!(outcome, InsertEvent::Exists(first_stored.clone()));
+    assert_eq!(s.get_event(&acme, &key).await.unwrap(), Some(first_stored));
+    assert_eq!(
+        s.get_delivery(&acme, &again_delivery.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.event_deliveries(&acme, &key).await.unwrap(),
+        first_deliveries
+    );
+    assert_eq!(
+        s.pending_deliveries(&ep.id, 10).await.unwrap(),
+        first_deliveries
+    );
+    assert_eq!(s.delivery_counts(&ep.id).await.unwrap().pending, 1);
+    let listed = s
+        .list_events(&acme, &EventFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+
+    let theirs = event_with_id(&globex, key.clone(), "invoice.paid", at(3));
+    let globex_ep = endpoint(&globex);
+    s.put_endpoint(&globex_ep).await.unwrap();
+    publish(s, &theirs, &[&globex_ep]).await;
+    assert_eq!(
+        s.get_event(&globex, &key)
+            .await
+            .unwrap()
+            .unwrap()
+            .event_type,
+        "invoice.paid"
+    );
+    assert_eq!(
+        s.get_event(&acme, &key).await.unwrap().unwrap().event_type,
+        "order.filled"
+    );
+}
+
+/// Events list newest first by (creation time, id), and cursors walk every page.
+pub async fn list_events_newest_first_with_cursors(s: &dyn Storage) {
+    let acme = tenant("acme");
+    // Made out of time order, two at the same millisecond.
+    let times = [3, 1, 2, 2, 5, 4];
+    let mut made = Vec::new();
+    for t in times {
+        let ev = event(&acme, "x", at(t));
+        publish(s, &ev, &[]).await;
+        made.push(ev);
+    }
+    publish(s, &event(&tenant("globex"), "x", at(9)), &[]).await;
+    let mut expected = made.clone();
+    expected.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+    let expected = ids(&expected, |e| &e.id);
+
+    for limit in [1, 2, 4, 6, 7] {
+        let acme = &acme;
+        let all = collect_pages(limit, move |page| async move {
+            s.list_events(acme, &EventFilter::default(), &page)
+                .await
+                .unwrap()
+        })
+        .await;
+        assert_eq!(ids(&all, |e| &e.id), expected, "limit {limit}");
+    }
+}
+
+/// Type, since (inclusive) and until (exclusive) filters, alone, combined and paged.
+pub async fn list_events_filters(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let mut made = Vec::new();
+    for (t, kind) in [(1, "a"), (2, "b"), (3, "a"), (4, "b"), (5, "a"), (6, "a")] {
+        let ev = event(&acme, kind, at(t));
+        publish(s, &ev, &[]).await;
+        made.push(ev);
+    }
+    let pick = |keep: &dyn Fn(&Event) -> bool| -> Vec<EventId> {
+        made.iter()
+            .rev()
+            .filter(|e| keep(e))
+            .map(|e| e.id.clone())
+            .collect()
+    };
+    let cases: Vec<(EventFilter, Vec<EventId>)> = vec![
+        (
+            EventFilter {
+                event_type: Some("a".into()),
+                ..Default::default()
+            },
+            pick(&|e| e.event_type == "a"),
+        ),
+        (
+            EventFilter {
+                since: Some(at(3)),
+                ..Default::default()
+            },
+            pick(&|e| e.created_at >= at(3)),
+        ),
+        (
+            EventFilter {
+                until: Some(at(3)),
+                ..Default::default()
+            },
+            pick(&|e| e.created_at < at(3)),
+        ),
+        (
+            EventFilter {
+                event_type: Some("a".into()),
+                since: Some(at(2)),
+                until: Some(at(6)),
+            },
+            pick(&|e| e.event_type == "a" && e.created_at >= at(2) && e.created_at < at(6)),
+        ),
+        (
+            EventFilter {
+                event_type: Some("zzz".into()),
+                ..Default::default()
+            },
+            Vec::new(),
+        ),
+        (
+            EventFilter {
+                since: Some(at(5)),
+                until: Some(at(2)),
+                ..Default::default()
+            },
+            Vec::new(),
+        ),
+    ];
+    for (filter, expected) in cases {
+        for limit in [1, 2, 10] {
+            let (acme, filter) = (&acme, &filter);
+            let all = collect_pages(limit, move |page| async move {
+                s.list_events(acme, filter, &page).await.unwrap()
+            })
+            .await;
+            assert_eq!(ids(&all, |e| &e.id), expected, "{filter:?} limit {limit}");
+        }
+    }
+}
+
+/// A delivery is visible only to its own tenant.
+pub async fn get_delivery_checks_tenant(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let d = publish(s, &event(&acme, "x", at(1)), &[&ep])
+        .await
+        .remove(0);
+    assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), Some(d.clone()));
+    assert_eq!(
+        s.get_delivery(&tenant("globex"), &d.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.get_delivery(&acme, &DeliveryId::generate())
+            .await
+            .unwrap(),
+        None
+    );
+    let ev_id = d.event_id.clone();
+    assert!(s
+        .event_deliveries(&tenant("globex"), &ev_id)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Pending deliveries come in delivery id order, at most `limit`, and only pending ones.
+pub async fn pending_deliveries_in_id_order_with_limit(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let (ep, other) = (endpoint(&acme), endpoint(&acme));
+    s.put_endpoint(&ep).await.unwrap();
+    s.put_endpoint(&other).await.unwrap();
+    let mut mine = Vec::new();
+    // Later events carry earlier timestamps: order is by id, not by time.
+    for t in (0..6).rev() {
+        mine.extend(
+            publish(s, &event(&acme, "x", at(t)), &[&ep, &other])
+                .await
+                .into_iter()
+                .take(1),
+        );
+    }
+    assert_eq!(
+        s.pending_deliveries(&ep.id, 3).await.unwrap(),
+        mine[..3].to_vec()
+    );
+    assert_eq!(s.pending_deliveries(&ep.id, 100).await.unwrap(), mine);
+    assert!(s.pending_deliveries(&ep.id, 0).await.unwrap().is_empty());
+
+    let mut done = mine[1].clone();
+    done.status = DeliveryStatus::Succeeded;
+    done.next_attempt_at = None;
+    s.update_deliveries(&[done]).await.unwrap();
+    let expected: Vec<Delivery> = mine
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, d)| d.clone())
+        .collect();
+    assert_eq!(s.pending_deliveries(&ep.id, 100).await.unwrap(), expected);
+    assert!(s
+        .pending_deliveries(&EndpointId::generate(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Only endpoints with at least one pending delivery are listed.
+pub async fn endpoints_with_pending_lists_only_endpoints_with_work(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let (a, b, idle) = (
+        endpoint(&acme),
+        endpoint(&tenant("globex")),
+        endpoint(&acme),
+    );
+    for ep in [&a, &b, &idle] {
+        s.put_endpoint(ep).await.unwrap();
+    }
+    assert!(s.endpoints_with_pending().await.unwrap().is_empty());
+    let da = publish(s, &event(&acme, "x", at(1)), &[&a]).await;
+    let db = publish(s, &event(&tenant("globex"), "x", at(1)), &[&b]).await;
+    let mut with = s.endpoints_with_pending().await.unwrap();
+    with.sort();
+    let mut expected = vec![a.id.clone(), b.id.clone()];
+    expected.sort();
+    assert_eq!(with, expected);
+
+    let mut settled = da[0].clone();
+    settled.status = DeliveryStatus::Succeeded;
+    settled.next_attempt_at = None;
+    s.update_deliveries(&[settled]).await.unwrap();
+    assert_eq!(
+        s.endpoints_with_pending().await.unwrap(),
+        vec![b.id.clone()]
+    );
+    let mut dead = db[0].clone();
+    dead.kill(DeadReason::RetriesExhausted, at(2));
+    s.update_deliveries(&[dead]).await.unwrap();
+    assert!(s.endpoints_with_pending().await.unwrap().is_empty());
+}
+
+/// An attempt is logged, the health stored and the pending delivery replaced.
+pub async fn record_attempt_logs_and_updates_pending_delivery(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let mut d = publish(s, &event(&acme, "x", at(1)), &[&ep])
+        .await
+        .remove(0);
+
+    let first = attempt(&d, 1, 500, at(2));
+    d.attempts = 1;
+    d.last_status = Some(500);
+    d.next_attempt_at = Some(at(7));
+    d.updated_at = at(2);
+    s.record_attempt(&first, &d, &health(1)).await.unwrap();
+    assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), Some(d.clone()));
+    assert_eq!(
+        s.pending_deliveries(&ep.id, 10).await.unwrap(),
+        vec![d.clone()],
+        "still pending, with its new due time"
+    );
+    assert_eq!(s.endpoint_health(&ep.id).await.unwrap(), health(1));
+
+    let second = attempt(&d, 2, 200, at(7));
+    d.attempts = 2;
+    d.status = DeliveryStatus::Succeeded;
+    d.last_status = Some(200);
+    d.next_attempt_at = None;
+    d.updated_at = at(7);
+    s.record_attempt(&second, &d, &health(0)).await.unwrap();
+    assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), Some(d.clone()));
+    assert!(s.pending_deliveries(&ep.id, 10).await.unwrap().is_empty());
+    assert_eq!(s.endpoint_health(&ep.id).await.unwrap(), health(0));
+    assert_eq!(
+        s.delivery_counts(&ep.id).await.unwrap(),
+        DeliveryCounts {
+            pending: 0,
+            dead: 0
+        }
+    );
+
+    let page = s
+        .list_attempts(&acme, &ep.id, None, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![second, first], "newest first");
+    assert_eq!(page.next_cursor, None);
+}
+
+/// A delivery that died (or succeeded) meanwhile is not revived by a late attempt
+/// record; the attempt is logged all the same.
+pub async fn record_attempt_keeps_dead_delivery_dead(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let d = publish(s, &event(&acme, "x", at(1)), &[&ep])
+        .await
+        .remove(0);
+
+    let mut dead = d.clone();
+    dead.kill(DeadReason::EndpointDisabled, at(2));
+    s.update_deliveries(&[dead.clone()]).await.unwrap();
+
+    let late = attempt(&d, 1, 503, at(1));
+    let mut stale = d.clone();
+    stale.attempts = 1;
+    stale.next_attempt_at = Some(at(10));
+    s.record_attempt(&late, &stale, &health(1)).await.unwrap();
+    assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), Some(dead));
+    assert_eq!(
+        s.delivery_counts(&ep.id).await.unwrap(),
+        DeliveryCounts {
+            pending: 0,
+            dead: 1
+        }
+    );
+    assert!(s.endpoints_with_pending().await.unwrap().is_empty());
+    assert_eq!(s.endpoint_health(&ep.id).await.unwrap(), health(1));
+    let page = s
+        .list_attempts(&acme, &ep.id, None, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![late]);
+
+    // A succeeded delivery stays succeeded too.
+    let d2 = publish(s, &event(&acme, "x", at(3)), &[&ep])
+        .await
+        .remove(0);
+    let mut ok = d2.clone();
+    ok.status = DeliveryStatus::Succeeded;
+    ok.next_attempt_at = None;
+    s.update_deliveries(&[ok.clone()]).await.unwrap();
+    s.record_attempt(&attempt(&d2, 1, 500, at(3)), &d2, &health(1))
+        .await
+        .unwrap();
+    assert_eq!(s.get_delivery(&acme, &d2.id).await.unwrap(), Some(ok));
+}
+
+/// Attempts list newest first, filtered by outcome, paged, and only for their tenant.
+pub async fn list_attempts_newest_first_filtered_and_paged(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let (ep, other) = (endpoint(&acme), endpoint(&acme));
+    s.put_endpoint(&ep).await.unwrap();
+    s.put_endpoint(&other).await.unwrap();
+    let d = publish(s, &event(&acme, "x", at(1)), &[&ep, &other]).await;
+    let mut made = Vec::new();
+    for (n, status) in [500, 200, 404, 200, 503].into_iter().enumerate() {
+        let number = u32::try_from(n).unwrap() + 1;
+        let a = attempt(&d[0], number, status, at(n as u64));
+        s.record_attempt(&a, &d[0], &health(0)).await.unwrap();
+        made.push(a);
+        s.record_attempt(&attempt(&d[1], number, 200, at(1)), &d[1], &health(0))
+            .await
+            .unwrap();
+    }
+    let newest_first: Vec<Attempt> = made.iter().rev().cloned().collect();
+    for (outcome, keep) in [
+        (None, None),
+        (Some(AttemptOutcome::Success), Some(true)),
+        (Some(AttemptOutcome::Failure), Some(false)),
+    ] {
+        let expected: Vec<AttemptId> = newest_first
+            .iter()
+            .filter(|a| keep.is_none_or(|k| a.succeeded() == k))
+            .map(|a| a.id.clone())
+            .collect();
+        for limit in [1, 2, 10] {
+            let (acme, ep_id) = (&acme, &ep.id);
+            let all = collect_pages(limit, move |page| async move {
+                s.list_attempts(acme, ep_id, outcome, &page).await.unwrap()
+            })
+            .await;
+            assert_eq!(ids(&all, |a| &a.id), expected, "{outcome:?} limit {limit}");
+        }
+    }
+    let foreign = s
+        .list_attempts(&tenant("globex"), &ep.id, None, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(foreign.items.is_empty());
+}
+
+/// `update_deliveries` replaces deliveries, moving them between pending and dead.
+pub async fn update_deliveries_moves_between_states(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let mut ds = Vec::new();
+    for t in 0..3 {
+        ds.extend(publish(s, &event(&acme, "x", at(t)), &[&ep]).await);
+    }
+    let mut killed = vec![ds[0].clone(), ds[2].clone()];
+    for d in &mut killed {
+        d.kill(DeadReason::RetriesExhausted, at(9));
+    }
+    s.update_deliveries(&killed).await.unwrap();
+    assert_eq!(
+        s.delivery_counts(&ep.id).await.unwrap(),
+        DeliveryCounts {
+            pending: 1,
+            dead: 2
+        }
+    );
+    assert_eq!(
+        s.pending_deliveries(&ep.id, 10).await.unwrap(),
+        vec![ds[1].clone()]
+    );
+    assert_eq!(
+        s.get_delivery(&acme, &ds[0].id).await.unwrap(),
+        Some(killed[0].clone())
+    );
+
+    let mut replayed = killed[0].clone();
+    replayed.requeue(at(10));
+    s.update_deliveries(&[replayed.clone()]).await.unwrap();
+    assert_eq!(
+        s.delivery_counts(&ep.id).await.unwrap(),
+        DeliveryCounts {
+            pending: 2,
+            dead: 1
+        }
+    );
+    assert_eq!(
+        s.pending_deliveries(&ep.id, 10).await.unwrap(),
+        vec![replayed, ds[1].clone()],
+        "a replayed delivery keeps its place in id order"
+    );
+    s.update_deliveries(&[]).await.unwrap();
+}
+
+/// Deleting an endpoint kills its pending deliveries (`endpoint_deleted`, at `now`),
+/// reports how many, and keeps its history.
+pub async fn delete_endpoint_kills_pending_and_keeps_history(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let (ep, keep) = (endpoint(&acme), endpoint(&acme));
+    s.put_endpoint(&ep).await.unwrap();
+    s.put_endpoint(&keep).await.unwrap();
+    let mut ds = Vec::new();
+    for t in 0..4 {
+        ds.extend(
+            publish(s, &event(&acme, "x", at(t)), &[&ep, &keep])
+                .await
+                .into_iter()
+                .take(1),
+        );
+    }
+    let mut ok = ds[0].clone();
+    ok.status = DeliveryStatus::Succeeded;
+    ok.next_attempt_at = None;
+    let first = attempt(&ds[0], 1, 200, at(1));
+    s.record_attempt(&first, &ok, &health(0)).await.unwrap();
+
+    let now = at(100);
+    assert_eq!(
+        s.delete_endpoint(&acme, &ep.id, now).await.unwrap(),
+        Some(3)
+    );
+    assert_eq!(s.get_endpoint(&acme, &ep.id).await.unwrap(), None);
+    assert_eq!(s.endpoint_by_id(&ep.id).await.unwrap(), None);
+    assert_eq!(
+        ids(&s.all_endpoints().await.unwrap(), |e| &e.id),
+        vec![keep.id.clone()]
+    );
+    let listed = s
+        .list_endpoints(&acme, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(ids(&listed.items, |e| &e.id), vec![keep.id.clone()]);
+
+    for d in &ds[1..] {
+        let stored = s.get_delivery(&acme, &d.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, DeliveryStatus::Dead);
+        assert_eq!(stored.dead_reason, Some(DeadReason::EndpointDeleted));
+        assert_eq!(stored.updated_at, now);
+        assert_eq!(stored.next_attempt_at, None);
+    }
+    assert_eq!(s.get_delivery(&acme, &ds[0].id).await.unwrap(), Some(ok));
+    assert!(s.pending_deliveries(&ep.id, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.endpoints_with_pending().await.unwrap(),
+        vec![keep.id.clone()]
+    );
+    assert_eq!(
+        s.delivery_counts(&ep.id).await.unwrap(),
+        DeliveryCounts {
+            pending: 0,
+            dead: 3
+        }
+    );
+    let dead = s
+        .list_dead_letters(&acme, &ep.id, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(dead.items.len(), 3, "dead letters are kept");
+    let attempts = s
+        .list_attempts(&acme, &ep.id, None, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(attempts.items, vec![first], "attempts are kept");
+    assert_eq!(s.delivery_counts(&keep.id).await.unwrap().pending, 4);
+
+    assert_eq!(s.delete_endpoint(&acme, &ep.id, now).await.unwrap(), None);
+    assert_eq!(
+        s.delete_endpoint(&acme, &EndpointId::generate(), now)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.delete_endpoint(&acme, &keep.id, now).await.unwrap(),
+        Some(4)
+    );
+}
+
+/// Counts follow inserts, attempts, dead-lettering and replays.
+pub async fn delivery_counts_track_every_transition(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let zero = DeliveryCounts::default();
+    assert_eq!(s.delivery_counts(&ep.id).await.unwrap(), zero);
+    assert_eq!(
+        s.delivery_counts(&EndpointId::generate()).await.unwrap(),
+        zero
+    );
+    let mut ds = Vec::new();
+    for t in 0..4 {
+        ds.extend(publish(s, &event(&acme, "x", at(t)), &[&ep]).await);
+    }
+    let counts = |pending, dead| DeliveryCounts { pending, dead };
+    assert_eq!(s.delivery_counts(&ep.id).await.unwrap(), counts(4, 0));
+
+    let mut ok = ds[0].clone();
+    ok.status = DeliveryStatus::Succeeded;
+    s.record_attempt(&attempt(&ds[0], 1, 200, at(5)), &ok, &health(0))
+        .await
+        .unwrap();
+    assert_eq!(s.delivery_counts(&ep.id).await.unwrap(), counts(3, 0));
+
+    let mut dead = ds[1].clone();
+    dead.attempts = 1;
+    dead.kill(DeadReason::Gone, at(5));
+    s.record_attempt(&attempt(&ds[1], 1, 410, at(5)), &dead, &health(1))
+        .await
+        .unwrap();
+    assert_eq!(s.delivery_counts(&ep.id).await.unwrap(), counts(2, 1));
+    // Writing the same state again changes nothing.
+    s.update_deliveries(&[dead.clone()]).await.unwrap();
+    assert_eq!(s.delivery_counts(&ep.id).await.unwrap(), counts(2, 1));
+
+    let mut replayed = dead;
+    replayed.requeue(at(6));
+    s.update_deliveries(&[replayed]).await.unwrap();
+    assert_eq!(s.delivery_counts(&ep.id).await.unwrap(), counts(3, 0));
+}
+
+/// Dead letters list newest first by delivery id, paged, only for their tenant.
+pub async fn list_dead_letters_newest_first_with_cursors(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let (ep, other) = (endpoint(&acme), endpoint(&acme));
+    s.put_endpoint(&ep).await.unwrap();
+    s.put_endpoint(&other).await.unwrap();
+    let mut dead = Vec::new();
+    for t in 0..5 {
+        let ds = publish(s, &event(&acme, "x", at(t)), &[&ep, &other]).await;
+        let mut killed: Vec<Delivery> = ds.clone();
+        for d in &mut killed {
+            // Killed in reverse: listing order is by id, not by time of death.
+            d.kill(DeadReason::RetriesExhausted, at(100 - t));
+        }
+        if t != 2 {
+            s.update_deliveries(&killed).await.unwrap();
+            dead.push(killed[0].clone());
+        }
+    }
+    let expected: Vec<DeliveryId> = dead.iter().rev().map(|d| d.id.clone()).collect();
+    for limit in [1, 3, 4, 10] {
+        let (acme, ep_id) = (&acme, &ep.id);
+        let all = collect_pages(limit, move |page| async move {
+            s.list_dead_letters(acme, ep_id, &page).await.unwrap()
+        })
+        .await;
+        assert_eq!(ids(&all, |d| &d.id), expected, "limit {limit}");
+    }
+    let first = s
+        .list_dead_letters(&acme, &ep.id, &PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(first.items, vec![dead[3].clone()]);
+    let foreign = s
+        .list_dead_letters(&tenant("globex"), &ep.id, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(foreign.items.is_empty());
+}
+
+/// Purge removes old settled events with their deliveries, and old attempts; pending
+/// work and anything newer stay.
+pub async fn purge_before_removes_old_history_and_keeps_pending(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let cutoff = at(100);
+
+    // Old and settled: one delivery succeeded, one dead.
+    let old = event(&acme, "old", at(1));
+    let old_ds = publish(s, &old, &[&ep, &ep]).await;
+    let mut ok = old_ds[0].clone();
+    ok.status = DeliveryStatus::Succeeded;
+    ok.next_attempt_at = None;
+    let old_attempt = attempt(&old_ds[0], 1, 200, at(2));
+    s.record_attempt(&old_attempt, &ok, &health(0))
+        .await
+        .unwrap();
+    let mut dead = old_ds[1].clone();
+    dead.kill(DeadReason::RetriesExhausted, at(3));
+    s.update_deliveries(&[dead]).await.unwrap();
+
+    // Old but still pending.
+    let waiting = event(&acme, "waiting", at(4));
+    let waiting_ds = publish(s, &waiting, &[&ep]).await;
+    // New.
+    let new = event(&acme, "new", cutoff);
+    let new_ds = publish(s, &new, &[&ep]).await;
+    let new_attempt = attempt(&new_ds[0], 1, 500, cutoff);
+    s.record_attempt(&new_attempt, &new_ds[0], &health(1))
+        .await
+        .unwrap();
+
+    let stats = s.purge_before(cutoff).await.unwrap();
+    assert_eq!(
+        stats,
+        PurgeStats {
+            events: 1,
+            attempts: 1
+        }
+    );
+
+    assert_eq!(s.get_event(&acme, &old.id).await.unwrap(), None);
+    for d in &old_ds {
+        assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), None);
+    }
+    assert!(
+        s.get_event(&acme, &waiting.id).await.unwrap().is_some(),
+        "an old event with pending work stays"
+    );
+    assert_eq!(
+        s.get_delivery(&acme, &waiting_ds[0].id).await.unwrap(),
+        Some(waiting_ds[0].clone())
+    );
+    assert!(s.get_event(&acme, &new.id).await.unwrap().is_some());
+    let mut pending = waiting_ds.clone();
+    pending.extend(new_ds.clone());
+    assert_eq!(s.pending_deliveries(&ep.id, 10).await.unwrap(), pending);
+    assert_eq!(
+        s.delivery_counts(&ep.id).await.unwrap(),
+        DeliveryCounts {
+            pending: 2,
+            dead: 0
+        }
+    );
+    let dead_page = s
+        .list_dead_letters(&acme, &ep.id, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(dead_page.items.is_empty());
+    let attempts = s
+        .list_attempts(&acme, &ep.id, None, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(attempts.items, vec![new_attempt]);
+    let events = s
+        .list_events(&acme, &EventFilter::default(), &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&events.items, |e| &e.id),
+        vec![new.id.clone(), waiting.id.clone()]
+    );
+
+    // Purging again finds nothing.
+    assert_eq!(s.purge_before(cutoff).await.unwrap(), PurgeStats::default());
+    // A purged idempotency key can be used again.
+    publish(
+        s,
+        &event_with_id(&acme, old.id.clone(), "old", at(200)),
+        &[],
+    )
+    .await;
+}
+
+/// `flush` succeeds on an empty and a written storage.
+pub async fn flush_succeeds(s: &dyn Storage) {
+    s.flush().await.unwrap();
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    publish(s, &event(&acme, "x", at(1)), &[&ep]).await;
+    s.flush().await.unwrap();
+    assert_eq!(s.delivery_counts(&ep.id).await.unwrap().pending, 1);
+}

@@ -32,6 +32,11 @@ use crate::time::Timestamp;
 /// attempts read their event from storage (bounds memory when receivers are down).
 const MAX_HELD_EVENTS: usize = 1024;
 
+/// How long an actor with nothing to do lingers before asking to stop: spares the
+/// spawn cost for endpoints that get an event every little while, and lets a rate
+/// limit's bucket (one second's worth) refill before it is forgotten.
+const IDLE_LINGER: Duration = Duration::from_secs(2);
+
 /// Messages of an EndpointActor.
 pub(crate) enum EndpointMsg {
     /// From the Supervisor: deliveries already stored durably, with their event.
@@ -110,6 +115,8 @@ pub(crate) struct EndpointState {
     wake: Option<(Timestamp, JoinHandle<()>)>,
     /// Messages from the Supervisor handled (for the idle handshake).
     seen: u64,
+    /// Since when it has had nothing to do.
+    idle_since: Option<Timestamp>,
     idle_reported: bool,
     loading: bool,
     phase: Phase,
@@ -177,6 +184,7 @@ impl EndpointState {
             rate: None,
             wake: None,
             seen: 0,
+            idle_since: None,
             idle_reported: false,
             loading: false,
             phase: Phase::Starting,
@@ -505,17 +513,34 @@ impl EndpointState {
         });
     }
 
-    fn report_idle_if_idle(&mut self, supervisor: &ActorRef<SupervisorMsg>) {
+    /// Asks the Supervisor to stop it once it has had nothing to do for `IDLE_LINGER`.
+    fn report_idle_if_idle(
+        &mut self,
+        shared: &Shared,
+        myself: &ActorRef<EndpointMsg>,
+        supervisor: &ActorRef<SupervisorMsg>,
+    ) {
         let idle = self.phase == Phase::Running
             && self.queue.is_empty()
             && !self.loading
             && !self.queue.wants_refill();
-        if idle && !self.idle_reported {
+        if !idle {
+            self.idle_since = None;
+            return;
+        }
+        if self.idle_reported {
+            return;
+        }
+        let now = shared.clock.now();
+        let since = *self.idle_since.get_or_insert(now);
+        if now.since(since) >= IDLE_LINGER {
             self.idle_reported = true;
             let _ = supervisor.cast(SupervisorMsg::Idle {
                 endpoint_id: self.endpoint_id.clone(),
                 seen: self.seen,
             });
+        } else {
+            self.wake_at(shared, myself, since.plus(IDLE_LINGER));
         }
     }
 }
@@ -620,7 +645,7 @@ impl Actor for EndpointActor {
         state.sync_gauge();
         state.maybe_finish_retiring(&self.shared, &myself);
         state.pump(&self.shared, &myself);
-        state.report_idle_if_idle(&self.supervisor);
+        state.report_idle_if_idle(&self.shared, &myself, &self.supervisor);
         Ok(())
     }
 
@@ -635,6 +660,7 @@ impl Actor for EndpointActor {
             EndpointMsg::Enqueue(deliveries) => {
                 state.seen += 1;
                 state.idle_reported = false;
+                state.idle_since = None;
                 for (delivery, event) in deliveries {
                     state.insert(delivery, event);
                 }
@@ -642,6 +668,7 @@ impl Actor for EndpointActor {
             EndpointMsg::Reload { reset_breaker } => {
                 state.seen += 1;
                 state.idle_reported = false;
+                state.idle_since = None;
                 let endpoint = shared.storage.endpoint_by_id(&state.endpoint_id).await?;
                 if reset_breaker {
                     state.breaker.reset();
@@ -680,7 +707,7 @@ impl Actor for EndpointActor {
         state.sync_gauge();
         state.maybe_finish_retiring(shared, &myself);
         state.pump(shared, &myself);
-        state.report_idle_if_idle(&self.supervisor);
+        state.report_idle_if_idle(&self.shared, &myself, &self.supervisor);
         Ok(())
     }
 

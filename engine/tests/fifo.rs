@@ -1,0 +1,108 @@
+//! Ordering and concurrency (delivery.md §4): fifo holds publish order across failures;
+//! unordered never exceeds `max_in_flight`; a rate limit spaces attempts.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{config, url, Harness, Step};
+use herald::{ErrorClass, Ordering};
+
+#[tokio::test(start_paused = true)]
+async fn fifo_delivers_in_publish_order_across_failures() {
+    let h = Harness::start(config()).await;
+    h.endpoint("a", |e| {
+        e.ordering = Some(Ordering::Fifo);
+        e.retry_schedule_secs = Some(vec![1, 1, 1, 1]);
+    })
+    .await;
+    // The first event fails twice, the third once.
+    h.transport.script(
+        &url("a"),
+        [
+            Step::status(500),
+            Step::error(ErrorClass::Connect),
+            Step::status(200),
+            Step::status(200),
+            Step::status(503),
+        ],
+    );
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            h.publish("order.filled", &format!("{{\"n\":{n}}}"))
+                .await
+                .event
+                .id,
+        );
+    }
+    assert!(h.transport.wait_for(8, Duration::from_secs(120)).await);
+    let order: Vec<String> = h
+        .transport
+        .sent()
+        .iter()
+        .map(|r| r.header("webhook-id"))
+        .collect();
+    let index = |id: &str| ids.iter().position(|e| e.as_str() == id).unwrap();
+    let positions: Vec<usize> = order.iter().map(|id| index(id)).collect();
+    assert_eq!(positions, [0, 0, 0, 1, 2, 2, 3, 4]);
+    assert_eq!(h.transport.max_concurrent(&url("a")), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_in_flight_is_never_exceeded() {
+    let h = Harness::start(config()).await;
+    h.endpoint("a", |e| e.max_in_flight = Some(3)).await;
+    h.transport
+        .set_default(&url("a"), Step::status(200).after(Duration::from_secs(1)));
+    for _ in 0..20 {
+        h.publish("order.filled", "{}").await;
+    }
+    assert!(h.transport.wait_for(20, Duration::from_secs(60)).await);
+    assert_eq!(h.transport.max_concurrent(&url("a")), 3);
+}
+
+/// delivery.md §4: a token bucket of one second's worth.
+#[tokio::test(start_paused = true)]
+async fn rate_limit_spaces_attempts() {
+    let h = Harness::start(config()).await;
+    h.endpoint("a", |e| e.rate_limit = Some(5)).await;
+    for _ in 0..15 {
+        h.publish("order.filled", "{}").await;
+    }
+    assert!(h.transport.wait_for(15, Duration::from_secs(60)).await);
+    let sent = h.transport.sent();
+    let span = sent[14].at.duration_since(sent[0].at).as_secs_f64();
+    // 5 at once, then one every 200 ms: the 15th leaves about 2 s after the first.
+    assert!((1.9..2.5).contains(&span), "15 attempts took {span}s");
+}
+
+/// A slow endpoint has its own actor and queue: it never delays another.
+#[tokio::test(start_paused = true)]
+async fn a_slow_endpoint_does_not_delay_a_healthy_one() {
+    let h = Harness::start(config()).await;
+    h.endpoint("slow", |_| {}).await;
+    h.endpoint("fast", |_| {}).await;
+    h.transport.set_default(
+        &url("slow"),
+        Step::status(200).after(Duration::from_secs(30)),
+    );
+    let start = tokio::time::Instant::now();
+    for _ in 0..50 {
+        h.publish("order.filled", "{}").await;
+    }
+    let deadline = Duration::from_secs(600);
+    let mut waited = Duration::ZERO;
+    while h.transport.sent_to(&url("fast")).len() < 50 && waited < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += Duration::from_millis(10);
+    }
+    let fast = h.transport.sent_to(&url("fast"));
+    assert_eq!(fast.len(), 50);
+    let last = fast[49].at.duration_since(start);
+    assert!(
+        last < Duration::from_secs(1),
+        "healthy endpoint finished after {last:?}"
+    );
+}

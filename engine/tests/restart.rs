@@ -1,0 +1,95 @@
+//! Crashes and restarts: a failed actor is restarted from storage without touching
+//! other endpoints; pending work resumes after an engine restart; idle endpoints hold
+//! no actor.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{config, eventually, url, Harness, Step};
+use herald::DeliveryStatus;
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_actor_is_restarted_and_reloads_its_pending_work() {
+    let h = Harness::start(config()).await;
+    let flaky = h
+        .endpoint("flaky", |e| e.retry_schedule_secs = Some(vec![60]))
+        .await;
+    h.endpoint("steady", |_| {}).await;
+    h.transport.script(&url("flaky"), [Step::status(500)]);
+    let first = h.publish("order.filled", "{}").await;
+    assert!(h.transport.wait_for(2, Duration::from_secs(10)).await);
+    // The flaky endpoint's actor holds a retry due in a minute; crash it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.engine.crash_endpoint_actor(&flaky.info.endpoint.id);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = h.publish("order.filled", "{}").await;
+    eventually(Duration::from_secs(300), || async {
+        let mut done = true;
+        for id in [&first.event.id, &second.event.id] {
+            let deliveries = h.engine.event_deliveries(&h.tenant, id).await.unwrap();
+            done &= deliveries
+                .iter()
+                .all(|d| d.status == DeliveryStatus::Succeeded);
+        }
+        done
+    })
+    .await;
+    assert_eq!(h.transport.sent_to(&url("steady")).len(), 2);
+    assert_eq!(h.transport.sent_to(&url("flaky")).len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pending_work_resumes_after_an_engine_restart() {
+    let h = Harness::start(config()).await;
+    h.endpoint("a", |e| e.retry_schedule_secs = Some(vec![5]))
+        .await;
+    h.transport.set_default(&url("a"), Step::status(503));
+    let published = h.publish("order.filled", "{}").await;
+    assert!(h.transport.wait_for(1, Duration::from_secs(10)).await);
+    h.engine.shutdown(Duration::from_secs(1)).await.unwrap();
+
+    let transport = std::sync::Arc::new(common::ScriptedTransport::new());
+    let restarted = Harness::start_on(h.storage.clone(), transport.clone(), config()).await;
+    assert!(transport.wait_for(1, Duration::from_secs(60)).await);
+    assert_eq!(transport.sent()[0].header("x-delivery-attempt"), "2");
+    eventually(Duration::from_secs(10), || async {
+        let d = restarted
+            .engine
+            .event_deliveries(&restarted.tenant, &published.event.id)
+            .await
+            .unwrap();
+        d[0].status == DeliveryStatus::Succeeded
+    })
+    .await;
+}
+
+/// Idle endpoints cost no actor.
+#[tokio::test(start_paused = true)]
+async fn idle_endpoints_hold_no_actor() {
+    let h = Harness::start(config()).await;
+    for n in 0..20 {
+        h.endpoint(&format!("e{n}"), |_| {}).await;
+    }
+    h.publish("order.filled", "{}").await;
+    assert!(h.transport.wait_for(20, Duration::from_secs(10)).await);
+    assert!(h.engine.running_endpoint_actors().await.unwrap() > 0);
+    eventually(Duration::from_secs(30), || async {
+        h.engine.running_endpoint_actors().await.unwrap() == 0
+    })
+    .await;
+    assert!(h.engine.is_ready());
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_refuses_new_publishes() {
+    let h = Harness::start(config()).await;
+    h.engine.shutdown(Duration::from_secs(1)).await.unwrap();
+    let refused = h
+        .engine
+        .publish(&h.tenant, herald::NewEvent::new("a.b", "{}").unwrap())
+        .await;
+    assert!(matches!(refused, Err(herald::Error::NotRunning)));
+    assert!(!h.engine.is_ready());
+}

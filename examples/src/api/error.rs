@@ -1,0 +1,163 @@
+//! `ApiError`: the one place where failures become a status and the body
+//! `{"error": {"code", "message"}}` of http-api.md "Conventions".
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A failed request, as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the body is not syntactically valid JSON.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 401: a missing or wrong bearer token.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid `authorization: Bearer <token>` header is required",
+        )
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 405: the route exists, not with this method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not take this method",
+        )
+    }
+
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 413.
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// 415: a body that is not `application/json`.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be sent with `content-type: application/json`",
+        )
+    }
+
+    /// 422: valid JSON (or a path or query value) that does not fit; names `field`.
+    pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("{field}: {message}"),
+        )
+    }
+
+    /// 503: the engine is shutting down.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 500: Herald failed; the detail is logged, not shown.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request failed inside Herald; see its logs",
+        )
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The spec's code (`invalid`, `not_found`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The human text.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<herald::Invalid> for ApiError {
+    fn from(invalid: herald::Invalid) -> Self {
+        Self::invalid(&invalid.field, invalid.message)
+    }
+}
+
+impl From<herald::Error> for ApiError {
+    fn from(error: herald::Error) -> Self {
+        use herald::Error as E;
+        match error {
+            E::Invalid(invalid) => invalid.into(),
+            E::EndpointNotFound { .. } | E::EventNotFound { .. } | E::DeliveryNotFound { .. } => {
+                Self::not_found(error.to_string())
+            }
+            E::Conflict(message) => Self::conflict(message),
+            E::PayloadTooLarge { .. } => Self::payload_too_large(error.to_string()),
+            E::NotRunning => Self::unavailable("Herald is shutting down"),
+            E::Storage(source) => {
+                tracing::error!(error = %source, "storage failed while answering a request");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,2 @@
+//! heraldd (to be written).
+fn main() {}

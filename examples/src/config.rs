@@ -1,0 +1,669 @@
+//! `DaemonConfig`: the TOML file, then `HERALD_<KEY>` environment variables, then flags,
+//! validated once into plain values (`herald::EngineConfig`, the transport's settings).
+//!
+//! Every key of http-api.md "Configuration" is read here with its default. Unknown
+//! keys and invalid values fail at start with a `ConfigError` naming the key; durations
+//! are strings with a unit, read by `parse_duration` alone.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use herald::config::MAX_ENDPOINT_TIMEOUT;
+use herald::signing::{Secret, SignatureScheme};
+use herald::{DeliveryDefaults, DestinationPolicy, EngineConfig};
+use herald_transport_http::HttpTransportConfig;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// A configuration that cannot be used; `key` names the offending setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: `{key}`: {message}")]
+pub struct ConfigError {
+    /// The key as written in the file (`delivery.timeout`, `listen`, ...).
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Text that must never be logged (tokens). `Debug` shows `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself (compare it, hand it out; never log it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where the engine keeps its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    /// Durable, in `data_dir` (the default).
+    Sled,
+    /// In memory: everything is lost at exit (tests, trials).
+    Memory,
+}
+
+/// The PEM files of an HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// Where operational events are posted, and the secret that signs them.
+#[derive(Debug, Clone)]
+pub struct OperationalWebhook {
+    /// The receiver's URL (checked against the destination policy).
+    pub url: String,
+    /// A `whsec_` secret; requests are signed `standard` with it.
+    pub secret: Secret,
+}
+
+/// The daemon's settings, validated. Built by `DaemonConfig::load`, or directly by
+/// tests and embedders (`DaemonConfig::default()` is every default of http-api.md).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Address of the management API.
+    pub listen: SocketAddr,
+    /// Where sled keeps its files and the generated API token lives.
+    pub data_dir: PathBuf,
+    /// Storage backend.
+    pub storage: StorageKind,
+    /// The API token; `None` means generated on first start (see `api::auth`).
+    pub api_token: Option<Sensitive>,
+    /// When set, `/metrics` needs this bearer token.
+    pub metrics_token: Option<Sensitive>,
+    /// When set, the API is served over HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// When set, operational events are posted there.
+    pub operational_webhook: Option<OperationalWebhook>,
+    /// How long in-flight requests and attempts get at shutdown.
+    pub shutdown_grace: Duration,
+    /// Logs as JSON lines instead of human text (flag `--log-json` only).
+    pub log_json: bool,
+    /// The engine's settings, destinations included.
+    pub engine: EngineConfig,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        let raw = RawConfig::default();
+        // The defaults are constants of this file; they always validate.
+        raw.validate(false)
+            .expect("the built-in defaults are a valid configuration")
+    }
+}
+
+/// The flags that override the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config`: the TOML file to read (none: every default applies).
+    pub config: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<String>,
+    /// `--storage`.
+    pub storage: Option<String>,
+    /// `--log-json`.
+    pub log_json: bool,
+}
+
+/// Top-level keys that `HERALD_<KEY>` may set, with how the variable's text is read.
+const ENV_KEYS: &[(&str, EnvKind)] = &[
+    ("listen", EnvKind::Text),
+    ("data_dir", EnvKind::Text),
+    ("storage", EnvKind::Text),
+    ("api_token", EnvKind::Text),
+    ("metrics_token", EnvKind::Text),
+    ("tls_cert", EnvKind::Text),
+    ("tls_key", EnvKind::Text),
+    ("allow_http", EnvKind::Bool),
+    ("allow_private_destinations", EnvKind::Bool),
+    ("destination_allowlist", EnvKind::List),
+    ("operational_webhook_url", EnvKind::Text),
+    ("operational_webhook_secret", EnvKind::Text),
+    ("shutdown_grace", EnvKind::Text),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum EnvKind {
+    Text,
+    Bool,
+    /// Comma-separated.
+    List,
+}
+
+impl DaemonConfig {
+    /// Reads the file named by `flags.config` (if any), applies the `HERALD_*` entries
+    /// of `env` (pass `std::env::vars()`), then the flags, and validates the result.
+    ///
+    /// # Errors
+    /// `ConfigError` naming the key: an unreadable or malformed file, an unknown key,
+    /// a value of the wrong type or out of range.
+    pub fn load(
+        flags: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("HERALD_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            // Other HERALD_ variables (RUST_LOG-like settings of other tools) are not ours.
+            let Some((key, kind)) = ENV_KEYS.iter().find(|(k, _)| *k == key) else {
+                continue;
+            };
+            table.insert((*key).to_owned(), env_value(key, *kind, &name, &value)?);
+        }
+        let flag_values = [
+            ("listen", &flags.listen),
+            ("data_dir", &flags.data_dir),
+            ("storage", &flags.storage),
+        ];
+        for (key, value) in flag_values {
+            if let Some(value) = value {
+                table.insert(key.to_owned(), toml::Value::String(value.clone()));
+            }
+        }
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.inner().to_string();
+                ConfigError::new(key_of(&path, &message), message)
+            })?;
+        raw.validate(flags.log_json)
+    }
+
+    /// The transport's settings: the same destination policy as the engine's.
+    pub fn transport_config(&self) -> HttpTransportConfig {
+        HttpTransportConfig {
+            destinations: self.engine.destinations.clone(),
+            ..HttpTransportConfig::default()
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            "config",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    text.parse::<toml::Table>().map_err(|e| {
+        let key = e
+            .span()
+            .and_then(|span| key_at(&text, span.start))
+            .unwrap_or_else(|| "config".to_owned());
+        ConfigError::new(key, format!("{} is not valid TOML: {e}", path.display()))
+    })
+}
+
+/// The key on the line holding byte `offset` of a TOML text, for syntax errors.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let line = text.get(..offset)?.rsplit('\n').next()?;
+    let end = text.get(offset..)?.split('\n').next()?;
+    let whole = format!("{line}{end}");
+    let key = whole.split('=').next()?.trim();
+    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_owned())
+}
+
+fn env_value(
+    key: &str,
+    kind: EnvKind,
+    name: &str,
+    value: &str,
+) -> Result<toml::Value, ConfigError> {
+    match kind {
+        EnvKind::Text => Ok(toml::Value::String(value.to_owned())),
+        EnvKind::Bool => match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" | "" => Ok(toml::Value::Boolean(false)),
+            _ => Err(ConfigError::new(
+                key,
+                format!("{name} must be true or false, not `{value}`"),
+            )),
+        },
+        EnvKind::List => Ok(toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| toml::Value::String(item.to_owned()))
+                .collect(),
+        )),
+    }
+}
+
+/// The key a deserialization error is about: its path, or for an unknown or missing
+/// field the field's own name under that path.
+fn key_of(path: &str, message: &str) -> String {
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let parent = if path == "." { "" } else { path };
+    match named {
+        Some(field) if parent.is_empty() => field.to_owned(),
+        Some(field) if !parent.ends_with(field) => format!("{parent}.{field}"),
+        _ if parent.is_empty() => "config".to_owned(),
+        _ => parent.to_owned(),
+    }
+}
+
+/// Parses a duration with a unit: `500ms`, `30s`, `2m`, `4h`, `5d`.
+///
+/// # Errors
+/// A message saying what form is expected.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` has no unit (use ms, s, m, h or d, e.g. `30s`)"))?;
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let unit_millis: u64 = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60 * 1000,
+        "h" => 3600 * 1000,
+        "d" => 24 * 3600 * 1000,
+        _ => return Err(format!("`{text}` has an unknown unit (use ms, s, m, h or d)")),
+    };
+    value
+        .checked_mul(unit_millis)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// The file's shape, with http-api.md's defaults; values are checked by `validate`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    listen: String,
+    data_dir: String,
+    storage: String,
+    api_token: String,
+    metrics_token: String,
+    tls_cert: String,
+    tls_key: String,
+    allow_http: bool,
+    allow_private_destinations: bool,
+    destination_allowlist: Vec<String>,
+    operational_webhook_url: String,
+    operational_webhook_secret: String,
+    shutdown_grace: String,
+    delivery: RawDelivery,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: "./herald-data".into(),
+            storage: "sled".into(),
+            api_token: String::new(),
+            metrics_token: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            allow_http: false,
+            allow_private_destinations: false,
+            destination_allowlist: Vec::new(),
+            operational_webhook_url: String::new(),
+            operational_webhook_secret: String::new(),
+            shutdown_grace: "10s".into(),
+            delivery: RawDelivery::default(),
+        }
+    }
+}
+
+/// `[delivery]`: delivery.md §7.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDelivery {
+    retry_schedule: Vec<String>,
+    timeout: String,
+    max_in_flight: u32,
+    breaker_threshold: u32,
+    breaker_cooldown: String,
+    breaker_cooldown_max: String,
+    disable_after: String,
+    disable_after_failures: u32,
+    rotation_grace: String,
+    max_payload_bytes: usize,
+    retention: String,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        Self {
+            retry_schedule: ["5s", "30s", "2m", "10m", "1h", "4h", "12h", "24h"]
+                .map(String::from)
+                .to_vec(),
+            timeout: "10s".into(),
+            max_in_flight: 16,
+            breaker_threshold: 5,
+            breaker_cooldown: "30s".into(),
+            breaker_cooldown_max: "10m".into(),
+            disable_after: "5d".into(),
+            disable_after_failures: 1000,
+            rotation_grace: "24h".into(),
+            max_payload_bytes: 262_144,
+            retention: "30d".into(),
+        }
+    }
+}
+
+fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
+    parse_duration(text).map_err(|message| ConfigError::new(key, message))
+}
+
+fn at_least_one(key: &str, value: u32) -> Result<u32, ConfigError> {
+    if value == 0 {
+        Err(ConfigError::new(key, "must be at least 1"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn optional(text: String) -> Option<String> {
+    (!text.trim().is_empty()).then_some(text)
+}
+
+impl RawDelivery {
+    fn validate(self) -> Result<DeliveryDefaults, ConfigError> {
+        let retry_schedule = self
+            .retry_schedule
+            .iter()
+            .enumerate()
+            .map(|(i, text)| duration(&format!("delivery.retry_schedule[{i}]"), text))
+            .collect::<Result<Vec<_>, _>>()?;
+        herald::retry::RetrySchedule::new(retry_schedule.clone())
+            .map_err(|e| ConfigError::new("delivery.retry_schedule", e.message))?;
+        let timeout = duration("delivery.timeout", &self.timeout)?;
+        if timeout.is_zero() || timeout > MAX_ENDPOINT_TIMEOUT {
+            return Err(ConfigError::new(
+                "delivery.timeout",
+                "must be more than 0 and at most 60s",
+            ));
+        }
+        let breaker_cooldown = duration("delivery.breaker_cooldown", &self.breaker_cooldown)?;
+        let breaker_cooldown_max =
+            duration("delivery.breaker_cooldown_max", &self.breaker_cooldown_max)?;
+        if breaker_cooldown_max < breaker_cooldown {
+            return Err(ConfigError::new(
+                "delivery.breaker_cooldown_max",
+                "must not be shorter than delivery.breaker_cooldown",
+            ));
+        }
+        if self.max_payload_bytes == 0 {
+            return Err(ConfigError::new(
+                "delivery.max_payload_bytes",
+                "must be at least 1",
+            ));
+        }
+        Ok(DeliveryDefaults {
+            retry_schedule,
+            timeout,
+            max_in_flight: at_least_one("delivery.max_in_flight", self.max_in_flight)?,
+            breaker_threshold: at_least_one("delivery.breaker_threshold", self.breaker_threshold)?,
+            breaker_cooldown,
+            breaker_cooldown_max,
+            disable_after: duration("delivery.disable_after", &self.disable_after)?,
+            disable_after_failures: at_least_one(
+                "delivery.disable_after_failures",
+                self.disable_after_failures,
+            )?,
+            rotation_grace: duration("delivery.rotation_grace", &self.rotation_grace)?,
+            max_payload_bytes: self.max_payload_bytes,
+            retention: duration("delivery.retention", &self.retention)?,
+        })
+    }
+}
+
+impl RawConfig {
+    fn validate(self, log_json: bool) -> Result<DaemonConfig, ConfigError> {
+        let listen = self.listen.trim().parse::<SocketAddr>().map_err(|_| {
+            ConfigError::new(
+                "listen",
+                format!("`{}` is not an address such as 127.0.0.1:8080", self.listen),
+            )
+        })?;
+        if self.data_dir.trim().is_empty() {
+            return Err(ConfigError::new("data_dir", "must not be empty"));
+        }
+        let storage = match self.storage.trim() {
+            "sled" => StorageKind::Sled,
+            "memory" => StorageKind::Memory,
+            other => {
+                return Err(ConfigError::new(
+                    "storage",
+                    format!("`{other}` is not `sled` or `memory`"),
+                ))
+            }
+        };
+        let tls = match (optional(self.tls_cert), optional(self.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "tls_key",
+                    "must be set when tls_cert is",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "tls_cert",
+                    "must be set when tls_key is",
+                ))
+            }
+        };
+        let allowlist = self
+            .destination_allowlist
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                text.trim().parse::<IpNet>().map_err(|_| {
+                    ConfigError::new(
+                        format!("destination_allowlist[{i}]"),
+                        format!("`{text}` is not a CIDR range such as 10.0.0.0/8"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let destinations = DestinationPolicy {
+            allow_http: self.allow_http,
+            allow_private_destinations: self.allow_private_destinations,
+            allowlist,
+        };
+        let operational_webhook = match (
+            optional(self.operational_webhook_url),
+            optional(self.operational_webhook_secret),
+        ) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "operational_webhook_url",
+                    "must be set when operational_webhook_secret is",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "operational_webhook_secret",
+                    "must be set when operational_webhook_url is",
+                ))
+            }
+            (Some(url), Some(secret)) => {
+                // Literal addresses and the scheme are checked now; host names again
+                // after resolution, by the transport.
+                destinations
+                    .check_url(&url)
+                    .map_err(|e| ConfigError::new("operational_webhook_url", e.message))?;
+                let secret = Secret::parse(SignatureScheme::Standard, secret.trim())
+                    .map_err(|e| ConfigError::new("operational_webhook_secret", e.message))?;
+                Some(OperationalWebhook { url, secret })
+            }
+        };
+        let shutdown_grace = duration("shutdown_grace", &self.shutdown_grace)?;
+        let engine = EngineConfig {
+            delivery: self.delivery.validate()?,
+            destinations,
+            ..EngineConfig::default()
+        };
+        Ok(DaemonConfig {
+            listen,
+            data_dir: PathBuf::from(self.data_dir),
+            storage,
+            api_token: optional(self.api_token).map(Sensitive),
+            metrics_token: optional(self.metrics_token).map(Sensitive),
+            tls,
+            operational_webhook,
+            shutdown_grace,
+            log_json,
+            engine,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, env: &[(&str, &str)]) -> Result<DaemonConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("heraldd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(format!("{:x}.toml", rand::random::<u64>()));
+        std::fs::write(&path, text).expect("write config");
+        let flags = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        let result = DaemonConfig::load(&flags, env);
+        let _ = std::fs::remove_file(path);
+        result
+    }
+
+    #[test]
+    fn durations_take_every_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(4 * 3600)));
+        assert_eq!(parse_duration("5d"), Ok(Duration::from_secs(5 * 86400)));
+        for bad in ["", "30", "s", "1.5s", "10 parsecs", "-1s", "3w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_file_means_every_default() {
+        let config = DaemonConfig::load(&Overrides::default(), Vec::new()).expect("defaults");
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(config.storage, StorageKind::Sled);
+        assert_eq!(config.data_dir, PathBuf::from("./herald-data"));
+        assert!(config.api_token.is_none() && config.metrics_token.is_none());
+        assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(config.engine.delivery, DeliveryDefaults::default());
+        assert_eq!(config.engine.destinations, DestinationPolicy::default());
+    }
+
+    #[test]
+    fn env_overrides_the_file_and_flags_override_env() {
+        let mut flags = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            ..Overrides::default()
+        };
+        flags.storage = Some("memory".into());
+        let env = [
+            ("HERALD_LISTEN", "127.0.0.1:9999"),
+            ("HERALD_ALLOW_HTTP", "true"),
+            ("HERALD_DESTINATION_ALLOWLIST", "10.0.0.0/8, 192.168.0.0/16"),
+            ("HERALD_API_TOKEN", "t0ken"),
+            ("HERALD_SOMETHING_ELSE", "ignored"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = DaemonConfig::load(&flags, env).expect("valid");
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.storage, StorageKind::Memory);
+        assert!(config.engine.destinations.allow_http);
+        assert_eq!(config.engine.destinations.allowlist.len(), 2);
+        assert_eq!(config.api_token.map(|t| t.0), Some("t0ken".to_owned()));
+    }
+
+    #[test]
+    fn delivery_table_is_read() {
+        let config = load_text(
+            "[delivery]\nretry_schedule = [\"500ms\", \"1s\"]\ntimeout = \"2s\"\nmax_payload_bytes = 1024\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            config.engine.delivery.retry_schedule,
+            vec![Duration::from_millis(500), Duration::from_secs(1)]
+        );
+        assert_eq!(config.engine.delivery.timeout, Duration::from_secs(2));
+        assert_eq!(config.engine.delivery.max_payload_bytes, 1024);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("listne = \"x\"\n", &[], "listne"),
+            ("[delivery]\ncolour = 1\n", &[], "delivery.colour"),
+            ("[delivery]\ntimeout = \"10 parsecs\"\n", &[], "delivery.timeout"),
+            ("[delivery]\nmax_in_flight = \"many\"\n", &[], "delivery.max_in_flight"),
+            ("[delivery]\nretry_schedule = [\"1s\", \"x\"]\n", &[], "delivery.retry_schedule[1]"),
+            ("shutdown_grace = \"soon\"\n", &[], "shutdown_grace"),
+            ("storage = \"floppy\"\n", &[], "storage"),
+            ("listen = \"here\"\n", &[], "listen"),
+            ("destination_allowlist = [\"10/8\"]\n", &[], "destination_allowlist[0]"),
+            ("tls_cert = \"a.pem\"\n", &[], "tls_key"),
+            ("operational_webhook_url = \"https://ops.example.com/\"\n", &[], "operational_webhook_secret"),
+            ("", &[("HERALD_ALLOW_HTTP", "maybe")], "allow_http"),
+            ("allow_http = \"yes\"\n", &[], "allow_http"),
+            ("listen = \n", &[], "listen"),
+        ];
+        for (text, env, key) in cases {
+            let error = load_text(text, env).expect_err(text);
+            assert_eq!(&error.key, key, "{text}: {error}");
+            assert!(error.to_string().contains(key), "{error}");
+        }
+    }
+}

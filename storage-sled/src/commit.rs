@@ -1,0 +1,362 @@
+//! Group commit: one writer thread applies every waiting write as one atomic batch,
+//! flushes once for the whole group, then answers every waiter.
+//!
+//! Callers hand `CommitWriter::write` a closure that reads and stages writes through
+//! a `Txn`. The writer thread takes the first request, then everything already
+//! queued (up to `MAX_GROUP`), and runs the closures one after another against the
+//! tree plus the writes staged so far in the group, so later writes in a group see
+//! earlier ones, and read-then-write rules (idempotency, "only if still pending")
+//! are free of races: there is only one writer. A closure that fails leaves no
+//! writes behind. The group becomes one `sled::Batch` (atomic on one tree), then one
+//! `flush` (one fdatasync) makes it durable, and only then is every waiter answered.
+//!
+//! Sled calls block, so the writer is a dedicated std thread; callers wait on a
+//! tokio oneshot and never block a runtime worker. `CommitWriter` owns the thread:
+//! dropping it closes the queue, lets the thread finish the requests already queued
+//! and joins it.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use herald::error::StorageError;
+use herald::storage::StorageResult;
+use sled::Tree;
+use tokio::sync::oneshot;
+
+/// At most this many requests share one batch and one flush.
+pub(crate) const MAX_GROUP: usize = 1024;
+
+/// Staged writes: `Some(value)` to insert, `None` to remove.
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// The view one write closure works on: the tree, the writes of earlier closures in
+/// the group, and its own writes.
+pub(crate) struct Txn<'a> {
+    tree: &'a Tree,
+    group: &'a Writes,
+    own: Writes,
+}
+
+impl Txn<'_> {
+    /// The current value of `key`, including staged writes.
+    pub(crate) fn get(&self, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
+        if let Some(staged) = self.own.get(key).or_else(|| self.group.get(key)) {
+            return Ok(staged.clone());
+        }
+        self.tree
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| StorageError::backend("reading a key", e))
+    }
+
+    /// Stages an insert.
+    pub(crate) fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.own.insert(key, Some(value));
+    }
+
+    /// Stages a removal.
+    pub(crate) fn remove(&mut self, key: Vec<u8>) {
+        self.own.insert(key, None);
+    }
+
+    /// Up to `limit` entries with `start <= key < end` in key order, including staged
+    /// writes.
+    pub(crate) fn range(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let upper = match end {
+            Some(end) => Bound::Excluded(end.to_vec()),
+            None => Bound::Unbounded,
+        };
+        let bounds = (Bound::Included(start.to_vec()), upper);
+        // Staged writes in range, own over group.
+        let mut staged: Writes = self
+            .group
+            .range(bounds.clone())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        staged.extend(
+            self.own
+                .range(bounds.clone())
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+
+        let mut out = Vec::new();
+        let mut staged = staged.into_iter().peekable();
+        let mut stored = self.tree.range(bounds).peekable();
+        while out.len() < limit {
+            let stored_key = match stored.peek() {
+                Some(Ok((key, _))) => Some(key.clone()),
+                Some(Err(_)) => {
+                    return match stored.next() {
+                        Some(Err(e)) => Err(StorageError::backend("scanning keys", e)),
+                        _ => Err(StorageError::Corrupt("scan failed".into())),
+                    };
+                }
+                None => None,
+            };
+            let staged_key = staged.peek().map(|(key, _)| key.as_slice());
+            let take_staged = match (stored_key.as_deref(), staged_key) {
+                (None, None) => break,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(s), Some(w)) => w <= s,
+            };
+            if take_staged {
+                if stored_key.as_deref() == staged_key {
+                    // The staged write replaces the stored value.
+                    stored.next();
+                }
+                if let Some((key, Some(value))) = staged.next() {
+                    out.push((key, value));
+                }
+            } else if let Some(Ok((key, value))) = stored.next() {
+                out.push((key.to_vec(), value.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every entry whose key starts with `prefix`, including staged writes.
+    pub(crate) fn scan_prefix(&self, prefix: &[u8]) -> StorageResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let end = crate::keys::prefix_end(prefix);
+        self.range(prefix, end.as_deref(), usize::MAX)
+    }
+}
+
+/// One queued request: stages its writes, then answers its waiter.
+trait Job: Send {
+    /// Runs the closure on a `Txn`; on success its writes join the group's.
+    fn stage(&mut self, tree: &Tree, group: &mut Writes);
+    /// Answers the waiter: the closure's outcome once the group is durable, or the
+    /// commit's failure.
+    fn answer(self: Box<Self>, commit: Result<(), &str>);
+}
+
+/// A job whose closure produces an `R`.
+struct TypedJob<F, R> {
+    op: Option<F>,
+    outcome: Option<StorageResult<R>>,
+    reply: oneshot::Sender<StorageResult<R>>,
+}
+
+impl<F, R> Job for TypedJob<F, R>
+where
+    F: FnOnce(&mut Txn<'_>) -> StorageResult<R> + Send,
+    R: Send,
+{
+    fn stage(&mut self, tree: &Tree, group: &mut Writes) {
+        let Some(op) = self.op.take() else { return };
+        let mut txn = Txn {
+            tree,
+            group,
+            own: Writes::new(),
+        };
+        let outcome = op(&mut txn);
+        if outcome.is_ok() {
+            let own = txn.own;
+            group.extend(own);
+        }
+        self.outcome = Some(outcome);
+    }
+
+    fn answer(self: Box<Self>, commit: Result<(), &str>) {
+        let outcome = match (commit, self.outcome) {
+            (Err(why), Some(Ok(_))) => Err(StorageError::Backend {
+                context: "committing a write group".into(),
+                source: why.into(),
+            }),
+            (_, Some(outcome)) => outcome,
+            (_, None) => Err(StorageError::Closed),
+        };
+        // The waiter may have gone away (its future dropped); nothing to tell then.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// The handle on the writer thread; see the module docs. Owned by `SledStorage`.
+#[derive(Debug)]
+pub(crate) struct CommitWriter {
+    /// The queue; `None` once dropping.
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    /// The writer thread, joined on drop.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for dyn Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl CommitWriter {
+    /// Starts the writer thread on `tree`.
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub(crate) fn start(tree: Tree) -> std::io::Result<Self> {
+        let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("herald-sled-commit".into())
+            .spawn(move || run(&tree, &requests))?;
+        Ok(Self {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `op` in the next group and waits until its writes are durable.
+    ///
+    /// # Errors
+    /// `op`'s own error (nothing it staged is written), a failed commit, or `Closed`
+    /// when the writer has stopped.
+    pub(crate) async fn write<R, F>(&self, op: F) -> StorageResult<R>
+    where
+        F: FnOnce(&mut Txn<'_>) -> StorageResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            op: Some(op),
+            outcome: None,
+            reply,
+        });
+        let queue = self.queue.as_ref().ok_or(StorageError::Closed)?;
+        queue.send(job).map_err(|_| StorageError::Closed)?;
+        answer.await.map_err(|_| StorageError::Closed)?
+    }
+}
+
+impl Drop for CommitWriter {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop once it has drained.
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the sled commit thread panicked");
+            }
+        }
+    }
+}
+
+/// The writer loop: take a group, stage it, commit it, answer it.
+fn run(tree: &Tree, requests: &mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = requests.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match requests.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut group = Writes::new();
+        for job in &mut jobs {
+            job.stage(tree, &mut group);
+        }
+        let commit = commit(tree, group);
+        if let Err(why) = &commit {
+            tracing::error!(error = %why, jobs = jobs.len(), "sled group commit failed");
+        }
+        let commit = commit.as_ref().map(|_| ()).map_err(String::as_str);
+        for job in jobs {
+            job.answer(commit);
+        }
+    }
+}
+
+/// Applies `group` as one batch and makes it durable.
+fn commit(tree: &Tree, group: Writes) -> Result<(), String> {
+    if !group.is_empty() {
+        let mut batch = sled::Batch::default();
+        for (key, value) in group {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        tree.apply_batch(batch)
+            .map_err(|e| format!("applying the batch: {e}"))?;
+    }
+    tree.flush()
+        .map(|_| ())
+        .map_err(|e| format!("flushing: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> Tree {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        db.open_tree("t").unwrap()
+    }
+
+    #[test]
+    fn range_merges_staged_writes_over_the_tree() {
+        let tree = tree();
+        for k in [b"a1", b"a3", b"a5", b"b1"] {
+            tree.insert(k, k.to_vec()).unwrap();
+        }
+        let mut group = Writes::new();
+        group.insert(b"a2".to_vec(), Some(b"g".to_vec()));
+        group.insert(b"a3".to_vec(), None);
+        let mut txn = Txn {
+            tree: &tree,
+            group: &group,
+            own: Writes::new(),
+        };
+        txn.insert(b"a5".to_vec(), b"own".to_vec());
+        txn.insert(b"a6".to_vec(), b"own".to_vec());
+        txn.remove(b"a1".to_vec());
+        let all = txn.scan_prefix(b"a").unwrap();
+        let expected: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (b"a2".to_vec(), b"g".to_vec()),
+            (b"a5".to_vec(), b"own".to_vec()),
+            (b"a6".to_vec(), b"own".to_vec()),
+        ];
+        assert_eq!(all, expected);
+        assert_eq!(txn.range(b"a", None, 2).unwrap(), expected[..2].to_vec());
+        assert_eq!(txn.get(b"a3").unwrap(), None);
+        assert_eq!(txn.get(b"b1").unwrap(), Some(b"b1".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn failed_closures_write_nothing_and_groups_commit() {
+        let tree = tree();
+        let writer = CommitWriter::start(tree.clone()).unwrap();
+        let failed: StorageResult<()> = writer
+            .write(|txn| {
+                txn.insert(b"x".to_vec(), b"1".to_vec());
+                Err(StorageError::Corrupt("no".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(tree.get(b"x").unwrap(), None);
+
+        let writer = std::sync::Arc::new(writer);
+        let tasks: Vec<_> = (0..50u8)
+            .map(|i| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    writer
+                        .write(move |txn| {
+                            let n = txn.get(b"n")?.map_or(0, |v| v[0]);
+                            txn.insert(b"n".to_vec(), vec![n + 1]);
+                            txn.insert(vec![b'k', i], vec![i]);
+                            Ok(i)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            assert_eq!(usize::from(task.await.unwrap().unwrap()), i);
+        }
+        assert_eq!(tree.get(b"n").unwrap().unwrap().to_vec(), vec![50]);
+    }
+}

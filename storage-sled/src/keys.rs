@@ -1,0 +1,299 @@
+//! Order-preserving key encoding and the one function per key kind of the keyspace.
+//!
+//! A key is one prefix byte (its kind) followed by components. Each component is
+//! encoded so that comparing encoded keys byte by byte gives the same order as
+//! comparing the component tuples:
+//! - text: its bytes with `0x00` escaped as `0x00 0xFF`, then the terminator
+//!   `0x00 0x00`; no encoded text is a prefix of another, and a shorter text sorts
+//!   before its extensions;
+//! - `u64`: 8 bytes big-endian.
+//!
+//! So the keys sharing leading components form one contiguous range, scanned with a
+//! prefix. Pure functions, no I/O.
+
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::time::Timestamp;
+
+/// The prefix byte of each kind of key (see the keyspace in the crate docs).
+pub(crate) mod kind {
+    /// `V`: the format version.
+    pub(crate) const VERSION: u8 = b'V';
+    /// `E` endpoint id → endpoint.
+    pub(crate) const ENDPOINT: u8 = b'E';
+    /// `e` tenant, endpoint id → endpoint id.
+    pub(crate) const TENANT_ENDPOINT: u8 = b'e';
+    /// `H` endpoint id → health.
+    pub(crate) const HEALTH: u8 = b'H';
+    /// `C` endpoint id → pending and dead counts.
+    pub(crate) const COUNTS: u8 = b'C';
+    /// `W` endpoint id → endpoint id, while it has pending deliveries.
+    pub(crate) const WITH_PENDING: u8 = b'W';
+    /// `N` tenant, event id → event and its delivery ids.
+    pub(crate) const EVENT: u8 = b'N';
+    /// `n` tenant, created_at, event id → event id.
+    pub(crate) const TENANT_EVENT: u8 = b'n';
+    /// `g` created_at, tenant, event id → (tenant, event id): every event by time.
+    pub(crate) const EVENT_BY_TIME: u8 = b'g';
+    /// `D` delivery id → delivery.
+    pub(crate) const DELIVERY: u8 = b'D';
+    /// `P` endpoint id, delivery id → delivery id, while pending.
+    pub(crate) const PENDING: u8 = b'P';
+    /// `X` endpoint id, delivery id → delivery id, while dead.
+    pub(crate) const DEAD: u8 = b'X';
+    /// `A` endpoint id, attempt id → attempt.
+    pub(crate) const ATTEMPT: u8 = b'A';
+    /// `a` started_at, endpoint id, attempt id → endpoint id: every attempt by time.
+    pub(crate) const ATTEMPT_BY_TIME: u8 = b'a';
+}
+
+/// A key under construction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key(Vec<u8>);
+
+impl Key {
+    /// A key of kind `prefix` with no components yet.
+    pub(crate) fn new(prefix: u8) -> Self {
+        let mut bytes = Vec::with_capacity(48);
+        bytes.push(prefix);
+        Self(bytes)
+    }
+
+    /// Appends a text component.
+    pub(crate) fn text(mut self, text: &str) -> Self {
+        for byte in text.bytes() {
+            if byte == 0 {
+                self.0.extend_from_slice(&[0x00, 0xFF]);
+            } else {
+                self.0.push(byte);
+            }
+        }
+        self.0.extend_from_slice(&[0x00, 0x00]);
+        self
+    }
+
+    /// Appends a `u64` component.
+    pub(crate) fn number(mut self, n: u64) -> Self {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+
+    /// The encoded key.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, or `None` when
+/// no such key exists (the prefix is all `0xFF`).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// `V`.
+pub(crate) fn version() -> Vec<u8> {
+    vec![kind::VERSION]
+}
+
+/// `E` endpoint.
+pub(crate) fn endpoint(id: &EndpointId) -> Vec<u8> {
+    Key::new(kind::ENDPOINT).text(id.as_str()).into_bytes()
+}
+
+/// `e` tenant, endpoint.
+pub(crate) fn tenant_endpoint(tenant: &TenantId, id: &EndpointId) -> Vec<u8> {
+    Key::new(kind::TENANT_ENDPOINT)
+        .text(tenant.as_str())
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// Prefix of a tenant's `e` keys.
+pub(crate) fn tenant_endpoints(tenant: &TenantId) -> Vec<u8> {
+    Key::new(kind::TENANT_ENDPOINT)
+        .text(tenant.as_str())
+        .into_bytes()
+}
+
+/// `H` endpoint.
+pub(crate) fn health(id: &EndpointId) -> Vec<u8> {
+    Key::new(kind::HEALTH).text(id.as_str()).into_bytes()
+}
+
+/// `C` endpoint.
+pub(crate) fn counts(id: &EndpointId) -> Vec<u8> {
+    Key::new(kind::COUNTS).text(id.as_str()).into_bytes()
+}
+
+/// `W` endpoint.
+pub(crate) fn with_pending(id: &EndpointId) -> Vec<u8> {
+    Key::new(kind::WITH_PENDING).text(id.as_str()).into_bytes()
+}
+
+/// `N` tenant, event.
+pub(crate) fn event(tenant: &TenantId, id: &EventId) -> Vec<u8> {
+    Key::new(kind::EVENT)
+        .text(tenant.as_str())
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// Prefix of a tenant's `n` keys.
+pub(crate) fn tenant_events(tenant: &TenantId) -> Key {
+    Key::new(kind::TENANT_EVENT).text(tenant.as_str())
+}
+
+/// `n` tenant, created_at, event.
+pub(crate) fn tenant_event(tenant: &TenantId, created_at: Timestamp, id: &EventId) -> Vec<u8> {
+    tenant_events(tenant)
+        .number(created_at.0)
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// `g` created_at, tenant, event.
+pub(crate) fn event_by_time(created_at: Timestamp, tenant: &TenantId, id: &EventId) -> Vec<u8> {
+    Key::new(kind::EVENT_BY_TIME)
+        .number(created_at.0)
+        .text(tenant.as_str())
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// `D` delivery.
+pub(crate) fn delivery(id: &DeliveryId) -> Vec<u8> {
+    Key::new(kind::DELIVERY).text(id.as_str()).into_bytes()
+}
+
+/// `P` endpoint, delivery.
+pub(crate) fn pending(endpoint: &EndpointId, id: &DeliveryId) -> Vec<u8> {
+    Key::new(kind::PENDING)
+        .text(endpoint.as_str())
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// Prefix of an endpoint's `P` keys.
+pub(crate) fn pending_of(endpoint: &EndpointId) -> Vec<u8> {
+    Key::new(kind::PENDING).text(endpoint.as_str()).into_bytes()
+}
+
+/// `X` endpoint, delivery.
+pub(crate) fn dead(endpoint: &EndpointId, id: &DeliveryId) -> Vec<u8> {
+    Key::new(kind::DEAD)
+        .text(endpoint.as_str())
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// Prefix of an endpoint's `X` keys.
+pub(crate) fn dead_of(endpoint: &EndpointId) -> Vec<u8> {
+    Key::new(kind::DEAD).text(endpoint.as_str()).into_bytes()
+}
+
+/// `A` endpoint, attempt.
+pub(crate) fn attempt(endpoint: &EndpointId, id: &AttemptId) -> Vec<u8> {
+    Key::new(kind::ATTEMPT)
+        .text(endpoint.as_str())
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// Prefix of an endpoint's `A` keys.
+pub(crate) fn attempts_of(endpoint: &EndpointId) -> Vec<u8> {
+    Key::new(kind::ATTEMPT).text(endpoint.as_str()).into_bytes()
+}
+
+/// `a` started_at, endpoint, attempt.
+pub(crate) fn attempt_by_time(
+    started_at: Timestamp,
+    endpoint: &EndpointId,
+    id: &AttemptId,
+) -> Vec<u8> {
+    Key::new(kind::ATTEMPT_BY_TIME)
+        .number(started_at.0)
+        .text(endpoint.as_str())
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// The start of the `prefix` keys whose first component is a time at or after `at`
+/// (for `g` and `a`).
+pub(crate) fn time_bound(prefix: u8, at: Timestamp) -> Vec<u8> {
+    Key::new(prefix).number(at.0).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pair(a: &str, n: u64, b: &str) -> Vec<u8> {
+        Key::new(b'k').text(a).number(n).text(b).into_bytes()
+    }
+
+    proptest! {
+        #[test]
+        fn encoding_preserves_tuple_order(
+            a1 in "[\\x00-\\x03a-c]{0,4}", n1 in 0u64..4, b1 in "[\\x00a-b]{0,3}",
+            a2 in "[\\x00-\\x03a-c]{0,4}", n2 in 0u64..4, b2 in "[\\x00a-b]{0,3}",
+        ) {
+            let tuples = (&a1, n1, &b1).cmp(&(&a2, n2, &b2));
+            let keys = pair(&a1, n1, &b1).cmp(&pair(&a2, n2, &b2));
+            prop_assert_eq!(tuples, keys);
+        }
+
+        #[test]
+        fn a_component_prefix_covers_exactly_its_keys(
+            a1 in "[\\x00-\\x02a-b]{0,4}", a2 in "[\\x00-\\x02a-b]{0,4}", n in any::<u64>(),
+        ) {
+            let prefix = Key::new(b'k').text(&a1).into_bytes();
+            let key = Key::new(b'k').text(&a2).number(n).into_bytes();
+            prop_assert_eq!(key.starts_with(&prefix), a1 == a2);
+            let end = prefix_end(&prefix).unwrap();
+            let inside = key >= prefix && key < end;
+            prop_assert_eq!(inside, a1 == a2);
+        }
+    }
+
+    #[test]
+    fn text_escapes_nul_and_terminates() {
+        assert_eq!(Key::new(b'k').text("a").into_bytes(), b"ka\0\0");
+        assert_eq!(Key::new(b'k').text("a\0b").into_bytes(), b"ka\0\xffb\0\0");
+        assert_eq!(
+            Key::new(b'k').number(258).into_bytes(),
+            b"k\0\0\0\0\0\0\x01\x02"
+        );
+    }
+
+    #[test]
+    fn prefix_end_skips_trailing_ff() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff"), None);
+    }
+
+    #[test]
+    fn times_order_events_and_ids_within_a_time() {
+        let t = TenantId::parse("t").unwrap();
+        let (e1, e2) = (EventId::generate(), EventId::generate());
+        assert!(tenant_event(&t, Timestamp(5), &e2) < tenant_event(&t, Timestamp(6), &e1));
+        assert!(tenant_event(&t, Timestamp(5), &e1) < tenant_event(&t, Timestamp(5), &e2));
+        let later_tenant = TenantId::parse("u").unwrap();
+        assert!(
+            tenant_event(&t, Timestamp(u64::MAX), &e2) < tenant_events(&later_tenant).into_bytes()
+        );
+        assert!(
+            time_bound(kind::EVENT_BY_TIME, Timestamp(5)) <= event_by_time(Timestamp(5), &t, &e1)
+        );
+        assert!(
+            event_by_time(Timestamp(4), &t, &e1) < time_bound(kind::EVENT_BY_TIME, Timestamp(5))
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The write rules, run on the commit thread inside a group: every write keeps the
+//! records, their indexes and the per-endpoint counters in step.
+//!
+//! Each function reads and stages through a `Txn`, so it sees the writes of earlier
+//! requests in the same group, and a failure discards what it staged.
+
+use herald::ids::{EndpointId, EventId, TenantId};
+use herald::model::{
+    Attempt, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
+};
+use herald::storage::{InsertEvent, StorageResult};
+use herald::time::Timestamp;
+
+use crate::commit::Txn;
+use crate::keys::{self, kind};
+use crate::records::{self, AttemptRef, Counts, EventRef, StoredEvent};
+
+/// How many events or attempts one purge step looks at.
+pub(crate) const PURGE_STEP: usize = 512;
+
+/// Creates or replaces an endpoint.
+pub(crate) fn put_endpoint(txn: &mut Txn<'_>, endpoint: &Endpoint) -> StorageResult<()> {
+    let key = keys::endpoint(&endpoint.id);
+    if let Some(old) = txn.get(&key)? {
+        let old: Endpoint = records::decode(&old, "endpoint")?;
+        if old.tenant != endpoint.tenant {
+            txn.remove(keys::tenant_endpoint(&old.tenant, &old.id));
+        }
+    }
+    txn.insert(key, records::encode(endpoint)?);
+    txn.insert(
+        keys::tenant_endpoint(&endpoint.tenant, &endpoint.id),
+        endpoint.id.as_str().as_bytes().to_vec(),
+    );
+    Ok(())
+}
+
+/// Replaces an endpoint's health.
+pub(crate) fn put_health(
+    txn: &mut Txn<'_>,
+    id: &EndpointId,
+    health: &EndpointHealth,
+) -> StorageResult<()> {
+    txn.insert(keys::health(id), records::encode(health)?);
+    Ok(())
+}
+
+/// Deletes an endpoint and kills its pending deliveries; `None` when it is not the
+/// tenant's.
+pub(crate) fn delete_endpoint(
+    txn: &mut Txn<'_>,
+    tenant: &TenantId,
+    id: &EndpointId,
+    now: Timestamp,
+) -> StorageResult<Option<u64>> {
+    let key = keys::endpoint(id);
+    let Some(bytes) = txn.get(&key)? else {
+        return Ok(None);
+    };
+    let endpoint: Endpoint = records::decode(&bytes, "endpoint")?;
+    if &endpoint.tenant != tenant {
+        return Ok(None);
+    }
+    txn.remove(key);
+    txn.remove(keys::tenant_endpoint(tenant, id));
+    txn.remove(keys::health(id));
+    let pending = txn.scan_prefix(&keys::pending_of(id))?;
+    let mut count = 0;
+    for (_, delivery_id) in pending {
+        let delivery_id = records::text(&delivery_id, "pending index")?;
+        let key = keys::delivery(&herald::ids::DeliveryId::parse(&delivery_id).map_err(|_| {
+            herald::error::StorageError::Corrupt(format!("pending index: {delivery_id}"))
+        })?);
+        let Some(bytes) = txn.get(&key)? else {
+            continue;
+        };
+        let old: Delivery = records::decode(&bytes, "delivery")?;
+        let mut dead = old.clone();
+        dead.kill(DeadReason::EndpointDeleted, now);
+        replace_delivery(txn, Some(&old), &dead)?;
+        count += 1;
+    }
+    Ok(Some(count))
+}
+
+/// Stores an event and its deliveries unless the tenant already has that event id.
+pub(crate) fn insert_event(
+    txn: &mut Txn<'_>,
+    event: &Event,
+    deliveries: &[Delivery],
+) -> StorageResult<InsertEvent> {
+    let key = keys::event(&event.tenant, &event.id);
+    if let Some(existing) = txn.get(&key)? {
+        let existing: StoredEvent = records::decode(&existing, "event")?;
+        return Ok(InsertEvent::Exists(existing.event));
+    }
+    for delivery in deliveries {
+        put_delivery(txn, delivery)?;
+    }
+    let stored = StoredEvent {
+        event: event.clone(),
+        deliveries: deliveries.iter().map(|d| d.id.clone()).collect(),
+    };
+    txn.insert(key, records::encode(&stored)?);
+    txn.insert(
+        keys::tenant_event(&event.tenant, event.created_at, &event.id),
+        event.id.as_str().as_bytes().to_vec(),
+    );
+    let reference = EventRef {
+        tenant: event.tenant.clone(),
+        id: event.id.as_str().to_owned(),
+    };
+    txn.insert(
+        keys::event_by_time(event.created_at, &event.tenant, &event.id),
+        records::encode(&reference)?,
+    );
+    Ok(InsertEvent::Inserted)
+}
+
+/// Logs an attempt, stores the health, and replaces the delivery if still pending.
+pub(crate) fn record_attempt(
+    txn: &mut Txn<'_>,
+    attempt: &Attempt,
+    delivery: &Delivery,
+    health: &EndpointHealth,
+) -> StorageResult<()> {
+    txn.insert(
+        keys::attempt(&attempt.endpoint_id, &attempt.id),
+        records::encode(attempt)?,
+    );
+    let reference = AttemptRef {
+        endpoint_id: attempt.endpoint_id.clone(),
+        id: attempt.id.clone(),
+    };
+    txn.insert(
+        keys::attempt_by_time(attempt.started_at, &attempt.endpoint_id, &attempt.id),
+        records::encode(&reference)?,
+    );
+    put_health(txn, &attempt.endpoint_id, health)?;
+    let stored = stored_delivery(txn, delivery)?;
+    if stored
+        .as_ref()
+        .is_some_and(|d| d.status == DeliveryStatus::Pending)
+    {
+        replace_delivery(txn, stored.as_ref(), delivery)?;
+    }
+    Ok(())
+}
+
+/// Creates or replaces a delivery, whatever its stored state.
+pub(crate) fn put_delivery(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
+    let stored = stored_delivery(txn, delivery)?;
+    replace_delivery(txn, stored.as_ref(), delivery)
+}
+
+/// Removes events created before `cutoff` whose deliveries are all settled, looking
+/// at up to `PURGE_STEP` events after the `g` key `after`. Returns how many were
+/// removed and the last key looked at (`None` when the range is exhausted).
+pub(crate) fn purge_events(
+    txn: &mut Txn<'_>,
+    cutoff: Timestamp,
+    after: Option<Vec<u8>>,
+) -> StorageResult<(u64, Option<Vec<u8>>)> {
+    let start = match after {
+        Some(mut key) => {
+            // The smallest key after `key`.
+            key.push(0);
+            key
+        }
+        None => keys::time_bound(kind::EVENT_BY_TIME, Timestamp(0)),
+    };
+    let end = keys::time_bound(kind::EVENT_BY_TIME, cutoff);
+    let batch = txn.range(&start, Some(&end), PURGE_STEP)?;
+    let last = (batch.len() == PURGE_STEP)
+        .then(|| batch.last().map(|(k, _)| k.clone()))
+        .flatten();
+    let mut removed = 0;
+    for (by_time, reference) in batch {
+        let reference: EventRef = records::decode(&reference, "event time index")?;
+        let id = EventId::parse(&reference.id)
+            .map_err(|_| herald::error::StorageError::Corrupt("event time index".into()))?;
+        let key = keys::event(&reference.tenant, &id);
+        let Some(bytes) = txn.get(&key)? else {
+            txn.remove(by_time);
+            continue;
+        };
+        let stored: StoredEvent = records::decode(&bytes, "event")?;
+        let mut deliveries = Vec::with_capacity(stored.deliveries.len());
+        for delivery_id in &stored.deliveries {
+            if let Some(bytes) = txn.get(&keys::delivery(delivery_id))? {
+                deliveries.push(records::decode::<Delivery>(&bytes, "delivery")?);
+            }
+        }
+        if deliveries
+            .iter()
+            .any(|d| d.status == DeliveryStatus::Pending)
+        {
+            continue;
+        }
+        for delivery in &deliveries {
+            unindex(txn, delivery)?;
+            txn.remove(keys::delivery(&delivery.id));
+        }
+        txn.remove(key);
+        txn.remove(keys::tenant_event(
+            &stored.event.tenant,
+            stored.event.created_at,
+            &stored.event.id,
+        ));
+        txn.remove(by_time);
+        removed += 1;
+    }
+    Ok((removed, last))
+}
+
+/// Removes up to `PURGE_STEP` attempts started before `cutoff`; returns how many.
+pub(crate) fn purge_attempts(txn: &mut Txn<'_>, cutoff: Timestamp) -> StorageResult<u64> {
+    let start = keys::time_bound(kind::ATTEMPT_BY_TIME, Timestamp(0));
+    let end = keys::time_bound(kind::ATTEMPT_BY_TIME, cutoff);
+    let batch = txn.range(&start, Some(&end), PURGE_STEP)?;
+    let mut removed = 0;
+    for (by_time, reference) in batch {
+        let reference: AttemptRef = records::decode(&reference, "attempt time index")?;
+        txn.remove(keys::attempt(&reference.endpoint_id, &reference.id));
+        txn.remove(by_time);
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// The stored version of `delivery`, if any.
+fn stored_delivery(txn: &Txn<'_>, delivery: &Delivery) -> StorageResult<Option<Delivery>> {
+    txn.get(&keys::delivery(&delivery.id))?
+        .map(|bytes| records::decode(&bytes, "delivery"))
+        .transpose()
+}
+
+/// Writes `new` over `old`, moving index entries and counters only when the state
+/// or the endpoint changed.
+fn replace_delivery(
+    txn: &mut Txn<'_>,
+    old: Option<&Delivery>,
+    new: &Delivery,
+) -> StorageResult<()> {
+    let same_place =
+        old.is_some_and(|o| o.status == new.status && o.endpoint_id == new.endpoint_id);
+    if !same_place {
+        if let Some(old) = old {
+            unindex(txn, old)?;
+        }
+        index(txn, new)?;
+    }
+    txn.insert(keys::delivery(&new.id), records::encode(new)?);
+    Ok(())
+}
+
+/// Adds the index entry and counter of `delivery`'s state.
+fn index(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
+    let id = delivery.id.as_str().as_bytes().to_vec();
+    match delivery.status {
+        DeliveryStatus::Pending => {
+            txn.insert(keys::pending(&delivery.endpoint_id, &delivery.id), id);
+            adjust_counts(txn, &delivery.endpoint_id, 1, 0)
+        }
+        DeliveryStatus::Dead => {
+            txn.insert(keys::dead(&delivery.endpoint_id, &delivery.id), id);
+            adjust_counts(txn, &delivery.endpoint_id, 0, 1)
+        }
+        DeliveryStatus::Succeeded => Ok(()),
+    }
+}
+
+/// Removes the index entry and counter of `delivery`'s state.
+fn unindex(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
+    match delivery.status {
+        DeliveryStatus::Pending => {
+            txn.remove(keys::pending(&delivery.endpoint_id, &delivery.id));
+            adjust_counts(txn, &delivery.endpoint_id, -1, 0)
+        }
+        DeliveryStatus::Dead => {
+            txn.remove(keys::dead(&delivery.endpoint_id, &delivery.id));
+            adjust_counts(txn, &delivery.endpoint_id, 0, -1)
+        }
+        DeliveryStatus::Succeeded => Ok(()),
+    }
+}
+
+/// Changes an endpoint's counters, keeping the `W` entry present exactly while it
+/// has pending deliveries.
+fn adjust_counts(
+    txn: &mut Txn<'_>,
+    endpoint: &EndpointId,
+    pending: i64,
+    dead: i64,
+) -> StorageResult<()> {
+    let key = keys::counts(endpoint);
+    let before = match txn.get(&key)? {
+        Some(bytes) => Counts::decode(&bytes)?,
+        None => Counts::default(),
+    };
+    let after = Counts {
+        pending: before.pending.saturating_add_signed(pending),
+        dead: before.dead.saturating_add_signed(dead),
+    };
+    if after == Counts::default() {
+        txn.remove(key);
+    } else {
+        txn.insert(key, after.encode());
+    }
+    match (before.pending > 0, after.pending > 0) {
+        (false, true) => txn.insert(
+            keys::with_pending(endpoint),
+            endpoint.as_str().as_bytes().to_vec(),
+        ),
+        (true, false) => txn.remove(keys::with_pending(endpoint)),
+        _ => {}
+    }
+    Ok(())
+}
