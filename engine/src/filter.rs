@@ -296,6 +296,34 @@ mod tests {
         assert_eq!(EventTypePattern::parse("*").unwrap(), EventTypePattern::All);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn prefix_patterns_match_exactly_the_types_under_them(
+            prefix in "[a-z]{1,8}(\\.[a-z]{1,8}){0,2}",
+            rest in "[a-z._-]{0,16}",
+            other in "[A-Za-z0-9_.-]{1,32}",
+        ) {
+            let pattern = EventTypePattern::parse(&format!("{prefix}.*")).unwrap();
+            let under = format!("{prefix}.{rest}");
+            proptest::prop_assert!(pattern.matches(&under));
+            proptest::prop_assert_eq!(pattern.matches(&other), other.starts_with(&format!("{prefix}.")));
+        }
+
+        #[test]
+        fn the_index_agrees_with_scanning_every_pattern(
+            types in proptest::collection::vec("[ab](\\.[ab]){0,2}(\\.\\*)?", 1..4),
+            event_type in "[ab](\\.[ab]){0,3}",
+        ) {
+            let mut index = SubscriptionIndex::new();
+            let type_refs: Vec<&str> = types.iter().map(String::as_str).collect();
+            let e = endpoint("t", &type_refs, &[]);
+            index.upsert(&e);
+            let expected = types.iter().any(|t| EventTypePattern::parse(t).unwrap().matches(&event_type));
+            let tenant = TenantId::parse("t").unwrap();
+            proptest::prop_assert_eq!(!index.matching(&tenant, &event_type, &[]).is_empty(), expected);
+        }
+    }
+
     #[test]
     fn index_matches_types_prefixes_channels_and_tenants() {
         let mut index = SubscriptionIndex::new();

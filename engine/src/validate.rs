@@ -381,6 +381,19 @@ mod tests {
         assert!(check("x-a", "tab\tinside").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn header_values_with_cr_or_lf_are_always_refused(
+            before in "[ -~]{0,20}",
+            breaker in "[\r\n]",
+            after in "[ -~]{0,20}",
+        ) {
+            let mut headers = BTreeMap::new();
+            headers.insert("x-custom".to_owned(), format!("{before}{breaker}{after}"));
+            proptest::prop_assert!(validate_headers(&headers).is_err());
+        }
+    }
+
     #[test]
     fn patch_keeps_absent_fields_and_clears_nulls() {
         let mut endpoint = create(NewEndpoint {

@@ -196,8 +196,8 @@ impl DaemonConfig {
                 table.insert(key.to_owned(), toml::Value::String(value.clone()));
             }
         }
-        let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let raw: RawConfig =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.inner().to_string();
                 ConfigError::new(key_of(&path, &message), message)
@@ -215,12 +215,8 @@ impl DaemonConfig {
 }
 
 fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(
-            "config",
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("config", format!("cannot read {}: {e}", path.display())))?;
     text.parse::<toml::Table>().map_err(|e| {
         let key = e
             .span()
@@ -301,7 +297,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60 * 1000,
         "h" => 3600 * 1000,
         "d" => 24 * 3600 * 1000,
-        _ => return Err(format!("`{text}` has an unknown unit (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "`{text}` has an unknown unit (use ms, s, m, h or d)"
+            ))
+        }
     };
     value
         .checked_mul(unit_millis)
@@ -482,16 +482,10 @@ impl RawConfig {
             }),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(ConfigError::new(
-                    "tls_key",
-                    "must be set when tls_cert is",
-                ))
+                return Err(ConfigError::new("tls_key", "must be set when tls_cert is"))
             }
             (None, Some(_)) => {
-                return Err(ConfigError::new(
-                    "tls_cert",
-                    "must be set when tls_key is",
-                ))
+                return Err(ConfigError::new("tls_cert", "must be set when tls_key is"))
             }
         };
         let allowlist = self
@@ -644,18 +638,40 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        /// The file's text, the environment, and the key the error must name.
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case<'_>] = &[
             ("listne = \"x\"\n", &[], "listne"),
             ("[delivery]\ncolour = 1\n", &[], "delivery.colour"),
-            ("[delivery]\ntimeout = \"10 parsecs\"\n", &[], "delivery.timeout"),
-            ("[delivery]\nmax_in_flight = \"many\"\n", &[], "delivery.max_in_flight"),
-            ("[delivery]\nretry_schedule = [\"1s\", \"x\"]\n", &[], "delivery.retry_schedule[1]"),
+            (
+                "[delivery]\ntimeout = \"10 parsecs\"\n",
+                &[],
+                "delivery.timeout",
+            ),
+            (
+                "[delivery]\nmax_in_flight = \"many\"\n",
+                &[],
+                "delivery.max_in_flight",
+            ),
+            (
+                "[delivery]\nretry_schedule = [\"1s\", \"x\"]\n",
+                &[],
+                "delivery.retry_schedule[1]",
+            ),
             ("shutdown_grace = \"soon\"\n", &[], "shutdown_grace"),
             ("storage = \"floppy\"\n", &[], "storage"),
             ("listen = \"here\"\n", &[], "listen"),
-            ("destination_allowlist = [\"10/8\"]\n", &[], "destination_allowlist[0]"),
+            (
+                "destination_allowlist = [\"10/8\"]\n",
+                &[],
+                "destination_allowlist[0]",
+            ),
             ("tls_cert = \"a.pem\"\n", &[], "tls_key"),
-            ("operational_webhook_url = \"https://ops.example.com/\"\n", &[], "operational_webhook_secret"),
+            (
+                "operational_webhook_url = \"https://ops.example.com/\"\n",
+                &[],
+                "operational_webhook_secret",
+            ),
             ("", &[("HERALD_ALLOW_HTTP", "maybe")], "allow_http"),
             ("allow_http = \"yes\"\n", &[], "allow_http"),
             ("listen = \n", &[], "listen"),

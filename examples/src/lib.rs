@@ -1,1 +1,230 @@
-//! (to be written)
+//! `heraldd` as a library: `run(config, listener, shutdown)` serves the management API
+//! of http-api.md over an `Engine` until `shutdown` completes.
+//!
+//! # Layout
+//! - `config`: `DaemonConfig` from TOML + `HERALD_*` + flags; errors name the key.
+//! - `api`: `router(state)`, every route in one table; handlers, extractors, errors, auth.
+//! - `telemetry`: logs to stderr, the Prometheus recorder behind `/metrics`.
+//! - `operational`: posts the engine's operational events to the configured webhook.
+//! - `tls`: HTTPS for the API when `tls_cert` and `tls_key` are set.
+//! - `shutdown`: the SIGINT/SIGTERM future.
+//!
+//! The binaries in `src/bin/` stay thin: `heraldd` parses flags, loads the config,
+//! binds, starts a `Daemon`, prints the `listening on` line and serves.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod api;
+pub mod config;
+mod operational;
+pub mod shutdown;
+pub mod telemetry;
+mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use herald::{Engine, Storage, Transport};
+use herald_storage_memory::MemoryStorage;
+use herald_storage_sled::SledStorage;
+use herald_transport_http::HttpTransport;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::api::AppState;
+use crate::config::{DaemonConfig, Sensitive, StorageKind};
+
+/// Runs the daemon on `listener` until `shutdown` completes, then stops in order:
+/// the listener, in-flight requests, the engine (up to `shutdown_grace`).
+///
+/// # Errors
+/// When storage, the transport or the engine cannot start, or serving fails.
+pub async fn run(
+    config: DaemonConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    Daemon::start(config, listener).await?.serve(shutdown).await
+}
+
+/// A started daemon: storage open, engine running, listener bound, not yet serving.
+/// Owns the background tasks (operational webhook, metrics upkeep); `serve` stops them.
+pub struct Daemon {
+    engine: Engine,
+    state: AppState,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shutdown_grace: Duration,
+    generated_token: Option<(Sensitive, std::path::PathBuf)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Opens storage, resolves the API token, starts the transport, the engine and the
+    /// operational-webhook forwarder.
+    ///
+    /// # Errors
+    /// With context naming what failed (data dir locked, bad TLS files, ...).
+    pub async fn start(config: DaemonConfig, listener: TcpListener) -> anyhow::Result<Daemon> {
+        let local_addr = listener
+            .local_addr()
+            .context("the listener has no local address")?;
+        let tls = match &config.tls {
+            Some(files) => Some(tls::acceptor(&files.cert, &files.key)?),
+            None => None,
+        };
+        let (api_token, generated_token) = match &config.api_token {
+            Some(token) => (token.clone(), None),
+            None => {
+                let stored = api::auth::load_or_generate(&config.data_dir).with_context(|| {
+                    format!(
+                        "cannot keep the API token in data_dir {}",
+                        config.data_dir.display()
+                    )
+                })?;
+                let generated = stored
+                    .generated
+                    .then(|| (stored.token.clone(), stored.path));
+                (stored.token, generated)
+            }
+        };
+        let storage: Arc<dyn Storage> =
+            match config.storage {
+                StorageKind::Memory => Arc::new(MemoryStorage::new()),
+                StorageKind::Sled => {
+                    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                        format!("cannot create data_dir {}", config.data_dir.display())
+                    })?;
+                    let path = config.data_dir.join("db");
+                    Arc::new(SledStorage::open(&path).with_context(|| {
+                        format!("cannot open the storage in {}", path.display())
+                    })?)
+                }
+            };
+        let transport: Arc<dyn Transport> = Arc::new(
+            HttpTransport::new(config.transport_config())
+                .context("cannot build the HTTP transport")?,
+        );
+        let metrics = telemetry::install_metrics();
+        let body_limit = config.engine.delivery.max_payload_bytes + api::BODY_MARGIN_BYTES;
+        let attempt_timeout = config.engine.delivery.timeout;
+        let engine = Engine::start(storage, transport.clone(), config.engine)
+            .await
+            .context("cannot start the engine")?;
+        let mut tasks = vec![telemetry::spawn_upkeep(metrics.clone())];
+        if let Some(target) = config.operational_webhook {
+            tasks.push(
+                operational::spawn(&engine, transport, target, attempt_timeout)
+                    .context("operational_webhook_url")?,
+            );
+        }
+        let state = AppState {
+            engine: engine.clone(),
+            api_token: Arc::new(api_token),
+            metrics_token: config.metrics_token.map(Arc::new),
+            metrics,
+            body_limit,
+        };
+        Ok(Daemon {
+            engine,
+            state,
+            listener,
+            local_addr,
+            tls,
+            shutdown_grace: config.shutdown_grace,
+            generated_token,
+            tasks,
+        })
+    }
+
+    /// The address the API is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://ADDR` or `https://ADDR`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// The engine, for embedders that serve the API and use the engine directly.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The API token and the file keeping it, when it was generated by this start
+    /// (to be shown once to the operator); `None` when configured or reused.
+    pub fn generated_api_token(&self) -> Option<(&str, &std::path::Path)> {
+        self.generated_token
+            .as_ref()
+            .map(|(token, path)| (token.expose(), path.as_path()))
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, gives in-flight
+    /// requests and attempts up to `shutdown_grace`, and stops the engine (which
+    /// flushes storage).
+    ///
+    /// # Errors
+    /// When serving fails or the engine's final flush fails.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        let app = api::router(self.state);
+        let grace = self.shutdown_grace;
+        let serving = async move {
+            match self.tls {
+                None => {
+                    axum::serve(self.listener, app)
+                        .with_graceful_shutdown(signal)
+                        .await
+                }
+                Some(acceptor) => {
+                    let listener = tls::TlsListener::new(self.listener, acceptor)?;
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(signal)
+                        .await
+                }
+            }
+        };
+        // Draining connections may not outlast the grace period.
+        let drain_deadline = async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serving => served.context("serving the API failed")?,
+            _ = drain_deadline => tracing::warn!("requests still open after shutdown_grace; closing"),
+        }
+        tracing::info!("listener closed; stopping the engine");
+        let result = self
+            .engine
+            .shutdown(grace)
+            .await
+            .context("stopping the engine failed");
+        for task in &self.tasks {
+            task.abort();
+        }
+        result
+    }
+}

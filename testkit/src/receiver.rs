@@ -106,6 +106,9 @@ pub struct RecordedRequest {
     /// Which connection carried it: ids count accepted connections from 0, so equal ids
     /// mean a reused connection.
     pub connection: u64,
+    /// The status the receiver answered with (`None` while it has not answered, or
+    /// when it never does).
+    pub answered: Option<u16>,
 }
 
 impl RecordedRequest {
@@ -425,7 +428,7 @@ async fn handle(
             .to_owned(),
         _ => String::new(),
     };
-    if shared.record {
+    let index = shared.record.then(|| {
         let recorded = RecordedRequest {
             method: parts.method,
             path: path.clone(),
@@ -435,15 +438,21 @@ async fn handle(
             body,
             at,
             connection,
+            answered: None,
         };
-        shared
-            .requests
-            .lock()
-            .expect("requests lock poisoned")
-            .push(recorded);
-    }
+        let mut requests = shared.requests.lock().expect("requests lock poisoned");
+        requests.push(recorded);
+        requests.len() - 1
+    });
     shared.count.send_modify(|count| *count += 1);
-    Ok(respond(&shared, mode, &path, webhook_id).await)
+    let response = respond(&shared, mode, &path, webhook_id).await;
+    if let Some(index) = index {
+        let mut requests = shared.requests.lock().expect("requests lock poisoned");
+        if let Some(recorded) = requests.get_mut(index) {
+            recorded.answered = Some(response.status().as_u16());
+        }
+    }
+    Ok(response)
 }
 
 async fn respond(

@@ -117,7 +117,10 @@ mod tests {
         ));
         let first = load_or_generate(&dir).expect("generate");
         assert!(first.generated);
-        let mode = std::fs::metadata(&first.path).expect("file").permissions().mode();
+        let mode = std::fs::metadata(&first.path)
+            .expect("file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let second = load_or_generate(&dir).expect("reuse");
         assert!(!second.generated);
@@ -130,11 +133,20 @@ mod tests {
         let expected = Sensitive::new("s3cret");
         let mut headers = HeaderMap::new();
         assert!(!bearer_matches(&headers, &expected));
-        headers.insert(header::AUTHORIZATION, "Bearer s3cret".parse().expect("value"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer s3cret".parse().expect("value"),
+        );
         assert!(bearer_matches(&headers, &expected));
-        headers.insert(header::AUTHORIZATION, "Bearer s3cre".parse().expect("value"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer s3cre".parse().expect("value"),
+        );
         assert!(!bearer_matches(&headers, &expected));
-        headers.insert(header::AUTHORIZATION, "Basic s3cret".parse().expect("value"));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Basic s3cret".parse().expect("value"),
+        );
         assert!(!bearer_matches(&headers, &expected));
     }
 }

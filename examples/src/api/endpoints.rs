@@ -24,8 +24,8 @@ struct WithSecret<'a> {
 /// `POST /v1/tenants/{tenant}/endpoints` → 201.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(input): ApiJson<NewEndpoint>,
+    ApiPath(tenant): ApiPath<TenantId>,
 ) -> Result<Response, ApiError> {
     let created = state.engine.create_endpoint(&tenant, input).await?;
     let body = WithSecret {
@@ -57,8 +57,8 @@ pub(crate) async fn get(
 /// `PATCH /v1/tenants/{tenant}/endpoints/{id}`.
 pub(crate) async fn update(
     State(state): State<AppState>,
-    ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,
     ApiJson(patch): ApiJson<EndpointPatch>,
+    ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,
 ) -> Result<Response, ApiError> {
     let info = state.engine.update_endpoint(&tenant, &id, patch).await?;
     Ok(json(StatusCode::OK, &info.object()))

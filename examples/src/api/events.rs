@@ -15,8 +15,8 @@ use super::{json, list, AppState};
 /// for an idempotency key seen before.
 pub(crate) async fn publish(
     State(state): State<AppState>,
-    ApiPath(tenant): ApiPath<TenantId>,
     ApiJson(input): ApiJson<NewEvent>,
+    ApiPath(tenant): ApiPath<TenantId>,
 ) -> Result<Response, ApiError> {
     let published = state.engine.publish(&tenant, input).await?;
     let status = if published.created {

@@ -6,7 +6,9 @@
 //! (413), checks its content type (415) and its JSON syntax (400), and leaves the bytes
 //! in the request's extensions. Only then do the extractors run, all on request parts:
 //! `ApiPath` and `ApiQuery` check path and query values and `ApiJson` fits the JSON to
-//! its type (422 each). The handler's engine call gives 404 and 409 last.
+//! its type (422 each). Handlers list `ApiJson` first, so that a missing required body
+//! (400) is reported before a bad path value (422). The handler's engine call gives
+//! 404 and 409 last.
 
 use std::collections::HashMap;
 
@@ -36,7 +38,10 @@ pub(crate) async fn check_body(
     request: Request,
     next: Next,
 ) -> Response {
-    if !matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH) {
+    if !matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH
+    ) {
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
@@ -326,7 +331,10 @@ mod tests {
         let nested =
             fit::<herald::NewEndpoint>(br#"{"url":"https://x.example","event_types":[1]}"#)
                 .expect_err("nested");
-        assert!(nested.message().starts_with("event_types[0]: "), "{nested:?}");
+        assert!(
+            nested.message().starts_with("event_types[0]: "),
+            "{nested:?}"
+        );
         let missing = fit::<herald::NewEndpoint>(br#"{}"#).expect_err("missing");
         assert!(missing.message().starts_with("url: "), "{missing:?}");
         assert_eq!(missing.code(), "invalid");

@@ -150,7 +150,7 @@ struct List<T> {
 }
 
 /// A list answer: each item of `page` through `view`.
-fn list<T, V: Serialize>(page: &Page<T>, view: impl Fn(&T) -> V) -> Response {
+fn list<'a, T, V: Serialize>(page: &'a Page<T>, view: impl Fn(&'a T) -> V) -> Response {
     json(
         StatusCode::OK,
         &List {

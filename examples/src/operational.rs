@@ -1,0 +1,142 @@
+//! Forwards the engine's operational events (`endpoint.disabled`, `delivery.dead`) to
+//! the `operational_webhook_url`, signed `standard` in the envelope of delivery.md §1.
+//!
+//! One task, one event at a time, a few attempts each with doubling backoff: bounded
+//! work. If it falls more than the engine's buffer behind, the oldest events are lost
+//! and a warning says how many.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use herald::signing::{sign, SecretSet, SignatureScheme};
+use herald::{Engine, Event, EventId, OperationalEvent, SignedRequest, Timestamp, Transport};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::config::OperationalWebhook;
+
+/// Attempts per operational event.
+const ATTEMPTS: u32 = 5;
+/// Delay after the first failed attempt; doubles after each further one.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Starts forwarding; the task ends when the engine is dropped or the task aborted.
+pub(crate) fn spawn(
+    engine: &Engine,
+    transport: Arc<dyn Transport>,
+    target: OperationalWebhook,
+    timeout: Duration,
+) -> anyhow::Result<JoinHandle<()>> {
+    let url: http::Uri = target.url.parse()?;
+    let events = engine.subscribe();
+    let forwarder = Forwarder {
+        transport,
+        url,
+        secrets: SecretSet::new(target.secret),
+        timeout,
+    };
+    Ok(tokio::spawn(
+        forwarder
+            .run(events)
+            .instrument(tracing::info_span!("operational_webhook")),
+    ))
+}
+
+struct Forwarder {
+    transport: Arc<dyn Transport>,
+    url: http::Uri,
+    secrets: SecretSet,
+    timeout: Duration,
+}
+
+impl Forwarder {
+    async fn run(self, mut events: tokio::sync::broadcast::Receiver<OperationalEvent>) {
+        loop {
+            match events.recv().await {
+                Ok(event) => self.forward(&event).await,
+                Err(RecvError::Lagged(lost)) => {
+                    tracing::warn!(
+                        lost,
+                        "operational events were dropped: the webhook is too slow"
+                    );
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn forward(&self, event: &OperationalEvent) {
+        let now = Timestamp::from_system(SystemTime::now());
+        // A fresh id per operational event: it is not any published event.
+        let envelope = Event {
+            id: EventId::generate(),
+            tenant: event.tenant().clone(),
+            event_type: event.event_type().to_owned(),
+            channels: Vec::new(),
+            created_at: now,
+            data: event.data_json(),
+            deliveries: 0,
+        };
+        let body = Bytes::from(envelope.body());
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 1..=ATTEMPTS {
+            let outcome = self
+                .transport
+                .send(self.request(&envelope, body.clone()))
+                .await;
+            if outcome.status.is_some_and(|s| (200..300).contains(&s)) {
+                tracing::debug!(event_id = %envelope.id, attempt, "operational event delivered");
+                return;
+            }
+            tracing::warn!(
+                event_id = %envelope.id,
+                attempt,
+                status = ?outcome.status,
+                error = ?outcome.error,
+                "operational webhook attempt failed"
+            );
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        tracing::error!(event_id = %envelope.id, event_type = envelope.event_type, "operational event dropped after every attempt failed");
+    }
+
+    /// The signed request of one attempt (signed anew, so its timestamp is fresh).
+    fn request(&self, envelope: &Event, body: Bytes) -> SignedRequest {
+        let now = Timestamp::from_system(SystemTime::now());
+        let timestamp = now.as_secs();
+        let signature = sign(
+            SignatureScheme::Standard,
+            &self.secrets,
+            now,
+            envelope.id.as_str(),
+            timestamp,
+            &body,
+        );
+        let mut headers = HeaderMap::new();
+        let mut put = |name: &'static str, value: &str| {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        };
+        put("content-type", "application/json");
+        put("user-agent", concat!("Herald/", env!("CARGO_PKG_VERSION")));
+        put("webhook-id", envelope.id.as_str());
+        put("webhook-timestamp", &timestamp.to_string());
+        if let Some(signature) = &signature.webhook_signature {
+            put("webhook-signature", signature);
+        }
+        put("x-event-type", &envelope.event_type);
+        SignedRequest {
+            url: self.url.clone(),
+            headers,
+            body,
+            timeout: self.timeout,
+        }
+    }
+}
