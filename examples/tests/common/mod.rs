@@ -275,8 +275,16 @@ impl Daemon {
         (status, text)
     }
 
-    /// Sends one request.
+    /// Sends one request; panics when the daemon does not answer.
     pub async fn send(&self, call: Call) -> Reply {
+        tokio::time::timeout(WAIT, self.try_send(call))
+            .await
+            .expect("the API answers in time")
+            .expect("the API answers")
+    }
+
+    /// Sends one request; `None` when the connection fails (a daemon being killed).
+    pub async fn try_send(&self, call: Call) -> Option<Reply> {
         let mut request = Request::builder()
             .method(call.method)
             .uri(format!("http://{}{}", self.addr, call.path));
@@ -287,20 +295,17 @@ impl Daemon {
             request = request.header("content-type", content_type);
         }
         let request = request.body(Full::new(call.body)).unwrap();
-        let response = tokio::time::timeout(WAIT, self.client.request(request))
-            .await
-            .expect("the API answers in time")
-            .unwrap();
+        let response = self.client.request(request).await.ok()?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = response.into_body().collect().await.ok()?.to_bytes();
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        Reply {
+        Some(Reply {
             status,
             headers,
             body,
             json,
-        }
+        })
     }
 
     /// `GET path` with the test token.
