@@ -228,3 +228,8 @@ impl Daemon {
         result
     }
 }
+
+/// The README's Rust snippets, compiled as doc tests so that they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -86,6 +86,70 @@ pub enum Mode {
     },
 }
 
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    /// Parses the command-line form: `ok`, `status:500`, `fail-first:2`, `random:0.3`,
+    /// `slow:250` (ms), `never`, `reset`, `retry-after:429:30`, `gone`,
+    /// `redirect:https://example.com/`, `big:1048576`, `flapping:3:7`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (name, args) = text.split_once(':').unwrap_or((text, ""));
+        let number = |value: &str| {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("`{value}` is not a number in `{text}`"))
+        };
+        let small = |value: &str| {
+            number(value).and_then(|n| {
+                u32::try_from(n).map_err(|_| format!("`{value}` is too large in `{text}`"))
+            })
+        };
+        let mode = match name {
+            "ok" => Mode::Ok,
+            "status" => Mode::Status(
+                u16::try_from(number(args)?).map_err(|_| format!("bad status in `{text}`"))?,
+            ),
+            "fail-first" => Mode::FailFirst(small(args)?),
+            "random" => {
+                let ratio: f64 = args.parse().map_err(|_| format!("bad ratio in `{text}`"))?;
+                if !(0.0..=1.0).contains(&ratio) {
+                    return Err(format!("the ratio in `{text}` must be between 0 and 1"));
+                }
+                Mode::RandomFailure(ratio)
+            }
+            "slow" => Mode::Slow(Duration::from_millis(number(args)?)),
+            "never" => Mode::NeverAnswer,
+            "reset" => Mode::ResetMidResponse,
+            "retry-after" => {
+                let (status, value) = args
+                    .split_once(':')
+                    .ok_or_else(|| format!("`{text}`: want retry-after:STATUS:VALUE"))?;
+                Mode::RetryAfter {
+                    status: u16::try_from(number(status)?)
+                        .map_err(|_| format!("bad status in `{text}`"))?,
+                    value: value.to_owned(),
+                }
+            }
+            "gone" => Mode::Gone,
+            "redirect" if !args.is_empty() => Mode::Redirect(args.to_owned()),
+            "big" => Mode::BigBody(
+                usize::try_from(number(args)?).map_err(|_| format!("too big in `{text}`"))?,
+            ),
+            "flapping" => {
+                let (down, up) = args
+                    .split_once(':')
+                    .ok_or_else(|| format!("`{text}`: want flapping:DOWN:UP"))?;
+                Mode::Flapping {
+                    down: small(down)?,
+                    up: small(up)?,
+                }
+            }
+            _ => return Err(format!("unknown mode `{text}`")),
+        };
+        Ok(mode)
+    }
+}
+
 /// One request as the receiver got it.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -126,9 +190,16 @@ pub struct ReceiverBuilder {
     tls: Option<Arc<rustls::ServerConfig>>,
     record: bool,
     seed: u64,
+    bind: SocketAddr,
 }
 
 impl ReceiverBuilder {
+    /// Listens on this address instead of `127.0.0.1:0` (for the manual-use binary).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
     /// Answers requests to `path` (exact match, query ignored) as `mode`.
     pub fn mode(mut self, path: &str, mode: Mode) -> Self {
         self.modes.insert(path.to_owned(), mode);
@@ -160,14 +231,14 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Binds `127.0.0.1:0` and starts serving.
+    /// Binds (`127.0.0.1:0` unless `bind` was given) and starts serving.
     ///
     /// # Panics
-    /// If the port cannot be bound.
+    /// If the address cannot be bound.
     pub async fn start(self) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind(self.bind)
             .await
-            .expect("bind 127.0.0.1:0");
+            .expect("bind the receiver's address");
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
@@ -235,6 +306,7 @@ impl Receiver {
             tls: None,
             record: true,
             seed: 0x5EED,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 
@@ -650,6 +722,41 @@ mod tests {
             .unwrap()
             .unwrap();
         response.status().as_u16()
+    }
+
+    #[test]
+    fn modes_parse_from_their_command_line_form() {
+        assert_eq!("ok".parse::<Mode>().unwrap(), Mode::Ok);
+        assert_eq!("status:503".parse::<Mode>().unwrap(), Mode::Status(503));
+        assert_eq!("fail-first:2".parse::<Mode>().unwrap(), Mode::FailFirst(2));
+        assert_eq!(
+            "slow:250".parse::<Mode>().unwrap(),
+            Mode::Slow(Duration::from_millis(250))
+        );
+        assert_eq!(
+            "retry-after:429:Wed, 21 Oct 2015 07:28:00 GMT"
+                .parse::<Mode>()
+                .unwrap(),
+            Mode::RetryAfter {
+                status: 429,
+                value: "Wed, 21 Oct 2015 07:28:00 GMT".into()
+            }
+        );
+        assert_eq!(
+            "flapping:3:7".parse::<Mode>().unwrap(),
+            Mode::Flapping { down: 3, up: 7 }
+        );
+        for bad in [
+            "",
+            "status",
+            "status:x",
+            "random:2",
+            "flapping:1",
+            "teapot",
+            "redirect",
+        ] {
+            assert!(bad.parse::<Mode>().is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]
