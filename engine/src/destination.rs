@@ -77,10 +77,12 @@ impl DestinationPolicy {
         }
         if let Some(url::Host::Domain(domain)) = url.host() {
             let lower = domain.to_ascii_lowercase();
+            // Single-label names (`hooks`, `db`) resolve through local search domains.
             let internal = lower == "localhost"
                 || lower.ends_with(".localhost")
                 || lower.ends_with(".internal")
-                || lower.ends_with(".local");
+                || lower.ends_with(".local")
+                || !lower.trim_end_matches('.').contains('.');
             if internal && !self.allow_private_destinations {
                 return Err(Invalid::new(
                     "url",
@@ -205,6 +207,8 @@ mod tests {
             "https://[::1]/",
             "https://0x7f.1/",
             "https://localhost/",
+            "https:///hooks",
+            "https://intranet/",
             "not a url",
             "https://169.254.169.254/latest",
         ] {

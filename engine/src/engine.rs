@@ -19,8 +19,8 @@ use crate::error::{Error, Invalid};
 use crate::filter::validate_event_type;
 use crate::ids::{DeliveryId, EndpointId, EventId, TenantId};
 use crate::model::{
-    minify_json, Attempt, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason, Endpoint,
-    EndpointPatch, Event, NewEndpoint, NewEvent,
+    minify_json_with_depth, Attempt, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason,
+    Endpoint, EndpointPatch, Event, NewEndpoint, NewEvent, MAX_DATA_DEPTH,
 };
 use crate::notify::OperationalEvent;
 use crate::signing::Secret;
@@ -369,7 +369,14 @@ impl Engine {
         validate_event_type(&input.event_type, "type")?;
         let channels = validate::validate_channels(input.channels.as_deref().unwrap_or(&[]))?;
         let id = input.id.as_deref().map(EventId::parse).transpose()?;
-        let data = minify_json(input.data.get());
+        let (data, depth) = minify_json_with_depth(input.data.get());
+        if depth > MAX_DATA_DEPTH {
+            return Err(Invalid::new(
+                "data",
+                format!("nested deeper than {MAX_DATA_DEPTH} levels"),
+            )
+            .into());
+        }
         let limit = self.config().delivery.max_payload_bytes;
         if data.len() > limit {
             return Err(Error::PayloadTooLarge {

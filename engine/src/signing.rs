@@ -471,6 +471,18 @@ mod tests {
 
     proptest! {
         #[test]
+        fn signature_header_parsers_refuse_garbage_without_panicking(
+            header in ".{0,200}",
+            timestamp in ".{0,20}",
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+            prop_assert!(verify_standard(secret, "msg", &timestamp, &header, &body, 0, DEFAULT_TOLERANCE).is_err());
+            prop_assert!(verify_timestamped(secret, &header, &body, 0, DEFAULT_TOLERANCE).is_err());
+            prop_assert!(verify_hex(secret, &header, &body).is_err());
+        }
+
+        #[test]
         fn any_single_byte_change_fails_verification(
             body in proptest::collection::vec(any::<u8>(), 1..512),
             index in any::<prop::sample::Index>(),

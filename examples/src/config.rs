@@ -574,6 +574,20 @@ mod tests {
         result
     }
 
+    proptest::proptest! {
+        #[test]
+        fn durations_parse_back_from_their_parts(value in 0u64..1_000_000, unit in 0usize..5) {
+            let (suffix, millis) = [("ms", 1u64), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)][unit];
+            let parsed = parse_duration(&format!("{value}{suffix}")).unwrap();
+            proptest::prop_assert_eq!(parsed, Duration::from_millis(value * millis));
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in ".{0,24}") {
+            let _ = parse_duration(&text);
+        }
+    }
+
     #[test]
     fn durations_take_every_unit() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));

@@ -94,12 +94,23 @@ fn push_json_string(out: &mut String, text: &str) {
     out.push_str(&serde_json::Value::String(text.to_owned()).to_string());
 }
 
+/// Deepest nesting of arrays and objects accepted in `data`: as deep as common JSON
+/// parsers go (serde_json's default limit), so no receiver chokes on it.
+pub const MAX_DATA_DEPTH: usize = 128;
+
 /// Removes insignificant whitespace from valid JSON text, keeping every other byte
 /// (key order, number text, string escapes) as it was.
 pub fn minify_json(json: &str) -> String {
+    minify_json_with_depth(json).0
+}
+
+/// `minify_json`, also returning the deepest nesting of arrays and objects.
+pub fn minify_json_with_depth(json: &str) -> (String, usize) {
     let mut out = String::with_capacity(json.len());
     let mut in_string = false;
     let mut escaped = false;
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
     for c in json.chars() {
         if in_string {
             out.push(c);
@@ -110,14 +121,21 @@ pub fn minify_json(json: &str) -> String {
             } else if c == '"' {
                 in_string = false;
             }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            out.push(c);
+            continue;
         }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ' ' | '\t' | '\n' | '\r' => continue,
+            _ => {}
+        }
+        out.push(c);
     }
-    out
+    (out, deepest)
 }
 
 #[cfg(test)]
@@ -131,6 +149,12 @@ mod tests {
             minify_json(input),
             "{\"b\":45000.0,\"a\":\"x \\\" \\u00e9 \\/ y\",\"c\":[1,2]}"
         );
+    }
+
+    #[test]
+    fn depth_counts_nesting_outside_strings() {
+        assert_eq!(minify_json_with_depth("[[{\"a\":\"[[[\"}]]").1, 3);
+        assert_eq!(minify_json_with_depth("1").1, 0);
     }
 
     #[test]

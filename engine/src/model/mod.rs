@@ -10,4 +10,4 @@ pub use delivery::{DeadReason, Delivery, DeliveryStatus};
 pub use endpoint::{
     DisabledReason, Endpoint, EndpointHealth, EndpointPatch, NewEndpoint, Ordering,
 };
-pub use event::{minify_json, Event, NewEvent};
+pub use event::{minify_json, minify_json_with_depth, Event, NewEvent, MAX_DATA_DEPTH};

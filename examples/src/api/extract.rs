@@ -92,6 +92,15 @@ fn checked_body(parts: &Parts) -> Bytes {
 
 /// Fits JSON to `T`; a data error is a 422 naming the field.
 fn fit<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde reads a struct from an array too (`["order.filled", {}]`); the API takes
+    // objects only.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ApiError::invalid(
+            "body",
+            "must be a JSON object".to_owned(),
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
