@@ -44,7 +44,7 @@ async fn publishes_per_second(writers: usize, span: Duration) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run by hand in release"]
 async fn durable_publish_rate_by_concurrency() {
-    for writers in [1, 8, 64, 256] {
+    for writers in [1, 16, 64, 256] {
         let rate = publishes_per_second(writers, Duration::from_secs(3)).await;
         println!("{writers:>4} writers: {rate:>8.0} durable publishes/s");
     }
