@@ -54,15 +54,13 @@ async fn pending_work_resumes_after_an_engine_restart() {
     let restarted = Harness::start_on(h.storage.clone(), transport.clone(), config()).await;
     assert!(transport.wait_for(1, Duration::from_secs(60)).await);
     assert_eq!(transport.sent()[0].header("x-delivery-attempt"), "2");
-    eventually(Duration::from_secs(10), || async {
-        let d = restarted
-            .engine
-            .event_deliveries(&restarted.tenant, &published.event.id)
-            .await
-            .unwrap();
-        d[0].status == DeliveryStatus::Succeeded
-    })
-    .await;
+    restarted
+        .wait_until_all(
+            &published.event.id,
+            DeliveryStatus::Succeeded,
+            Duration::from_secs(10),
+        )
+        .await;
 }
 
 /// Idle endpoints cost no actor.

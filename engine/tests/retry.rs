@@ -124,14 +124,11 @@ async fn exhausted_deliveries_go_to_dead_letters_and_replay_delivers_them() {
     );
     assert!(h.transport.wait_for(3, Duration::from_secs(60)).await);
     assert_eq!(h.transport.sent()[2].header("x-delivery-attempt"), "3");
-    eventually(Duration::from_secs(10), || async {
-        let d = h
-            .engine
-            .event_deliveries(&h.tenant, &published.event.id)
-            .await
-            .unwrap();
-        d[0].status == DeliveryStatus::Succeeded
-    })
+    h.wait_until_all(
+        &published.event.id,
+        DeliveryStatus::Succeeded,
+        Duration::from_secs(10),
+    )
     .await;
     let letters = h
         .engine
@@ -148,14 +145,11 @@ async fn a_single_delivery_can_be_retried_by_hand() {
     h.endpoint("a", |_| {}).await;
     let published = h.publish("order.filled", "{}").await;
     assert!(h.transport.wait_for(1, Duration::from_secs(10)).await);
-    eventually(Duration::from_secs(10), || async {
-        let d = h
-            .engine
-            .event_deliveries(&h.tenant, &published.event.id)
-            .await
-            .unwrap();
-        d[0].status == DeliveryStatus::Succeeded
-    })
+    h.wait_until_all(
+        &published.event.id,
+        DeliveryStatus::Succeeded,
+        Duration::from_secs(10),
+    )
     .await;
     let delivery = h
         .engine

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald::{
-    CreatedEndpoint, DestinationPolicy, Engine, EngineConfig, NewEndpoint, NewEvent, Published,
-    TenantId,
+    CreatedEndpoint, Delivery, DeliveryStatus, DestinationPolicy, Engine, EngineConfig, EventId,
+    NewEndpoint, NewEvent, Published, TenantId,
 };
 use herald_storage_memory::MemoryStorage;
 pub use herald_testkit::scripted::{ScriptedTransport, Step};
@@ -69,6 +69,30 @@ impl Harness {
             .create_endpoint(&self.tenant, input)
             .await
             .unwrap()
+    }
+
+    /// The deliveries of one event.
+    pub async fn deliveries(&self, event_id: &EventId) -> Vec<Delivery> {
+        self.engine
+            .event_deliveries(&self.tenant, event_id)
+            .await
+            .unwrap()
+    }
+
+    /// Waits (virtual time) until every delivery of the event has `status`.
+    pub async fn wait_until_all(
+        &self,
+        event_id: &EventId,
+        status: DeliveryStatus,
+        within: Duration,
+    ) {
+        eventually(within, || async {
+            self.deliveries(event_id)
+                .await
+                .iter()
+                .all(|d| d.status == status)
+        })
+        .await;
     }
 
     pub async fn publish(&self, event_type: &str, data: &str) -> Published {
