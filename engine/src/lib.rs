@@ -60,6 +60,7 @@ pub mod notify;
 pub mod outcome;
 pub mod queue;
 pub mod rate;
+pub mod request;
 pub mod retry;
 pub mod signing;
 pub mod storage;

@@ -5,13 +5,13 @@
 //! work. If it falls more than the engine's buffer behind, the oldest events are lost
 //! and a warning says how many.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use herald::signing::{sign, SecretSet, SignatureScheme};
+use herald::request::{signed_request, RequestTarget};
+use herald::signing::{SecretSet, SignatureScheme};
 use herald::{Engine, Event, EventId, OperationalEvent, SignedRequest, Timestamp, Transport};
-use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -80,13 +80,9 @@ impl Forwarder {
             data: event.data_json(),
             deliveries: 0,
         };
-        let body = Bytes::from(envelope.body());
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
-            let outcome = self
-                .transport
-                .send(self.request(&envelope, body.clone()))
-                .await;
+            let outcome = self.transport.send(self.request(&envelope)).await;
             if outcome.status.is_some_and(|s| (200..300).contains(&s)) {
                 tracing::debug!(event_id = %envelope.id, attempt, "operational event delivered");
                 return;
@@ -107,36 +103,19 @@ impl Forwarder {
     }
 
     /// The signed request of one attempt (signed anew, so its timestamp is fresh).
-    fn request(&self, envelope: &Event, body: Bytes) -> SignedRequest {
-        let now = Timestamp::from_system(SystemTime::now());
-        let timestamp = now.as_secs();
-        let signature = sign(
-            SignatureScheme::Standard,
-            &self.secrets,
-            now,
-            envelope.id.as_str(),
-            timestamp,
-            &body,
-        );
-        let mut headers = HeaderMap::new();
-        let mut put = |name: &'static str, value: &str| {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(HeaderName::from_static(name), value);
-            }
-        };
-        put("content-type", "application/json");
-        put("user-agent", concat!("Herald/", env!("CARGO_PKG_VERSION")));
-        put("webhook-id", envelope.id.as_str());
-        put("webhook-timestamp", &timestamp.to_string());
-        if let Some(signature) = &signature.webhook_signature {
-            put("webhook-signature", signature);
-        }
-        put("x-event-type", &envelope.event_type);
-        SignedRequest {
+    fn request(&self, envelope: &Event) -> SignedRequest {
+        let target = RequestTarget {
             url: self.url.clone(),
-            headers,
-            body,
+            scheme: SignatureScheme::Standard,
+            secrets: &self.secrets,
+            custom_headers: &BTreeMap::new(),
             timeout: self.timeout,
-        }
+        };
+        signed_request(
+            &target,
+            envelope,
+            None,
+            Timestamp::from_system(SystemTime::now()),
+        )
     }
 }
