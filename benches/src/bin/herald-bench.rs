@@ -1,0 +1,376 @@
+//! `herald-bench`: Herald's end-to-end load tool. With no subcommand it measures the
+//! throughput table (baseline, memory, sled, daemon) against one fast receiver; the
+//! subcommands `idle`, `pileup` and `failing` run the scenarios beyond raw speed.
+//! Every measurement runs in a child process of the tool (hidden flags `--row` and
+//! `--child`) while this process serves the receiver.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use herald_benches::child::{print_result, run_self};
+use herald_benches::receiver::BenchReceiver;
+use herald_benches::report;
+use herald_benches::rows::{self, Row};
+use herald_benches::scenarios::{
+    self, ChildTask, DrainResult, FailingRun, FillResult, IdleResult, IndexResult,
+};
+use herald_benches::setup::{self, LoadParams};
+
+#[derive(Debug, Parser)]
+#[command(about = "Herald's end-to-end load tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    load: LoadParams,
+    /// Also write the results as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Rows to run, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "baseline,memory,sled,daemon"
+    )]
+    rows: Vec<String>,
+    /// Runs one row in this process (used by the tool itself).
+    #[arg(long, hide = true)]
+    row: Option<String>,
+    /// Runs one scenario task, given as JSON, in this process (used by the tool itself).
+    #[arg(long, hide = true)]
+    child: Option<String>,
+    /// The receiver of the parent process.
+    #[arg(long, hide = true)]
+    receiver: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Many registered endpoints, few active: start-up time, memory, actors.
+    Idle {
+        /// Registered endpoints.
+        #[arg(long, default_value_t = 100_000)]
+        total: usize,
+        /// Endpoints that get events.
+        #[arg(long, default_value_t = 1_000)]
+        active: usize,
+        /// Events per active endpoint.
+        #[arg(long, default_value_t = 5)]
+        events_each: u64,
+    },
+    /// The receiver is down while deliveries pile up; then a restart drains them.
+    Pileup {
+        /// Deliveries to pile up.
+        #[arg(long, default_value_t = 1_000_000)]
+        deliveries: u64,
+        /// Endpoints they are spread over.
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+        /// The breaker's first cooldown, in ms (the engine's default: 30 s).
+        #[arg(long, default_value_t = 30_000)]
+        breaker_cooldown_ms: u64,
+    },
+    /// Some endpoints fail (500) while the others are served: healthy p99 vs all-healthy.
+    Failing {
+        /// Endpoints of the tenant.
+        #[arg(long, default_value_t = 20)]
+        endpoints: usize,
+        /// How many of them fail.
+        #[arg(long, default_value_t = 2)]
+        failing: usize,
+        /// Events per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Seconds of each run.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// `memory` or `sled`.
+        #[arg(long, default_value = "memory")]
+        storage: String,
+        /// Consecutive failures that open a breaker (the engine's default: 5); a
+        /// huge value keeps failing endpoints busy with attempts and retries.
+        #[arg(long, default_value_t = 5)]
+        breaker_threshold: u32,
+        /// Alternating runs of each kind (all healthy, then with failures).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = setup::runtime();
+    runtime.block_on(async move {
+        if let (Some(row), Some(addr)) = (&cli.row, cli.receiver) {
+            print_result(&rows::run_row(row, &cli.load, addr).await);
+            return;
+        }
+        if let (Some(task), Some(addr)) = (&cli.child, cli.receiver) {
+            let task: ChildTask = serde_json::from_str(task).unwrap();
+            print_result(&scenarios::run_child(task, addr).await);
+            return;
+        }
+        match cli.command {
+            None => throughput(&cli.load, &cli.rows, cli.json).await,
+            Some(Command::Idle {
+                total,
+                active,
+                events_each,
+            }) => idle(total, active, events_each, cli.json).await,
+            Some(Command::Pileup {
+                deliveries,
+                endpoints,
+                breaker_cooldown_ms,
+            }) => pileup(deliveries, endpoints, breaker_cooldown_ms, cli.json).await,
+            Some(Command::Failing {
+                endpoints,
+                failing,
+                rate,
+                secs,
+                storage,
+                breaker_threshold,
+                repeats,
+            }) => {
+                let spec = FailingSpec {
+                    endpoints,
+                    failing,
+                    rate,
+                    secs,
+                    storage,
+                    breaker_threshold,
+                    repeats,
+                };
+                failing_scenario(spec, cli.json).await
+            }
+        }
+    });
+}
+
+fn load_args(load: &LoadParams) -> Vec<String> {
+    [
+        ("--events", load.events.to_string()),
+        ("--endpoints", load.endpoints.to_string()),
+        ("--payload", load.payload.to_string()),
+        ("--concurrency", load.concurrency.to_string()),
+        (
+            "--receiver-latency-ms",
+            load.receiver_latency_ms.to_string(),
+        ),
+        ("--failure-ratio", load.failure_ratio.to_string()),
+        ("--paced-rate", load.paced_rate.to_string()),
+        ("--paced-secs", load.paced_secs.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_owned(), value])
+    .collect()
+}
+
+fn child_args(task: &ChildTask, receiver: &BenchReceiver) -> Vec<String> {
+    vec![
+        "--child".to_owned(),
+        serde_json::to_string(task).unwrap(),
+        "--receiver".to_owned(),
+        receiver.addr().to_string(),
+    ]
+}
+
+fn write_json(path: Option<PathBuf>, value: &impl serde::Serialize) {
+    if let Some(path) = path {
+        std::fs::write(&path, serde_json::to_string_pretty(value).unwrap() + "\n").unwrap();
+        println!("wrote {}", path.display());
+    }
+}
+
+async fn throughput(load: &LoadParams, names: &[String], json: Option<PathBuf>) {
+    let receiver = BenchReceiver::start().await;
+    let mut rows: Vec<Row> = Vec::new();
+    for name in names {
+        eprintln!("running row {name} ...");
+        let mut args = vec![
+            "--row".to_owned(),
+            name.clone(),
+            "--receiver".to_owned(),
+            receiver.addr().to_string(),
+        ];
+        args.extend(load_args(load));
+        let row: Row = run_self(&args).await;
+        if row.deliveries == 0 && name == "daemon" {
+            eprintln!("row daemon: not available, left out");
+            continue;
+        }
+        rows.push(row);
+    }
+    report::set_ratios(&mut rows);
+    print!("{}", report::table(&rows, load));
+    if let Some(path) = json {
+        report::write_json(&path, &rows, load).unwrap();
+        println!("wrote {}", path.display());
+    }
+}
+
+async fn idle(total: usize, active: usize, events_each: u64, json: Option<PathBuf>) {
+    let receiver = BenchReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("db");
+    let populating = std::time::Instant::now();
+    scenarios::populate_idle_store(&store, total, receiver.addr()).await;
+    eprintln!(
+        "registered {total} endpoints in {:.1} s",
+        populating.elapsed().as_secs_f64()
+    );
+    let store_again = store.clone();
+    let task = ChildTask::Idle {
+        dir: store,
+        total,
+        active,
+        events_each,
+    };
+    let result: IdleResult = run_self(&child_args(&task, &receiver)).await;
+    let index: IndexResult = run_self(&child_args(
+        &ChildTask::IdleIndex { dir: store_again },
+        &receiver,
+    ))
+    .await;
+    println!(
+        "idle: {} endpoints registered, {} active ({} events each)\n\
+         open store {:.0} ms, Engine::start {:.0} ms\n\
+         RSS before {:.1} MiB, after start {:.1} MiB => <= {:.0} B per idle endpoint\n\
+         endpoint actors: {} after start, {} at peak, {} after idling ({:.1} s after the last delivery)\n\
+         RSS after serving the active ones {:.1} MiB; all delivered: {}\n\
+         the subscription index alone: {:.0} B per endpoint",
+        result.total,
+        result.active,
+        events_each,
+        result.open_ms,
+        result.start_ms,
+        result.rss_before_mb,
+        result.rss_started_mb,
+        result.bytes_per_idle_endpoint,
+        result.actors_after_start,
+        result.actors_peak,
+        result.actors_after_idle,
+        result.idle_stop_secs,
+        result.rss_after_active_mb,
+        result.delivered_all,
+        index.bytes_per_endpoint
+    );
+    write_json(json, &serde_json::json!({"engine": result, "index": index}));
+}
+
+async fn pileup(
+    deliveries: u64,
+    endpoints: usize,
+    breaker_cooldown_ms: u64,
+    json: Option<PathBuf>,
+) {
+    let receiver = BenchReceiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("db");
+    receiver.set_down(true);
+    let fill = ChildTask::PileupFill {
+        dir: store.clone(),
+        deliveries,
+        endpoints,
+        breaker_cooldown_ms,
+    };
+    let filled: FillResult = run_self(&child_args(&fill, &receiver)).await;
+    println!(
+        "pile-up: {} deliveries published in {:.1} s with the receiver down; {} pending in storage, \
+         {} actors; RSS while piled up {:.1} MiB (peak {:.1} MiB)",
+        filled.deliveries,
+        filled.publish_secs,
+        filled.pending,
+        filled.actors,
+        filled.rss_piled_mb,
+        filled.peak_rss_mb
+    );
+    receiver.set_down(false);
+    receiver.reset();
+    let drain = ChildTask::PileupDrain {
+        dir: store,
+        deliveries: filled.pending,
+        breaker_cooldown_ms,
+    };
+    let drained: DrainResult = run_self(&child_args(&drain, &receiver)).await;
+    println!(
+        "restart: open + Engine::start {:.0} ms, first delivery {:.2} s after the restart began, \
+         {} delivered in {:.1} s ({:.0}/s), peak RSS {:.1} MiB",
+        drained.start_ms,
+        drained.first_delivery_secs,
+        drained.delivered,
+        drained.drain_secs,
+        drained.drain_per_sec,
+        drained.peak_rss_mb
+    );
+    write_json(
+        json,
+        &serde_json::json!({"fill": filled, "drain": drained, "breaker_cooldown_ms": breaker_cooldown_ms}),
+    );
+}
+
+/// The flags of `failing`.
+struct FailingSpec {
+    endpoints: usize,
+    failing: usize,
+    rate: u64,
+    secs: u64,
+    storage: String,
+    breaker_threshold: u32,
+    repeats: usize,
+}
+
+async fn failing_scenario(spec: FailingSpec, json: Option<PathBuf>) {
+    let receiver = BenchReceiver::start().await;
+    let mut runs: Vec<FailingRun> = Vec::new();
+    for round in 0..spec.repeats.max(1) * 2 {
+        let failing = if round % 2 == 0 { 0 } else { spec.failing };
+        receiver.reset();
+        let task = ChildTask::Failing {
+            endpoints: spec.endpoints,
+            failing,
+            rate: spec.rate,
+            secs: spec.secs,
+            storage: spec.storage.clone(),
+            breaker_threshold: spec.breaker_threshold,
+        };
+        let run: FailingRun = run_self(&child_args(&task, &receiver)).await;
+        println!(
+            "failing {:>2}/{}: {} events at {}/s ({}, breaker threshold {}), {} healthy deliveries, \
+             {} failed requests; healthy p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
+            run.failing,
+            spec.endpoints,
+            run.events,
+            spec.rate,
+            spec.storage,
+            spec.breaker_threshold,
+            run.healthy_deliveries,
+            run.failed_requests,
+            run.latency.p50_ms,
+            run.latency.p99_ms,
+            run.latency.p999_ms
+        );
+        runs.push(run);
+    }
+    // Medians: one noisy run (a neighbour's burst) must not decide the verdict.
+    let median_p99 = |with_failures: bool| {
+        let mut chosen: Vec<f64> = runs
+            .iter()
+            .filter(|r| (r.failing > 0) == with_failures)
+            .map(|r| r.latency.p99_ms)
+            .collect();
+        chosen.sort_by(f64::total_cmp);
+        chosen.get(chosen.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (healthy, mixed) = (median_p99(false), median_p99(true));
+    let rise = (mixed / healthy.max(1e-9) - 1.0) * 100.0;
+    println!(
+        "healthy endpoints' p99, median of runs: all healthy {healthy:.2} ms, with {} failing {mixed:.2} ms: {rise:+.1}%",
+        spec.failing
+    );
+    write_json(
+        json,
+        &serde_json::json!({"runs": runs, "p99_all_healthy_ms": healthy, "p99_with_failing_ms": mixed, "p99_change_percent": rise}),
+    );
+}

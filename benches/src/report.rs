@@ -1,0 +1,88 @@
+//! The throughput table on stdout and the JSON file of `--json`.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::rows::Row;
+use crate::setup::LoadParams;
+
+/// What `--json` writes.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    /// One per row that ran.
+    pub rows: &'a [Row],
+    /// The parameters of the run.
+    pub params: &'a LoadParams,
+}
+
+/// Fills `ratio_to_baseline` from the baseline row, if there is one.
+pub fn set_ratios(rows: &mut [Row]) {
+    let baseline = rows
+        .iter()
+        .find(|r| r.name == "baseline")
+        .map(|r| r.deliveries_per_sec)
+        .unwrap_or(0.0);
+    for row in rows {
+        row.ratio_to_baseline = if baseline > 0.0 {
+            row.deliveries_per_sec / baseline
+        } else {
+            0.0
+        };
+    }
+}
+
+/// The table, one line per row.
+pub fn table(rows: &[Row], params: &LoadParams) -> String {
+    let mut out = format!(
+        "{} events x {} endpoints, {} B payload, concurrency {}, receiver delay {} ms, failure ratio {}; latency at {} events/s for {} s\n",
+        params.events,
+        params.endpoints,
+        params.payload,
+        params.concurrency,
+        params.receiver_latency_ms,
+        params.failure_ratio,
+        params.paced_rate,
+        params.paced_secs
+    );
+    out.push_str(&format!(
+        "{:<9} {:>11} {:>12} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>4}\n",
+        "row",
+        "publish/s",
+        "deliveries/s",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "sat p99",
+        "peak MiB",
+        "cpu µs/d",
+        "ok"
+    ));
+    for r in rows {
+        out.push_str(&format!(
+            "{:<9} {:>11.0} {:>12.0} {:>6.2} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>8.0} {:>4}\n",
+            r.name,
+            r.publishes_per_sec,
+            r.deliveries_per_sec,
+            r.ratio_to_baseline,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.saturated_p99_ms,
+            r.peak_rss_mb,
+            r.cpu_ms_per_delivery * 1000.0,
+            if r.complete { "yes" } else { "NO" }
+        ));
+    }
+    out
+}
+
+/// Writes the JSON report.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_json(path: &Path, rows: &[Row], params: &LoadParams) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(&Report { rows, params })?;
+    std::fs::write(path, text + "\n")
+}

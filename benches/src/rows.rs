@@ -1,0 +1,316 @@
+//! The rows of the throughput table. Each runs in a process of its own (so its peak
+//! RSS is its own) against its parent's `BenchReceiver`, in three phases:
+//!
+//! 1. warm-up: a few hundred events, so connections and caches exist;
+//! 2. throughput: `events` publishes closed-loop with `concurrency` publishers;
+//!    publishes/s counts until the last publish returned, deliveries/s until the
+//!    receiver counted the last delivery;
+//! 3. latency: `paced_rate` events/s for `paced_secs`; the receiver's
+//!    publish-to-delivery percentiles are the row's p50/p99/p99.9.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::load::{
+    closed_loop, paced, BaselinePublisher, BaselineTarget, EnginePublisher, Publisher,
+};
+use crate::payload::unix_nanos;
+use crate::receiver::RemoteReceiver;
+use crate::setup::{self, LoadParams};
+
+/// The rows, in the order they run.
+pub const ROWS: [&str; 4] = ["baseline", "memory", "sled", "daemon"];
+
+/// How long a phase may wait for its deliveries before the row reports what it got.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Events of the warm-up phase.
+const WARMUP_EVENTS: u64 = 500;
+
+/// One row of the table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Row {
+    /// `baseline`, `memory`, `sled` or `daemon`.
+    pub name: String,
+    /// Publishes per second, closed-loop (for the baseline: deliveries / endpoints).
+    pub publishes_per_sec: f64,
+    /// Deliveries per second, closed-loop, publish start to last delivery.
+    pub deliveries_per_sec: f64,
+    /// `deliveries_per_sec` over the baseline's.
+    pub ratio_to_baseline: f64,
+    /// Publish-to-delivery latency at `paced_rate`, median.
+    pub p50_ms: f64,
+    /// ... 99th percentile.
+    pub p99_ms: f64,
+    /// ... 99.9th percentile.
+    pub p999_ms: f64,
+    /// Peak resident memory of the row's process.
+    pub peak_rss_mb: f64,
+    /// Publish-to-delivery p99 during the closed-loop phase (queueing included).
+    pub saturated_p99_ms: f64,
+    /// Deliveries counted in the throughput phase (events x endpoints when complete).
+    pub deliveries: u64,
+    /// Whether every delivery of both phases arrived in time.
+    pub complete: bool,
+    /// Share of the throughput phase's wall time that sled's commit thread was on a
+    /// CPU (sled row only; near 1.0 means it is the bottleneck).
+    pub commit_thread_busy: f64,
+    /// CPU milliseconds of the whole row process per delivery in the throughput phase
+    /// (the receiver, in the parent process, is not included).
+    pub cpu_ms_per_delivery: f64,
+}
+
+/// Runs the three phases with `publisher`; `fan_out` says the publisher sends one
+/// request per unit (the baseline), so a unit is a delivery rather than an event.
+async fn measure<P: Publisher>(
+    name: &str,
+    publisher: Arc<P>,
+    params: &LoadParams,
+    receiver: &RemoteReceiver,
+    per_request: bool,
+) -> Row {
+    let fan = params.endpoints.max(1) as u64;
+    let (units, unit_deliveries) = if per_request {
+        (params.events * fan, 1)
+    } else {
+        (params.events, fan)
+    };
+
+    receiver.reset().await;
+    let warm = if per_request {
+        WARMUP_EVENTS * fan
+    } else {
+        WARMUP_EVENTS
+    };
+    closed_loop(
+        publisher.clone(),
+        warm,
+        params.concurrency,
+        params.payload,
+        false,
+    )
+    .await;
+    let mut complete = receiver
+        .wait_for(warm * unit_deliveries, DRAIN_TIMEOUT)
+        .await;
+    // Pending retries of the warm-up must not leak into the next phase.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    receiver.reset().await;
+    let commit_cpu = crate::rss::thread_cpu_secs("herald-sled-com");
+    let process_cpu = crate::rss::thread_cpu_secs("");
+    let start_ns = unix_nanos();
+    let publishing = closed_loop(
+        publisher.clone(),
+        units,
+        params.concurrency,
+        params.payload,
+        false,
+    )
+    .await;
+    let expected = units * unit_deliveries;
+    complete &= receiver.wait_for(expected, DRAIN_TIMEOUT).await;
+    let throughput = receiver.stats().await;
+    let delivering = Duration::from_nanos(throughput.last_ns.saturating_sub(start_ns));
+    let commit_cpu = crate::rss::thread_cpu_secs("herald-sled-com") - commit_cpu;
+    let process_cpu = crate::rss::thread_cpu_secs("") - process_cpu;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    receiver.reset().await;
+    let sent = paced(
+        publisher,
+        params.paced_rate,
+        params.paced_secs,
+        params.payload,
+        true,
+    )
+    .await;
+    complete &= receiver.wait_for(sent * fan, DRAIN_TIMEOUT).await;
+    let latency = receiver.stats().await;
+
+    Row {
+        name: name.to_owned(),
+        publishes_per_sec: params.events as f64 / publishing.as_secs_f64().max(1e-9),
+        deliveries_per_sec: throughput.ok as f64 / delivering.as_secs_f64().max(1e-9),
+        ratio_to_baseline: 0.0,
+        p50_ms: latency.latency.p50_ms,
+        p99_ms: latency.latency.p99_ms,
+        p999_ms: latency.latency.p999_ms,
+        peak_rss_mb: crate::rss::peak_mib(),
+        saturated_p99_ms: throughput.latency.p99_ms,
+        deliveries: throughput.ok,
+        complete,
+        commit_thread_busy: commit_cpu / delivering.as_secs_f64().max(1e-9),
+        cpu_ms_per_delivery: process_cpu * 1000.0 / throughput.ok.max(1) as f64,
+    }
+}
+
+/// Runs row `name` against the receiver at `addr` (in this process).
+pub async fn run_row(name: &str, params: &LoadParams, addr: SocketAddr) -> Row {
+    let receiver = RemoteReceiver::new(addr);
+    receiver
+        .configure(
+            Duration::from_millis(params.receiver_latency_ms),
+            params.failure_ratio,
+            false,
+        )
+        .await;
+    match name {
+        "baseline" => baseline(params, &receiver, addr).await,
+        "memory" => {
+            let storage = setup::memory_storage();
+            embedded(name, storage, params, &receiver, addr).await
+        }
+        "sled" => {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = setup::sled_storage(dir.path());
+            let row = embedded(name, storage, params, &receiver, addr).await;
+            drop(dir);
+            row
+        }
+        "daemon" => daemon(params, &receiver, addr).await,
+        other => panic!("unknown row {other}"),
+    }
+}
+
+async fn baseline(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAddr) -> Row {
+    let targets = (0..params.endpoints.max(1))
+        .map(|i| BaselineTarget {
+            uri: setup::endpoint_url(addr, i, false).parse().unwrap(),
+            secrets: herald::signing::SecretSet::new(herald::Secret::generate()),
+        })
+        .collect();
+    let publisher = Arc::new(BaselinePublisher::new(targets, params.concurrency));
+    let mut row = measure("baseline", publisher, params, receiver, true).await;
+    row.publishes_per_sec = row.deliveries_per_sec / params.endpoints.max(1) as f64;
+    row
+}
+
+async fn embedded(
+    name: &str,
+    storage: Arc<dyn herald::Storage>,
+    params: &LoadParams,
+    receiver: &RemoteReceiver,
+    addr: SocketAddr,
+) -> Row {
+    let engine = setup::start_engine(storage, setup::engine_config(), params.concurrency).await;
+    let tenant = setup::tenant();
+    setup::create_endpoints(
+        &engine,
+        &tenant,
+        addr,
+        params.endpoints.max(1),
+        params.max_in_flight(),
+    )
+    .await;
+    let publisher = Arc::new(EnginePublisher {
+        engine: engine.clone(),
+        tenant,
+    });
+    let row = measure(name, publisher, params, receiver, false).await;
+    let _ = engine.shutdown(Duration::from_secs(2)).await;
+    row
+}
+
+/// The daemon row: `heraldd` in this process (memory storage) on `127.0.0.1:0`,
+/// publishers posting to its HTTP API with a pooled hyper-util client.
+async fn daemon(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAddr) -> Row {
+    use herald_examples::config::{DaemonConfig, Sensitive, StorageKind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = "bench-token-0123456789abcdef";
+    let config = DaemonConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        storage: StorageKind::Memory,
+        api_token: Some(Sensitive::new(token)),
+        engine: setup::engine_config(),
+        ..DaemonConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let daemon = herald_examples::Daemon::start(config, listener)
+        .await
+        .unwrap();
+    let engine = daemon.engine().clone();
+    let base = daemon.url();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(daemon.serve(async move {
+        let _ = stopped.await;
+    }));
+    let tenant = setup::tenant();
+    setup::create_endpoints(
+        &engine,
+        &tenant,
+        addr,
+        params.endpoints.max(1),
+        params.max_in_flight(),
+    )
+    .await;
+    let publisher = Arc::new(DaemonPublisher::new(
+        format!("{base}/v1/tenants/{tenant}/events"),
+        token,
+        params.concurrency,
+    ));
+    let row = measure("daemon", publisher, params, receiver, false).await;
+    let _ = stop.send(());
+    let _ = serving.await;
+    row
+}
+
+/// Publishes over the daemon's HTTP API.
+#[derive(Debug, Clone)]
+struct DaemonPublisher {
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<bytes::Bytes>,
+    >,
+    uri: http::Uri,
+    authorization: http::HeaderValue,
+}
+
+impl DaemonPublisher {
+    fn new(url: String, token: &str, pool: usize) -> Self {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(pool.max(32))
+                .build(connector);
+        Self {
+            client,
+            uri: url.parse().unwrap(),
+            authorization: format!("Bearer {token}").parse().unwrap(),
+        }
+    }
+}
+
+impl Publisher for DaemonPublisher {
+    async fn publish(&self, _seq: u64, data: String, _fan_out: bool) {
+        use http_body_util::BodyExt;
+
+        let body = format!("{{\"type\":\"{}\",\"data\":{data}}}", setup::EVENT_TYPE);
+        let mut request = http::Request::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, self.authorization.clone());
+        request.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        match self.client.request(request).await {
+            Ok(response) => {
+                let status = response.status();
+                let body = response.into_body().collect().await.map(|b| b.to_bytes());
+                if status != http::StatusCode::ACCEPTED {
+                    eprintln!("daemon publish answered {status}: {body:?}");
+                }
+            }
+            Err(error) => eprintln!("daemon publish failed: {error}"),
+        }
+    }
+}
