@@ -90,7 +90,7 @@ impl Default for EngineConfig {
         Self {
             delivery: DeliveryDefaults::default(),
             destinations: DestinationPolicy::default(),
-            queue_capacity: 100_000,
+            queue_capacity: 10_000,
             max_publishes_in_flight: 4096,
             sweep_interval: Duration::from_secs(30),
             purge_interval: Duration::from_secs(3600),

@@ -106,3 +106,49 @@ async fn a_slow_endpoint_does_not_delay_a_healthy_one() {
         "healthy endpoint finished after {last:?}"
     );
 }
+
+/// A backlog larger than an actor's in-memory queue waits in storage and is loaded
+/// as the queue drains: everything arrives, fifo order included.
+#[tokio::test(start_paused = true)]
+async fn a_backlog_larger_than_the_queue_arrives_in_full_and_in_order() {
+    let mut cfg = config();
+    cfg.queue_capacity = 8;
+    let h = Harness::start(cfg).await;
+    h.endpoint("a", |e| e.ordering = Some(Ordering::Fifo)).await;
+    h.endpoint("b", |e| e.max_in_flight = Some(4)).await;
+    for name in ["a", "b"] {
+        h.transport.set_default(
+            &url(name),
+            Step::status(200).after(Duration::from_millis(100)),
+        );
+    }
+    let mut ids = Vec::new();
+    for n in 0..100 {
+        ids.push(
+            h.publish("order.filled", &format!("{{\"n\":{n}}}"))
+                .await
+                .event
+                .id,
+        );
+    }
+    assert!(h.transport.wait_for(200, Duration::from_secs(600)).await);
+    let order: Vec<String> = h
+        .transport
+        .sent_to(&url("a"))
+        .iter()
+        .map(|r| r.header("webhook-id"))
+        .collect();
+    let expected: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    assert_eq!(order, expected);
+    let mut seen: Vec<String> = h
+        .transport
+        .sent_to(&url("b"))
+        .iter()
+        .map(|r| r.header("webhook-id"))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 100, "every event reached b");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(h.transport.sent().len(), 200, "and nothing was sent twice");
+}

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::actors::attempt::{self, AttemptJob, AttemptReport};
 use crate::actors::supervisor::SupervisorMsg;
 use crate::actors::Shared;
-use crate::breaker::{Breaker, BreakerConfig, Permit};
+use crate::breaker::{Breaker, BreakerConfig, BreakerState, Permit};
 use crate::config::EffectivePolicy;
 use crate::disable::{self, DisableRule};
 use crate::ids::{AttemptId, DeliveryId, EndpointId};
@@ -30,7 +30,11 @@ use crate::time::Timestamp;
 
 /// Most events an actor keeps in memory for deliveries not yet attempted; past it,
 /// attempts read their event from storage (bounds memory when receivers are down).
-const MAX_HELD_EVENTS: usize = 1024;
+const MAX_HELD_EVENTS: usize = 4096;
+
+/// Pending deliveries read at start before the first attempt goes out; the rest of
+/// the queue fills in the background, so a restart with a large backlog resumes at once.
+const FIRST_PAGE: usize = 1000;
 
 /// How long an actor with nothing to do lingers before asking to stop: spares the
 /// spawn cost for endpoints that get an event every little while, and lets a rate
@@ -109,6 +113,8 @@ pub(crate) struct EndpointState {
     /// Events of deliveries not yet attempted, when they came with the hand-off.
     events: HashMap<DeliveryId, Arc<Event>>,
     breaker: Breaker,
+    /// The breaker state last shown through `Shared` (shown again only on change).
+    published_breaker: Option<BreakerState>,
     health: EndpointHealth,
     rate: Option<RateLimit>,
     /// The pending wake-up timer and when it fires.
@@ -180,6 +186,7 @@ impl EndpointState {
             queue: PendingQueue::new(Default::default(), shared.config.queue_capacity),
             events: HashMap::new(),
             breaker: Breaker::new(breaker_config(shared)),
+            published_breaker: None,
             health: EndpointHealth::default(),
             rate: None,
             wake: None,
@@ -226,6 +233,19 @@ impl EndpointState {
         }
         self.phase = Phase::Retiring { reason, announce };
         self.cancel_wake();
+    }
+
+    /// Shows the breaker's state to the API and the open-breaker gauge when it changed
+    /// (a closed breaker counting failures shows as plain closed).
+    fn publish_breaker(&mut self, shared: &Shared) {
+        let state = match self.breaker.state() {
+            BreakerState::Closed { .. } => BreakerState::Closed { failures: 0 },
+            other => other,
+        };
+        if self.published_breaker != Some(state) {
+            self.published_breaker = Some(state);
+            shared.publish_breaker(&self.endpoint_id, Some(state));
+        }
     }
 
     fn cancel_wake(&mut self) {
@@ -300,7 +320,7 @@ impl EndpointState {
             }
             match self.breaker.permit(now) {
                 Permit::Denied(Some(until)) => {
-                    shared.publish_breaker(&self.endpoint_id, Some(self.breaker.state()));
+                    self.publish_breaker(shared);
                     self.wake_at(shared, myself, until);
                     break;
                 }
@@ -392,7 +412,7 @@ impl EndpointState {
                 }
             }
         }
-        shared.publish_breaker(&self.endpoint_id, Some(self.breaker.state()));
+        self.publish_breaker(shared);
         let dead = (delivery.status == DeliveryStatus::Dead).then(|| {
             metrics::deliveries_dead(1);
             DeliveryDead {
@@ -630,10 +650,9 @@ impl Actor for EndpointActor {
         let endpoint = storage.endpoint_by_id(&state.endpoint_id).await?;
         state.health = storage.endpoint_health(&state.endpoint_id).await?;
         state.breaker = breaker_from_health(breaker_config(&self.shared), &state.health);
-        self.shared
-            .publish_breaker(&state.endpoint_id, Some(state.breaker.state()));
+        state.publish_breaker(&self.shared);
         state.adopt(&self.shared, endpoint);
-        let limit = self.shared.config.queue_capacity;
+        let limit = self.shared.config.queue_capacity.min(FIRST_PAGE);
         let pending = storage
             .pending_deliveries(&state.endpoint_id, limit)
             .await?;
@@ -673,7 +692,7 @@ impl Actor for EndpointActor {
                 if reset_breaker {
                     state.breaker.reset();
                     disable::reset_streak(&mut state.health);
-                    shared.publish_breaker(&state.endpoint_id, None);
+                    state.publish_breaker(shared);
                 }
                 state.adopt(shared, endpoint);
                 if state.phase == Phase::Running && !state.loading {
@@ -719,7 +738,7 @@ impl Actor for EndpointActor {
         state.cancel_wake();
         metrics::pending_changed(-(state.gauge as f64));
         state.gauge = 0;
-        if state.breaker.state() == (crate::breaker::BreakerState::Closed { failures: 0 }) {
+        if matches!(state.breaker.state(), BreakerState::Closed { .. }) {
             self.shared.publish_breaker(&state.endpoint_id, None);
         }
         Ok(())
