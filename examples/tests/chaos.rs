@@ -358,6 +358,74 @@ async fn breaker_and_auto_disable_then_replay_delivers_everything() {
     engine.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
+/// delivery.md §3–§4 over real sockets: retries wait the schedule's delays (at least
+/// their -10% bound) and a 429's `Retry-After` beyond them (up to the largest delay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_wait_the_schedule_and_retry_after_over_real_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::builder()
+        .mode("/schedule", Mode::Status(500))
+        .mode(
+            "/busy",
+            Mode::RetryAfter {
+                status: 429,
+                value: "2".into(),
+            },
+        )
+        .start()
+        .await;
+    let engine = engine_on(dir.path(), config()).await;
+    for path in ["/schedule", "/busy"] {
+        let mut input = NewEndpoint::new(receiver.url(path));
+        input.retry_schedule_secs = Some(vec![1, 2]);
+        engine.create_endpoint(&tenant(), input).await.unwrap();
+    }
+    let published = engine
+        .publish(&tenant(), NewEvent::new("order.filled", "{}").unwrap())
+        .await
+        .unwrap();
+    // /busy answers 429 once, then 200.
+    let first_busy = async {
+        while receiver.requests_to("/busy").is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(SETTLE, first_busy).await.unwrap();
+    receiver.set_mode("/busy", Mode::Ok);
+    let deliveries = settle(&engine, &[published.event.id]).await;
+    let gaps = |path: &str| {
+        let requests = receiver.requests_to(path);
+        requests
+            .windows(2)
+            .map(|w| w[1].at.duration_since(w[0].at))
+            .collect::<Vec<_>>()
+    };
+    let schedule = gaps("/schedule");
+    assert_eq!(
+        schedule.len(),
+        2,
+        "three attempts: the schedule has two delays"
+    );
+    assert!(schedule[0] >= Duration::from_millis(900), "{schedule:?}");
+    assert!(schedule[1] >= Duration::from_millis(1800), "{schedule:?}");
+    let busy = gaps("/busy");
+    assert_eq!(busy.len(), 1);
+    // The schedule's first delay is 1 s (±10%); Retry-After 2 (not past the largest
+    // delay, 2 s) holds the retry back to 2 s.
+    assert!(
+        busy[0] >= Duration::from_millis(1950),
+        "Retry-After 2 waited {:?}",
+        busy[0]
+    );
+    assert!(deliveries
+        .iter()
+        .any(|d| d.status == DeliveryStatus::Succeeded));
+    assert!(deliveries
+        .iter()
+        .any(|d| d.status == DeliveryStatus::Dead && d.attempts == 3));
+    engine.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
