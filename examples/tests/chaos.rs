@@ -274,7 +274,16 @@ async fn a_dead_receiver_does_not_delay_a_healthy_one() {
         }
     };
     tokio::time::timeout(SETTLE, healthy_done).await.unwrap();
-    // The stuck endpoint's 16 attempts are all still hanging on their 60 s timeout.
+    // The stuck endpoint holds its 16 attempts (its max_in_flight), all still hanging
+    // on their 60 s timeout: nothing of it finished, and nothing of it held up /ok.
+    let stuck_requests = async {
+        while receiver.requests_to("/never").len() < 16 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), stuck_requests)
+        .await
+        .unwrap();
     let info = engine
         .get_endpoint(&tenant(), &stuck.info.endpoint.id)
         .await
