@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use herald::request::{signed_request, RequestTarget};
+use herald::request::{signed_request, PreparedEvent, RequestTarget};
 use herald::signing::{Secret, SecretSet, SignatureScheme};
 use herald::{DestinationPolicy, Event, EventId, SignedRequest, TenantId, Timestamp, Transport};
 use herald_benches::receiver::BenchReceiver;
@@ -38,7 +38,12 @@ fn request(url: &str) -> SignedRequest {
         custom_headers: &BTreeMap::new(),
         timeout: Duration::from_secs(10),
     };
-    signed_request(&target, &event, None, Timestamp(1_764_000_000_000))
+    signed_request(
+        &target,
+        &PreparedEvent::new(event),
+        None,
+        Timestamp(1_764_000_000_000),
+    )
 }
 
 async fn bare_send(client: &Client<HttpConnector, Full<Bytes>>, request: &SignedRequest) -> u16 {

@@ -19,6 +19,24 @@ use crate::transport::SignedRequest;
 /// `user-agent` of every request.
 pub const USER_AGENT_VALUE: &str = concat!("Herald/", env!("CARGO_PKG_VERSION"));
 
+/// An event with its request body built once, shared by all its deliveries and
+/// attempts (the body is byte-identical on every attempt, delivery.md §1).
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    /// The event.
+    pub event: Event,
+    /// Its envelope, `{"id","type","created_at","data"}`.
+    pub body: Bytes,
+}
+
+impl PreparedEvent {
+    /// Builds the body of `event`.
+    pub fn new(event: Event) -> Self {
+        let body = Bytes::from(event.body());
+        Self { event, body }
+    }
+}
+
 /// Where and how a request is sent and signed.
 #[derive(Debug, Clone)]
 pub struct RequestTarget<'a> {
@@ -43,11 +61,12 @@ fn header(value: &str) -> Option<HeaderValue> {
 /// delivery.
 pub fn signed_request(
     target: &RequestTarget<'_>,
-    event: &Event,
+    prepared: &PreparedEvent,
     delivery: Option<(&DeliveryId, u32)>,
     now: Timestamp,
 ) -> SignedRequest {
-    let body = Bytes::from(event.body());
+    let event = &prepared.event;
+    let body = prepared.body.clone();
     let timestamp = now.as_secs();
     let signatures = sign(
         target.scheme,
@@ -120,7 +139,12 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let delivery = DeliveryId::generate();
-        let request = signed_request(&target, &event, Some((&delivery, 3)), Timestamp(5000));
+        let request = signed_request(
+            &target,
+            &PreparedEvent::new(event),
+            Some((&delivery, 3)),
+            Timestamp(5000),
+        );
         let get = |name: &str| {
             request
                 .headers

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use herald::request::{signed_request, RequestTarget};
+use herald::request::{signed_request, PreparedEvent, RequestTarget};
 use herald::signing::{SecretSet, SignatureScheme};
 use herald::{Engine, Event, EventId, OperationalEvent, SignedRequest, Timestamp, Transport};
 use tokio::sync::broadcast::error::RecvError;
@@ -71,7 +71,7 @@ impl Forwarder {
     async fn forward(&self, event: &OperationalEvent) {
         let now = Timestamp::from_system(SystemTime::now());
         // A fresh id per operational event: it is not any published event.
-        let envelope = Event {
+        let envelope = PreparedEvent::new(Event {
             id: EventId::generate(),
             tenant: event.tenant().clone(),
             event_type: event.event_type().to_owned(),
@@ -79,16 +79,16 @@ impl Forwarder {
             created_at: now,
             data: event.data_json(),
             deliveries: 0,
-        };
+        });
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
             let outcome = self.transport.send(self.request(&envelope)).await;
             if outcome.status.is_some_and(|s| (200..300).contains(&s)) {
-                tracing::debug!(event_id = %envelope.id, attempt, "operational event delivered");
+                tracing::debug!(event_id = %envelope.event.id, attempt, "operational event delivered");
                 return;
             }
             tracing::warn!(
-                event_id = %envelope.id,
+                event_id = %envelope.event.id,
                 attempt,
                 status = ?outcome.status,
                 error = ?outcome.error,
@@ -99,11 +99,11 @@ impl Forwarder {
                 backoff *= 2;
             }
         }
-        tracing::error!(event_id = %envelope.id, event_type = envelope.event_type, "operational event dropped after every attempt failed");
+        tracing::error!(event_id = %envelope.event.id, event_type = envelope.event.event_type, "operational event dropped after every attempt failed");
     }
 
     /// The signed request of one attempt (signed anew, so its timestamp is fresh).
-    fn request(&self, envelope: &Event) -> SignedRequest {
+    fn request(&self, envelope: &PreparedEvent) -> SignedRequest {
         let target = RequestTarget {
             url: self.url.clone(),
             scheme: SignatureScheme::Standard,

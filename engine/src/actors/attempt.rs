@@ -7,8 +7,8 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::actors::Shared;
-use crate::model::{Delivery, Endpoint, Event};
-use crate::request::{signed_request, RequestTarget};
+use crate::model::{Delivery, Endpoint};
+use crate::request::{signed_request, PreparedEvent, RequestTarget};
 use crate::time::Timestamp;
 use crate::transport::{ErrorClass, TransportOutcome};
 
@@ -19,7 +19,7 @@ pub(crate) struct AttemptJob {
     pub(crate) uri: Option<http::Uri>,
     pub(crate) timeout: Duration,
     /// The event, when the actor still holds it; else it is read from storage.
-    pub(crate) event: Option<Arc<Event>>,
+    pub(crate) event: Option<Arc<PreparedEvent>>,
 }
 
 /// What comes back to the actor.
@@ -48,7 +48,7 @@ pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob) -> AttemptReport {
                 .get_event(&job.delivery.tenant, &job.delivery.event_id)
                 .await
             {
-                Ok(found) => found.map(Arc::new),
+                Ok(found) => found.map(|event| Arc::new(PreparedEvent::new(event))),
                 Err(error) => {
                     tracing::error!(%error, "reading the event of a delivery failed");
                     return AttemptReport {

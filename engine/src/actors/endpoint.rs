@@ -19,18 +19,20 @@ use crate::disable::{self, DisableRule};
 use crate::ids::{AttemptId, DeliveryId, EndpointId};
 use crate::metrics;
 use crate::model::{
-    Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointHealth, Event,
+    Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointHealth,
 };
 use crate::notify::{self, DeliveryDead, EndpointDisabled, OperationalEvent};
 use crate::outcome::{classify, Verdict};
 use crate::queue::{Next, PendingQueue};
 use crate::rate::RateLimit;
+use crate::request::PreparedEvent;
 use crate::retry::RetrySchedule;
 use crate::time::Timestamp;
 
-/// Most events an actor keeps in memory for deliveries not yet attempted; past it,
-/// attempts read their event from storage (bounds memory when receivers are down).
-const MAX_HELD_EVENTS: usize = 4096;
+/// Most body bytes an actor keeps in memory for deliveries not yet attempted (their
+/// events came with the hand-off); past it, attempts read their event from storage.
+/// Bounds memory when receivers are down, whatever the payload size.
+const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
 
 /// Pending deliveries read at start before the first attempt goes out; the rest of
 /// the queue fills in the background, so a restart with a large backlog resumes at once.
@@ -44,7 +46,7 @@ const IDLE_LINGER: Duration = Duration::from_secs(2);
 /// Messages of an EndpointActor.
 pub(crate) enum EndpointMsg {
     /// From the Supervisor: deliveries already stored durably, with their event.
-    Enqueue(Vec<(Delivery, Option<Arc<Event>>)>),
+    Enqueue(Vec<(Delivery, Option<Arc<PreparedEvent>>)>),
     /// From the Supervisor: the endpoint or its deliveries changed in storage (update,
     /// disable, enable, delete, replay, retry): reload. `reset_breaker` on re-enable.
     Reload { reset_breaker: bool },
@@ -111,7 +113,9 @@ pub(crate) struct EndpointState {
     disable_rule: DisableRule,
     queue: PendingQueue,
     /// Events of deliveries not yet attempted, when they came with the hand-off.
-    events: HashMap<DeliveryId, Arc<Event>>,
+    events: HashMap<DeliveryId, Arc<PreparedEvent>>,
+    /// Body bytes counted against `MAX_HELD_BYTES` (shared bodies count per delivery).
+    held_bytes: usize,
     breaker: Breaker,
     /// The breaker state last shown through `Shared` (shown again only on change).
     published_breaker: Option<BreakerState>,
@@ -185,6 +189,7 @@ impl EndpointState {
             },
             queue: PendingQueue::new(Default::default(), shared.config.queue_capacity),
             events: HashMap::new(),
+            held_bytes: 0,
             breaker: Breaker::new(breaker_config(shared)),
             published_breaker: None,
             health: EndpointHealth::default(),
@@ -254,14 +259,21 @@ impl EndpointState {
         }
     }
 
-    fn insert(&mut self, delivery: Delivery, event: Option<Arc<Event>>) {
+    fn forget_event(&mut self, id: &DeliveryId) {
+        if let Some(event) = self.events.remove(id) {
+            self.held_bytes = self.held_bytes.saturating_sub(event.body.len());
+        }
+    }
+
+    fn insert(&mut self, delivery: Delivery, event: Option<Arc<PreparedEvent>>) {
         if delivery.status != DeliveryStatus::Pending || self.queue.contains(&delivery.id) {
             return;
         }
         let id = delivery.id.clone();
         if self.queue.insert(delivery) {
             if let Some(event) = event {
-                if self.events.len() < MAX_HELD_EVENTS {
+                if self.held_bytes + event.body.len() <= MAX_HELD_BYTES {
+                    self.held_bytes += event.body.len();
                     self.events.insert(id, event);
                 }
             }
@@ -366,7 +378,7 @@ impl EndpointState {
             outcome,
             event_missing,
         } = report;
-        self.events.remove(&delivery.id);
+        self.forget_event(&delivery.id);
         delivery.attempts = delivery.attempts.saturating_add(1);
         delivery.last_status = outcome.status;
         delivery.last_error = outcome.error;
@@ -518,6 +530,7 @@ impl EndpointState {
         self.phase = Phase::Retired;
         self.queue.drain_waiting();
         self.events.clear();
+        self.held_bytes = 0;
         self.sync_gauge();
         let task_shared = shared.clone();
         let me = myself.clone();

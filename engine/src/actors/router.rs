@@ -14,6 +14,7 @@ use crate::filter::SubscriptionIndex;
 use crate::ids::{EndpointId, EventId, TenantId};
 use crate::metrics;
 use crate::model::{Delivery, Endpoint, Event};
+use crate::request::PreparedEvent;
 use crate::storage::InsertEvent;
 
 /// A validated publish on its way to storage.
@@ -107,15 +108,15 @@ impl RouterState {
             let result = match shared.storage.insert_event(&event, &deliveries).await {
                 Ok(InsertEvent::Inserted) => {
                     metrics::event_published();
-                    let event = Arc::new(event);
+                    let prepared = Arc::new(PreparedEvent::new(event));
                     // Hand off before answering: a caller that publishes again after
                     // this returns finds these deliveries ahead of its next ones.
                     for delivery in deliveries {
-                        let _ =
-                            supervisor.cast(SupervisorMsg::Deliver(delivery, Some(event.clone())));
+                        let _ = supervisor
+                            .cast(SupervisorMsg::Deliver(delivery, Some(prepared.clone())));
                     }
                     Ok(Published {
-                        event: Arc::unwrap_or_clone(event),
+                        event: Arc::unwrap_or_clone(prepared).event,
                         created: true,
                     })
                 }

@@ -14,7 +14,8 @@ use crate::actors::endpoint::{EndpointActor, EndpointArgs, EndpointMsg};
 use crate::actors::router::Router;
 use crate::actors::Shared;
 use crate::ids::EndpointId;
-use crate::model::{Delivery, Event};
+use crate::model::Delivery;
+use crate::request::PreparedEvent;
 
 /// Restarts of one endpoint's actor allowed within `RESTART_WINDOW` before further
 /// restarts wait `RESTART_DELAY` (a crash loop must not spin).
@@ -25,7 +26,7 @@ const RESTART_DELAY: Duration = Duration::from_secs(5);
 /// Messages of the Supervisor.
 pub(crate) enum SupervisorMsg {
     /// From the Router: a stored delivery for its endpoint's actor.
-    Deliver(Delivery, Option<Arc<Event>>),
+    Deliver(Delivery, Option<Arc<PreparedEvent>>),
     /// From the engine: an endpoint or its deliveries changed in storage.
     Changed {
         endpoint_id: EndpointId,
