@@ -5,6 +5,7 @@
 //! keys and invalid values fail at start with a `ConfigError` naming the key; durations
 //! are strings with a unit, read by `parse_duration` alone.
 
+use crate::serde_path::field_of;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -200,7 +201,7 @@ impl DaemonConfig {
             serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.inner().to_string();
-                ConfigError::new(key_of(&path, &message), message)
+                ConfigError::new(field_of(&path, &message, "config"), message)
             })?;
         raw.validate(flags.log_json)
     }
@@ -259,22 +260,6 @@ fn env_value(
                 .map(|item| toml::Value::String(item.to_owned()))
                 .collect(),
         )),
-    }
-}
-
-/// The key a deserialization error is about: its path, or for an unknown or missing
-/// field the field's own name under that path.
-fn key_of(path: &str, message: &str) -> String {
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
-        .and_then(|rest| rest.split('`').next());
-    let parent = if path == "." { "" } else { path };
-    match named {
-        Some(field) if parent.is_empty() => field.to_owned(),
-        Some(field) if !parent.ends_with(field) => format!("{parent}.{field}"),
-        _ if parent.is_empty() => "config".to_owned(),
-        _ => parent.to_owned(),
     }
 }
 

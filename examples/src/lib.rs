@@ -8,6 +8,7 @@
 //! - `operational`: posts the engine's operational events to the configured webhook.
 //! - `tls`: HTTPS for the API when `tls_cert` and `tls_key` are set.
 //! - `shutdown`: the SIGINT/SIGTERM future.
+//! - `serde_path`: names the field a deserialization error is about.
 //!
 //! The binaries in `src/bin/` stay thin: `heraldd` parses flags, loads the config,
 //! binds, starts a `Daemon`, prints the `listening on` line and serves.
@@ -16,6 +17,7 @@
 pub mod api;
 pub mod config;
 mod operational;
+mod serde_path;
 pub mod shutdown;
 pub mod telemetry;
 mod tls;

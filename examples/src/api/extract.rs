@@ -10,6 +10,7 @@
 //! (400) is reported before a bad path value (422). The handler's engine call gives
 //! 404 and 409 last.
 
+use crate::serde_path::field_of;
 use std::collections::HashMap;
 
 use axum::body::Body;
@@ -110,24 +111,8 @@ fn fit<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             Some(at) => message[..at].to_owned(),
             None => message,
         };
-        ApiError::invalid(&field_of(&path, &message), message)
+        ApiError::invalid(&field_of(&path, &message, "body"), message)
     })
-}
-
-/// The field a data error is about: its path, or for an unknown or missing field the
-/// field's own name under that path.
-fn field_of(path: &str, message: &str) -> String {
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
-        .and_then(|rest| rest.split('`').next());
-    let parent = if path == "." { "" } else { path };
-    match named {
-        Some(field) if parent.is_empty() => field.to_owned(),
-        Some(field) if !parent.ends_with(field) => format!("{parent}.{field}"),
-        _ if parent.is_empty() => "body".to_owned(),
-        _ => parent.to_owned(),
-    }
 }
 
 /// A required JSON body of type `T` (400 when absent, 422 when it does not fit).
