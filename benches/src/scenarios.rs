@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald::signing::{Secret, SecretSet};
-use herald::{Endpoint, EndpointId, NewEvent, Storage, TenantId, Timestamp};
+use herald::{NewEvent, Storage, TenantId, Timestamp};
+use herald_testkit::conformance;
 use serde::{Deserialize, Serialize};
 
 use crate::payload::{stamped_data, unix_nanos};
@@ -157,26 +157,11 @@ pub async fn populate_idle_store(dir: &std::path::Path, total: usize, addr: Sock
                     break;
                 }
                 let now = Timestamp::from_system(std::time::SystemTime::now());
-                let endpoint = Endpoint {
-                    id: EndpointId::generate(),
-                    tenant: idle_tenant(i),
-                    url: setup::endpoint_url(addr, i, false),
-                    description: None,
-                    event_types: vec![idle_type(i)],
-                    channels: Vec::new(),
-                    active: true,
-                    disabled_reason: None,
-                    signature_scheme: Default::default(),
-                    secrets: SecretSet::new(Secret::generate()),
-                    headers: Default::default(),
-                    ordering: Default::default(),
-                    max_in_flight: None,
-                    rate_limit: None,
-                    timeout_ms: None,
-                    retry_schedule_secs: None,
-                    created_at: now,
-                    updated_at: now,
-                };
+                let mut endpoint = conformance::endpoint(&idle_tenant(i));
+                endpoint.url = setup::endpoint_url(addr, i, false);
+                endpoint.event_types = vec![idle_type(i)];
+                endpoint.created_at = now;
+                endpoint.updated_at = now;
                 storage.put_endpoint(&endpoint).await.unwrap();
             }
         });
