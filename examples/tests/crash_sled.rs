@@ -94,7 +94,7 @@ async fn acknowledged_publishes_survive_repeated_sigkill() {
                 let batch: Vec<(String, &'static str)> = (0..4)
                     .map(|_| {
                         counter += 1;
-                        let event_type = if counter % 2 == 0 {
+                        let event_type = if counter.is_multiple_of(2) {
                             "order.filled"
                         } else {
                             "deposit.received"
