@@ -87,17 +87,15 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
     );
     let call = Call::new(Method::POST, EVENTS).raw("application/json", deep);
     let (status, text) = status_of(&daemon, call).await;
-    assert!(
-        matches!(status, 400 | 413 | 422),
-        "deep nesting: {status} {text}"
-    );
+    assert_eq!(status, 422, "deep nesting: {text}");
+    assert!(text.contains("data"), "{text}");
     // A huge body: 413, or (when the daemon stops reading first) a closed connection.
     let huge = format!(
         "{{\"type\":\"a.b\",\"data\":\"{}\"}}",
         "x".repeat(4 * 1024 * 1024)
     );
     let call = Call::new(Method::POST, EVENTS).raw("application/json", huge);
-    let answer = daemon.try_send(call).await.map(|r| r.status);
+    let answer = daemon.try_send_alone(call).await.map(|r| r.status);
     assert!(matches!(answer, Some(413) | None), "huge body: {answer:?}");
     // Not JSON at all.
     let call = Call::new(Method::POST, EVENTS).raw("text/plain", "type=a.b");

@@ -285,6 +285,22 @@ impl Daemon {
 
     /// Sends one request; `None` when the connection fails (a daemon being killed).
     pub async fn try_send(&self, call: Call) -> Option<Reply> {
+        self.try_send_with(&self.client, call).await
+    }
+
+    /// Sends one request on a connection of its own, for requests the daemon may
+    /// answer by closing the connection (a body far over the limit): the shared pool
+    /// never hands that connection to a later request.
+    pub async fn try_send_alone(&self, call: Call) -> Option<Reply> {
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        self.try_send_with(&client, call).await
+    }
+
+    async fn try_send_with(
+        &self,
+        client: &Client<HttpConnector, Full<Bytes>>,
+        call: Call,
+    ) -> Option<Reply> {
         let mut request = Request::builder()
             .method(call.method)
             .uri(format!("http://{}{}", self.addr, call.path));
@@ -295,7 +311,7 @@ impl Daemon {
             request = request.header("content-type", content_type);
         }
         let request = request.body(Full::new(call.body)).unwrap();
-        let response = self.client.request(request).await.ok()?;
+        let response = client.request(request).await.ok()?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.ok()?.to_bytes();
