@@ -546,6 +546,20 @@ impl EndpointState {
         });
     }
 
+    /// What follows every message: update the pending gauge, finish retiring when it
+    /// can, start what is due, and ask to stop when there is nothing left to do.
+    fn act(
+        &mut self,
+        shared: &Arc<Shared>,
+        myself: &ActorRef<EndpointMsg>,
+        supervisor: &ActorRef<SupervisorMsg>,
+    ) {
+        self.sync_gauge();
+        self.maybe_finish_retiring(shared, myself);
+        self.pump(shared, myself);
+        self.report_idle_if_idle(shared, myself, supervisor);
+    }
+
     /// Asks the Supervisor to stop it once it has had nothing to do for `IDLE_LINGER`.
     fn report_idle_if_idle(
         &mut self,
@@ -674,10 +688,7 @@ impl Actor for EndpointActor {
             state.insert(delivery, None);
         }
         state.queue.refilled(complete);
-        state.sync_gauge();
-        state.maybe_finish_retiring(&self.shared, &myself);
-        state.pump(&self.shared, &myself);
-        state.report_idle_if_idle(&self.shared, &myself, &self.supervisor);
+        state.act(&self.shared, &myself, &self.supervisor);
         Ok(())
     }
 
@@ -736,10 +747,7 @@ impl Actor for EndpointActor {
                 return Err(format!("crash requested for {}", state.endpoint_id).into());
             }
         }
-        state.sync_gauge();
-        state.maybe_finish_retiring(shared, &myself);
-        state.pump(shared, &myself);
-        state.report_idle_if_idle(&self.shared, &myself, &self.supervisor);
+        state.act(shared, &myself, &self.supervisor);
         Ok(())
     }
 
