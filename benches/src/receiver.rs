@@ -89,15 +89,7 @@ impl State {
 
     /// A uniform sample in [0, 1_000_000).
     fn next_ppm(&self) -> u64 {
-        const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut z = self
-            .rng
-            .fetch_add(GAMMA, Ordering::Relaxed)
-            .wrapping_add(GAMMA);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        z % 1_000_000
+        herald_testkit::receiver::splitmix64(&self.rng) % 1_000_000
     }
 
     fn count_ok(&self, body: &[u8]) {

@@ -416,15 +416,7 @@ impl Shared {
 
     /// A uniform sample in [0, 1) from splitmix64.
     fn next_unit(&self) -> f64 {
-        const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut z = self
-            .rng
-            .fetch_add(GAMMA, Ordering::Relaxed)
-            .wrapping_add(GAMMA);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        (splitmix64(&self.rng) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Resolves when the `Receiver` is dropped.
@@ -433,6 +425,18 @@ impl Shared {
         // Err means the sender is gone: that is the signal.
         while stop.changed().await.is_ok() {}
     }
+}
+
+/// The next value of a splitmix64 sequence whose state is `state`: cheap, lock-free
+/// and repeatable from a seed (failure ratios of test and bench receivers).
+pub fn splitmix64(state: &AtomicU64) -> u64 {
+    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut z = state
+        .fetch_add(GAMMA, Ordering::Relaxed)
+        .wrapping_add(GAMMA);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
