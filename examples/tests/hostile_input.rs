@@ -18,6 +18,17 @@ fn strict() -> Options {
     }
 }
 
+/// A daemon with the strict destination policy and one endpoint: the state every
+/// refused request must leave as it was (`assert_unchanged`).
+async fn strict_daemon_with_one_endpoint(dir: &std::path::Path) -> Daemon {
+    let daemon = Daemon::start(dir, strict()).await;
+    let ok = daemon
+        .post(ENDPOINTS, &json!({"url": "https://example.com/hooks"}))
+        .await;
+    assert_eq!(ok.status, 201);
+    daemon
+}
+
 async fn status_of(daemon: &Daemon, call: Call) -> (u16, String) {
     let reply = daemon.send(call).await;
     (reply.status, reply.text())
@@ -55,11 +66,7 @@ async fn assert_unchanged(daemon: &Daemon) {
 #[tokio::test]
 async fn malformed_bodies_are_refused_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), strict()).await;
-    let ok = daemon
-        .post(ENDPOINTS, &json!({"url": "https://example.com/hooks"}))
-        .await;
-    assert_eq!(ok.status, 201);
+    let daemon = strict_daemon_with_one_endpoint(dir.path()).await;
 
     for body in [
         "{",
@@ -124,11 +131,7 @@ async fn malformed_bodies_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn destinations_that_reach_inside_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), strict()).await;
-    let ok = daemon
-        .post(ENDPOINTS, &json!({"url": "https://example.com/hooks"}))
-        .await;
-    assert_eq!(ok.status, 201);
+    let daemon = strict_daemon_with_one_endpoint(dir.path()).await;
     for url in [
         "https://user:pass@example.com/hooks",
         "https://user@example.com/hooks",
@@ -216,11 +219,7 @@ async fn destinations_that_reach_inside_are_refused() {
 #[tokio::test]
 async fn wrong_missing_and_partial_tokens_are_401() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), strict()).await;
-    let ok = daemon
-        .post(ENDPOINTS, &json!({"url": "https://example.com/hooks"}))
-        .await;
-    assert_eq!(ok.status, 201);
+    let daemon = strict_daemon_with_one_endpoint(dir.path()).await;
     let token = common::TOKEN;
     let partial = &token[..token.len() - 1];
     let longer = format!("{token}x");
