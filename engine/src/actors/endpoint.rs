@@ -2,7 +2,7 @@
 //! allows (queue order, `max_in_flight`, rate limit, breaker), retries them on
 //! schedule, and retires the endpoint when it must be disabled.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,6 +116,9 @@ pub(crate) struct EndpointState {
     events: HashMap<DeliveryId, Arc<PreparedEvent>>,
     /// Body bytes counted against `MAX_HELD_BYTES` (shared bodies count per delivery).
     held_bytes: usize,
+    /// Deliveries that succeeded and left the queue while their record is being
+    /// stored: a storage read still sees them pending, so they must not be queued again.
+    recording: HashSet<DeliveryId>,
     breaker: Breaker,
     /// The breaker state last shown through `Shared` (shown again only on change).
     published_breaker: Option<BreakerState>,
@@ -190,6 +193,7 @@ impl EndpointState {
             queue: PendingQueue::new(Default::default(), shared.config.queue_capacity),
             events: HashMap::new(),
             held_bytes: 0,
+            recording: HashSet::new(),
             breaker: Breaker::new(breaker_config(shared)),
             published_breaker: None,
             health: EndpointHealth::default(),
@@ -266,7 +270,10 @@ impl EndpointState {
     }
 
     fn insert(&mut self, delivery: Delivery, event: Option<Arc<PreparedEvent>>) {
-        if delivery.status != DeliveryStatus::Pending || self.queue.contains(&delivery.id) {
+        if delivery.status != DeliveryStatus::Pending
+            || self.queue.contains(&delivery.id)
+            || self.recording.contains(&delivery.id)
+        {
             return;
         }
         let id = delivery.id.clone();
@@ -394,6 +401,10 @@ impl EndpointState {
                 delivery.status = DeliveryStatus::Succeeded;
                 delivery.next_attempt_at = None;
                 metrics::delivery_succeeded();
+                // A success is final: its slot is free for the next request now, not
+                // once the record is durable (which on sled waits for a group commit).
+                self.queue.finish(&delivery.id);
+                self.recording.insert(delivery.id.clone());
             }
             Verdict::Gone => {
                 disable::record_failure(&mut self.health, now, outcome.status, outcome.error);
@@ -432,7 +443,7 @@ impl EndpointState {
                 endpoint_id: delivery.endpoint_id.clone(),
                 delivery_id: delivery.id.clone(),
                 event_id: delivery.event_id.clone(),
-                event_type: delivery.event_type.clone(),
+                event_type: delivery.event_type.to_string(),
                 attempts: delivery.attempts,
                 reason: delivery
                     .dead_reason
@@ -480,6 +491,7 @@ impl EndpointState {
 
     fn on_recorded(&mut self, shared: &Shared, delivery: Delivery, dead: Option<DeliveryDead>) {
         shared.busy_done();
+        self.recording.remove(&delivery.id);
         let retiring = matches!(self.phase, Phase::Retiring { .. } | Phase::Retired);
         if delivery.status == DeliveryStatus::Pending && !retiring {
             self.queue.requeue(delivery);
@@ -524,7 +536,7 @@ impl EndpointState {
         let Phase::Retiring { reason, announce } = self.phase else {
             return;
         };
-        if self.queue.in_flight() > 0 || self.loading {
+        if self.queue.in_flight() > 0 || !self.recording.is_empty() || self.loading {
             return;
         }
         self.phase = Phase::Retired;
@@ -569,6 +581,7 @@ impl EndpointState {
     ) {
         let idle = self.phase == Phase::Running
             && self.queue.is_empty()
+            && self.recording.is_empty()
             && !self.loading
             && !self.queue.wants_refill();
         if !idle {
