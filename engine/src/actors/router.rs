@@ -89,6 +89,7 @@ impl RouterState {
             deliveries: u32::try_from(targets.len()).unwrap_or(u32::MAX),
         };
         // Delivery ids are made here, one publish at a time, so they follow publish order.
+        let event_type: Arc<str> = Arc::from(event.event_type.as_str());
         let deliveries: Vec<Delivery> = targets
             .into_iter()
             .map(|endpoint_id| {
@@ -96,7 +97,7 @@ impl RouterState {
                     event.id.clone(),
                     event.tenant.clone(),
                     endpoint_id,
-                    event.event_type.clone(),
+                    event_type.clone(),
                     now,
                 )
             })
@@ -111,9 +112,9 @@ impl RouterState {
                     let prepared = Arc::new(PreparedEvent::new(event));
                     // Hand off before answering: a caller that publishes again after
                     // this returns finds these deliveries ahead of its next ones.
-                    for delivery in deliveries {
+                    if !deliveries.is_empty() {
                         let _ = supervisor
-                            .cast(SupervisorMsg::Deliver(delivery, Some(prepared.clone())));
+                            .cast(SupervisorMsg::Deliver(deliveries, Some(prepared.clone())));
                     }
                     Ok(Published {
                         event: Arc::unwrap_or_clone(prepared).event,

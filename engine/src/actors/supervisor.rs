@@ -25,8 +25,9 @@ const RESTART_DELAY: Duration = Duration::from_secs(5);
 
 /// Messages of the Supervisor.
 pub(crate) enum SupervisorMsg {
-    /// From the Router: a stored delivery for its endpoint's actor.
-    Deliver(Delivery, Option<Arc<PreparedEvent>>),
+    /// From the Router: an event's stored deliveries (one per endpoint), each for its
+    /// endpoint's actor.
+    Deliver(Vec<Delivery>, Option<Arc<PreparedEvent>>),
     /// From the engine: an endpoint or its deliveries changed in storage.
     Changed {
         endpoint_id: EndpointId,
@@ -261,10 +262,12 @@ impl Actor for Supervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMsg::Deliver(delivery, event) => {
-                let endpoint_id = delivery.endpoint_id.clone();
-                let message = EndpointMsg::Enqueue(vec![(delivery, event)]);
-                self.forward(&myself, state, &endpoint_id, message).await;
+            SupervisorMsg::Deliver(deliveries, event) => {
+                for delivery in deliveries {
+                    let endpoint_id = delivery.endpoint_id.clone();
+                    let message = EndpointMsg::Enqueue(vec![(delivery, event.clone())]);
+                    self.forward(&myself, state, &endpoint_id, message).await;
+                }
             }
             SupervisorMsg::Changed {
                 endpoint_id,
