@@ -3,9 +3,13 @@
 //! Every generated id is `<prefix>_<ULID>`; the ULIDs come from one process-wide
 //! monotonic generator, so ids made later in a process always sort after earlier ones
 //! (http-api.md "Conventions"). Event ids may also be a caller's idempotency key.
+//!
+//! The text is shared (`Arc<str>`): ids are cloned into every queue, message and
+//! record a delivery passes through, and a clone is then a reference count, not an
+//! allocation and a copy.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +32,7 @@ fn next_ulid() -> ulid::Ulid {
         .unwrap_or_else(|_| ulid::Ulid::new())
 }
 
-/// `as_str`, `Display` and `Debug` (the bare text) for an id newtype over `String`.
+/// `as_str`, `Display` and `Debug` (the bare text) for an id newtype over `Arc<str>`.
 macro_rules! text_id {
     ($name:ident, $what:literal) => {
         impl $name {
@@ -57,7 +61,7 @@ macro_rules! prefixed_id {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// The prefix every generated id of this kind carries.
@@ -65,7 +69,7 @@ macro_rules! prefixed_id {
 
             /// Makes a new id, later than every id made before it in this process.
             pub fn generate() -> Self {
-                Self(format!("{}_{}", $prefix, next_ulid()))
+                Self(Arc::from(format!("{}_{}", $prefix, next_ulid())))
             }
 
             /// Parses an id received from outside (a URL path, a stored record).
@@ -79,7 +83,7 @@ macro_rules! prefixed_id {
                     .ok_or_else(|| Invalid::new("id", format!("must start with `{}_`", $prefix)))?;
                 ulid::Ulid::from_string(ulid_part)
                     .map_err(|_| Invalid::new("id", "malformed id"))?;
-                Ok(Self(text.to_owned()))
+                Ok(Self(Arc::from(text)))
             }
         }
 
@@ -107,12 +111,12 @@ prefixed_id!(
 /// (`[A-Za-z0-9_.:-]{1,128}`). It is also the `webhook-id` receivers dedupe on.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct EventId(String);
+pub struct EventId(Arc<str>);
 
 impl EventId {
     /// Makes a new `evt_` id, later than every id made before it in this process.
     pub fn generate() -> Self {
-        Self(format!("evt_{}", next_ulid()))
+        Self(Arc::from(format!("evt_{}", next_ulid())))
     }
 
     /// Parses a caller-supplied id (idempotency key) or a stored one.
@@ -126,7 +130,7 @@ impl EventId {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
         if ok {
-            Ok(Self(text.to_owned()))
+            Ok(Self(Arc::from(text)))
         } else {
             Err(Invalid::new(
                 "id",
@@ -141,7 +145,7 @@ text_id!(EventId, "id");
 /// The account endpoints and events belong to: 1 to 64 characters of `[A-Za-z0-9_-]`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct TenantId(String);
+pub struct TenantId(Arc<str>);
 
 impl TenantId {
     /// Parses a tenant name.
@@ -155,7 +159,7 @@ impl TenantId {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
-            Ok(Self(text.to_owned()))
+            Ok(Self(Arc::from(text)))
         } else {
             Err(Invalid::new(
                 "tenant",

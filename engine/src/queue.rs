@@ -187,7 +187,7 @@ mod tests {
             EventId::generate(),
             TenantId::parse("t").unwrap(),
             EndpointId::generate(),
-            "x".into(),
+            "x",
             Timestamp(due),
         )
     }

@@ -1,5 +1,7 @@
 //! `Attempt`: the log record of one HTTP attempt of a delivery (delivery.md §3).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
@@ -20,7 +22,7 @@ pub struct Attempt {
     /// The event delivered.
     pub event_id: EventId,
     /// The event's type.
-    pub event_type: String,
+    pub event_type: Arc<str>,
     /// 1 for the first attempt of the delivery; never repeats.
     pub attempt: u32,
     /// When the request was signed and sent.

@@ -1,5 +1,7 @@
 //! `Delivery`: one event on its way to one endpoint, and its state.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DeliveryId, EndpointId, EventId, TenantId};
@@ -56,7 +58,7 @@ pub struct Delivery {
     /// Where it goes.
     pub endpoint_id: EndpointId,
     /// The event's type (kept here for logs and operational events).
-    pub event_type: String,
+    pub event_type: Arc<str>,
     /// Current state.
     pub status: DeliveryStatus,
     /// Attempts made so far, in its whole life (replays continue the count).
@@ -84,7 +86,7 @@ impl Delivery {
         event_id: EventId,
         tenant: TenantId,
         endpoint_id: EndpointId,
-        event_type: String,
+        event_type: impl Into<Arc<str>>,
         now: Timestamp,
     ) -> Self {
         Self {
@@ -92,7 +94,7 @@ impl Delivery {
             event_id,
             tenant,
             endpoint_id,
-            event_type,
+            event_type: event_type.into(),
             status: DeliveryStatus::Pending,
             attempts: 0,
             budget_start: 0,
