@@ -18,6 +18,10 @@ use herald_benches::scenarios::{
 };
 use herald_benches::setup::{self, LoadParams};
 
+/// Every row (baseline included) runs on mimalloc: the allocator heraldd ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "Herald's end-to-end load tool")]
 struct Cli {
