@@ -10,10 +10,16 @@
 //! writes behind. The group becomes one `sled::Batch` (atomic on one tree), then one
 //! `flush` (one fdatasync) makes it durable, and only then is every waiter answered.
 //!
-//! Sled calls block, so the writer is a dedicated std thread; callers wait on a
-//! tokio oneshot and never block a runtime worker. `CommitWriter` owns the thread:
-//! dropping it closes the queue, lets the thread finish the requests already queued
-//! and joins it.
+//! The flush runs on a second thread, so the writer stages and applies the next
+//! group while the previous one is being synced (a pipeline: the writer is the
+//! bottleneck under load, and it would otherwise sit idle through every fdatasync).
+//! The flusher takes every applied group waiting for it and flushes once for all of
+//! them; a group is answered only by a flush that began after it was applied.
+//!
+//! Sled calls block, so both are dedicated std threads; callers wait on a tokio
+//! oneshot and never block a runtime worker. `CommitWriter` owns the threads:
+//! dropping it closes the queue, lets them finish the requests already queued and
+//! joins them.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -184,8 +190,8 @@ where
 pub(crate) struct CommitWriter {
     /// The queue; `None` once dropping.
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
-    /// The writer thread, joined on drop.
-    thread: Option<JoinHandle<()>>,
+    /// The writer thread, then the flusher thread, joined on drop.
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for dyn Job {
@@ -201,12 +207,17 @@ impl CommitWriter {
     /// When the thread cannot be spawned.
     pub(crate) fn start(tree: Tree) -> std::io::Result<Self> {
         let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
-        let thread = std::thread::Builder::new()
+        let (to_flush, applied) = mpsc::channel::<Applied>();
+        let flush_tree = tree.clone();
+        let flusher = std::thread::Builder::new()
+            .name("herald-sled-flush".into())
+            .spawn(move || flush_loop(&flush_tree, &applied))?;
+        let writer = std::thread::Builder::new()
             .name("herald-sled-commit".into())
-            .spawn(move || run(&tree, &requests))?;
+            .spawn(move || run(&tree, &requests, &to_flush))?;
         Ok(Self {
             queue: Some(queue),
-            thread: Some(thread),
+            threads: vec![writer, flusher],
         })
     }
 
@@ -234,18 +245,25 @@ impl CommitWriter {
 
 impl Drop for CommitWriter {
     fn drop(&mut self) {
-        // Closing the queue ends the thread's loop once it has drained.
+        // Closing the queue ends the writer's loop once it has drained; its end
+        // closes the flusher's queue in turn.
         self.queue = None;
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             if thread.join().is_err() {
-                tracing::error!("the sled commit thread panicked");
+                tracing::error!("a sled commit thread panicked");
             }
         }
     }
 }
 
-/// The writer loop: take a group, stage it, commit it, answer it.
-fn run(tree: &Tree, requests: &mpsc::Receiver<Box<dyn Job>>) {
+/// A group applied to the tree (or that failed to apply), waiting for its flush.
+struct Applied {
+    jobs: Vec<Box<dyn Job>>,
+    applied: Result<(), String>,
+}
+
+/// The writer loop: take a group, stage it, apply it, pass it to the flusher.
+fn run(tree: &Tree, requests: &mpsc::Receiver<Box<dyn Job>>, to_flush: &mpsc::Sender<Applied>) {
     while let Ok(first) = requests.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -258,33 +276,52 @@ fn run(tree: &Tree, requests: &mpsc::Receiver<Box<dyn Job>>) {
         for job in &mut jobs {
             job.stage(tree, &mut group);
         }
-        let commit = commit(tree, group);
-        if let Err(why) = &commit {
-            tracing::error!(error = %why, jobs = jobs.len(), "sled group commit failed");
-        }
-        let commit = commit.as_ref().map(|_| ()).map_err(String::as_str);
-        for job in jobs {
-            job.answer(commit);
+        let applied = apply(tree, group);
+        if let Err(applied) = to_flush.send(Applied { jobs, applied }) {
+            // The flusher is gone (it panicked): nothing will be made durable.
+            for job in applied.0.jobs {
+                job.answer(Err("the flush thread stopped"));
+            }
         }
     }
 }
 
-/// Applies `group` as one batch and makes it durable.
-fn commit(tree: &Tree, group: Writes) -> Result<(), String> {
-    if !group.is_empty() {
-        let mut batch = sled::Batch::default();
-        for (key, value) in group {
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
+/// Applies `group` as one batch (atomic, visible to readers, not yet durable).
+fn apply(tree: &Tree, group: Writes) -> Result<(), String> {
+    if group.is_empty() {
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    for (key, value) in group {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    tree.apply_batch(batch)
+        .map_err(|e| format!("applying the batch: {e}"))
+}
+
+/// The flusher loop: take every applied group waiting, flush once, answer them all.
+fn flush_loop(tree: &Tree, applied: &mpsc::Receiver<Applied>) {
+    while let Ok(first) = applied.recv() {
+        let mut groups = vec![first];
+        groups.extend(applied.try_iter());
+        let flushed = tree
+            .flush()
+            .map(|_| ())
+            .map_err(|e| format!("flushing: {e}"));
+        for group in groups {
+            let outcome = group.applied.and(flushed.clone());
+            if let Err(why) = &outcome {
+                tracing::error!(error = %why, jobs = group.jobs.len(), "sled group commit failed");
+            }
+            let outcome = outcome.as_ref().map(|_| ()).map_err(String::as_str);
+            for job in group.jobs {
+                job.answer(outcome);
             }
         }
-        tree.apply_batch(batch)
-            .map_err(|e| format!("applying the batch: {e}"))?;
     }
-    tree.flush()
-        .map(|_| ())
-        .map_err(|e| format!("flushing: {e}"))
 }
 
 #[cfg(test)]
