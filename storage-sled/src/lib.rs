@@ -401,9 +401,9 @@ impl Storage for SledStorage {
         event: &Event,
         deliveries: &[Delivery],
     ) -> StorageResult<InsertEvent> {
-        let (event, deliveries) = (event.clone(), deliveries.to_vec());
+        let encoded = write::EncodedEvent::new(event, deliveries)?;
         self.writer
-            .write(move |txn| write::insert_event(txn, &event, &deliveries))
+            .write(move |txn| write::insert_event(txn, encoded))
             .await
     }
 
@@ -536,9 +536,9 @@ impl Storage for SledStorage {
         delivery: &Delivery,
         health: &EndpointHealth,
     ) -> StorageResult<()> {
-        let (attempt, delivery, health) = (attempt.clone(), delivery.clone(), health.clone());
+        let encoded = write::EncodedAttempt::new(attempt, delivery, health)?;
         self.writer
-            .write(move |txn| write::record_attempt(txn, &attempt, &delivery, &health))
+            .write(move |txn| write::record_attempt(txn, encoded))
             .await
     }
 

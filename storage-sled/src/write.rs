@@ -3,6 +3,11 @@
 //!
 //! Each function reads and stages through a `Txn`, so it sees the writes of earlier
 //! requests in the same group, and a failure discards what it staged.
+//!
+//! The commit thread is the one thread every write goes through, so the two writes
+//! of every delivery (`insert_event`, `record_attempt`) get their records encoded
+//! by the caller first (`EncodedEvent`, `EncodedAttempt`): the thread only moves
+//! bytes into place.
 
 use herald::ids::{EndpointId, EventId, TenantId};
 use herald::model::{
@@ -83,67 +88,118 @@ pub(crate) fn delete_endpoint(
     Ok(Some(count))
 }
 
+/// An event and its new deliveries, encoded for `insert_event`.
+pub(crate) struct EncodedEvent {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    tenant_event: (Vec<u8>, Vec<u8>),
+    by_time: (Vec<u8>, Vec<u8>),
+    deliveries: Vec<(Delivery, Vec<u8>)>,
+}
+
+impl EncodedEvent {
+    /// Encodes `event` with `deliveries`, which must be new (fresh ids).
+    pub(crate) fn new(event: &Event, deliveries: &[Delivery]) -> StorageResult<Self> {
+        let stored = StoredEvent {
+            event: event.clone(),
+            deliveries: deliveries.iter().map(|d| d.id.clone()).collect(),
+        };
+        let reference = EventRef {
+            tenant: event.tenant.clone(),
+            id: event.id.as_str().to_owned(),
+        };
+        Ok(Self {
+            key: keys::event(&event.tenant, &event.id),
+            value: records::encode(&stored)?,
+            tenant_event: (
+                keys::tenant_event(&event.tenant, event.created_at, &event.id),
+                event.id.as_str().as_bytes().to_vec(),
+            ),
+            by_time: (
+                keys::event_by_time(event.created_at, &event.tenant, &event.id),
+                records::encode(&reference)?,
+            ),
+            deliveries: deliveries
+                .iter()
+                .map(|d| Ok((d.clone(), records::encode(d)?)))
+                .collect::<StorageResult<_>>()?,
+        })
+    }
+}
+
 /// Stores an event and its deliveries unless the tenant already has that event id.
-pub(crate) fn insert_event(
-    txn: &mut Txn<'_>,
-    event: &Event,
-    deliveries: &[Delivery],
-) -> StorageResult<InsertEvent> {
-    let key = keys::event(&event.tenant, &event.id);
-    if let Some(existing) = txn.get(&key)? {
+pub(crate) fn insert_event(txn: &mut Txn<'_>, encoded: EncodedEvent) -> StorageResult<InsertEvent> {
+    if let Some(existing) = txn.get(&encoded.key)? {
         let existing: StoredEvent = records::decode(&existing, "event")?;
         return Ok(InsertEvent::Exists(existing.event));
     }
-    for delivery in deliveries {
-        put_delivery(txn, delivery)?;
+    for (delivery, value) in encoded.deliveries {
+        // New ids: nothing stored to replace.
+        index(txn, &delivery)?;
+        txn.insert(keys::delivery(&delivery.id), value);
     }
-    let stored = StoredEvent {
-        event: event.clone(),
-        deliveries: deliveries.iter().map(|d| d.id.clone()).collect(),
-    };
-    txn.insert(key, records::encode(&stored)?);
-    txn.insert(
-        keys::tenant_event(&event.tenant, event.created_at, &event.id),
-        event.id.as_str().as_bytes().to_vec(),
-    );
-    let reference = EventRef {
-        tenant: event.tenant.clone(),
-        id: event.id.as_str().to_owned(),
-    };
-    txn.insert(
-        keys::event_by_time(event.created_at, &event.tenant, &event.id),
-        records::encode(&reference)?,
-    );
+    txn.insert(encoded.key, encoded.value);
+    txn.insert(encoded.tenant_event.0, encoded.tenant_event.1);
+    txn.insert(encoded.by_time.0, encoded.by_time.1);
     Ok(InsertEvent::Inserted)
 }
 
-/// Logs an attempt, stores the health, and replaces the delivery if still pending.
-pub(crate) fn record_attempt(
-    txn: &mut Txn<'_>,
-    attempt: &Attempt,
-    delivery: &Delivery,
-    health: &EndpointHealth,
-) -> StorageResult<()> {
-    txn.insert(
-        keys::attempt(&attempt.endpoint_id, &attempt.id),
-        records::encode(attempt)?,
-    );
-    let reference = AttemptRef {
-        endpoint_id: attempt.endpoint_id.clone(),
-        id: attempt.id.clone(),
-    };
-    txn.insert(
-        keys::attempt_by_time(attempt.started_at, &attempt.endpoint_id, &attempt.id),
-        records::encode(&reference)?,
-    );
-    put_health(txn, &attempt.endpoint_id, health)?;
-    let stored = stored_delivery(txn, delivery)?;
-    if stored
-        .as_ref()
-        .is_some_and(|d| d.status == DeliveryStatus::Pending)
-    {
-        replace_delivery(txn, stored.as_ref(), delivery)?;
+/// An attempt, the delivery's new state and the endpoint's health, encoded for
+/// `record_attempt`.
+pub(crate) struct EncodedAttempt {
+    attempt: (Vec<u8>, Vec<u8>),
+    by_time: (Vec<u8>, Vec<u8>),
+    health: (Vec<u8>, Vec<u8>),
+    delivery: Delivery,
+    delivery_value: Vec<u8>,
+}
+
+impl EncodedAttempt {
+    /// Encodes the three records.
+    pub(crate) fn new(
+        attempt: &Attempt,
+        delivery: &Delivery,
+        health: &EndpointHealth,
+    ) -> StorageResult<Self> {
+        let reference = AttemptRef {
+            endpoint_id: attempt.endpoint_id.clone(),
+            id: attempt.id.clone(),
+        };
+        Ok(Self {
+            attempt: (
+                keys::attempt(&attempt.endpoint_id, &attempt.id),
+                records::encode(attempt)?,
+            ),
+            by_time: (
+                keys::attempt_by_time(attempt.started_at, &attempt.endpoint_id, &attempt.id),
+                records::encode(&reference)?,
+            ),
+            health: (keys::health(&attempt.endpoint_id), records::encode(health)?),
+            delivery: delivery.clone(),
+            delivery_value: records::encode(delivery)?,
+        })
     }
+}
+
+/// Logs an attempt, stores the health, and replaces the delivery if still pending.
+pub(crate) fn record_attempt(txn: &mut Txn<'_>, encoded: EncodedAttempt) -> StorageResult<()> {
+    txn.insert(encoded.attempt.0, encoded.attempt.1);
+    txn.insert(encoded.by_time.0, encoded.by_time.1);
+    txn.insert(encoded.health.0, encoded.health.1);
+    let delivery = &encoded.delivery;
+    // A delivery is pending exactly while its `P` entry exists (`index`/`unindex`
+    // keep them in step), and a delivery never changes endpoint: so the stored one
+    // need not be read and decoded.
+    let pending_key = keys::pending(&delivery.endpoint_id, &delivery.id);
+    if txn.get(&pending_key)?.is_none() {
+        return Ok(());
+    }
+    if delivery.status != DeliveryStatus::Pending {
+        txn.remove(pending_key);
+        adjust_counts(txn, &delivery.endpoint_id, -1, 0)?;
+        index(txn, delivery)?;
+    }
+    txn.insert(keys::delivery(&delivery.id), encoded.delivery_value);
     Ok(())
 }
 
