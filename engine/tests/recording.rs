@@ -1,0 +1,248 @@
+//! A success frees its endpoint's in-flight slot as soon as the response is in, not
+//! once its record is stored (on sled that waits for a group commit); and a delivery
+//! whose record is still being written is never sent again by a reload that still
+//! finds it pending in storage.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{config, eventually, url, ScriptedTransport, Step};
+use herald::model::{Attempt, AttemptOutcome, Delivery, Endpoint, EndpointHealth, Event};
+use herald::storage::{
+    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage, StorageResult,
+};
+use herald::{
+    DeliveryId, EndpointId, EndpointPatch, Engine, EventId, NewEndpoint, NewEvent, TenantId,
+    Timestamp,
+};
+use herald_storage_memory::MemoryStorage;
+use tokio::sync::Semaphore;
+
+/// Memory storage whose `record_attempt` waits for a permit of `gate`.
+struct GatedStorage {
+    inner: MemoryStorage,
+    gate: Semaphore,
+}
+
+#[async_trait]
+impl Storage for GatedStorage {
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+        self.inner.put_endpoint(endpoint).await
+    }
+
+    async fn get_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+    ) -> StorageResult<Option<Endpoint>> {
+        self.inner.get_endpoint(tenant, id).await
+    }
+
+    async fn endpoint_by_id(&self, id: &EndpointId) -> StorageResult<Option<Endpoint>> {
+        self.inner.endpoint_by_id(id).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Endpoint>> {
+        self.inner.list_endpoints(tenant, page).await
+    }
+
+    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>> {
+        self.inner.all_endpoints().await
+    }
+
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> StorageResult<Option<u64>> {
+        self.inner.delete_endpoint(tenant, id, now).await
+    }
+
+    async fn endpoint_health(&self, id: &EndpointId) -> StorageResult<EndpointHealth> {
+        self.inner.endpoint_health(id).await
+    }
+
+    async fn put_endpoint_health(
+        &self,
+        id: &EndpointId,
+        health: &EndpointHealth,
+    ) -> StorageResult<()> {
+        self.inner.put_endpoint_health(id, health).await
+    }
+
+    async fn delivery_counts(&self, id: &EndpointId) -> StorageResult<DeliveryCounts> {
+        self.inner.delivery_counts(id).await
+    }
+
+    async fn insert_event(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+    ) -> StorageResult<InsertEvent> {
+        self.inner.insert_event(event, deliveries).await
+    }
+
+    async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<Event>> {
+        self.inner.get_event(tenant, id).await
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Event>> {
+        self.inner.list_events(tenant, filter, page).await
+    }
+
+    async fn event_deliveries(
+        &self,
+        tenant: &TenantId,
+        event_id: &EventId,
+    ) -> StorageResult<Vec<Delivery>> {
+        self.inner.event_deliveries(tenant, event_id).await
+    }
+
+    async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> StorageResult<Option<Delivery>> {
+        self.inner.get_delivery(tenant, id).await
+    }
+
+    async fn pending_deliveries(
+        &self,
+        endpoint_id: &EndpointId,
+        limit: usize,
+    ) -> StorageResult<Vec<Delivery>> {
+        self.inner.pending_deliveries(endpoint_id, limit).await
+    }
+
+    async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
+        self.inner.endpoints_with_pending().await
+    }
+
+    async fn record_attempt(
+        &self,
+        attempt: &Attempt,
+        delivery: &Delivery,
+        health: &EndpointHealth,
+    ) -> StorageResult<()> {
+        self.gate.acquire().await.expect("gate open").forget();
+        self.inner.record_attempt(attempt, delivery, health).await
+    }
+
+    async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()> {
+        self.inner.update_deliveries(deliveries).await
+    }
+
+    async fn list_attempts(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        outcome: Option<AttemptOutcome>,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Attempt>> {
+        self.inner
+            .list_attempts(tenant, endpoint_id, outcome, page)
+            .await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>> {
+        self.inner
+            .list_dead_letters(tenant, endpoint_id, page)
+            .await
+    }
+
+    async fn purge_before(&self, cutoff: Timestamp) -> StorageResult<PurgeStats> {
+        self.inner.purge_before(cutoff).await
+    }
+
+    async fn flush(&self) -> StorageResult<()> {
+        self.inner.flush().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_resent() {
+    let storage = Arc::new(GatedStorage {
+        inner: MemoryStorage::new(),
+        gate: Semaphore::new(0),
+    });
+    let transport = Arc::new(ScriptedTransport::new());
+    let engine = Engine::start(storage.clone(), transport.clone(), config())
+        .await
+        .unwrap();
+    let tenant = TenantId::parse("acme").unwrap();
+    let mut input = NewEndpoint::new(url("a"));
+    input.max_in_flight = Some(1);
+    let endpoint = engine.create_endpoint(&tenant, input).await.unwrap();
+    let endpoint_id = endpoint.info.endpoint.id.clone();
+    transport.set_default(&url("a"), Step::status(200));
+    for n in 0..3 {
+        let data = format!("{{\"n\":{n}}}");
+        engine
+            .publish(&tenant, NewEvent::new("order.filled", &data).unwrap())
+            .await
+            .unwrap();
+    }
+
+    // One at a time, all three go out though not one record is stored yet.
+    assert!(transport.wait_for(3, Duration::from_secs(30)).await);
+    assert_eq!(transport.max_concurrent(&url("a")), 1);
+    let pending = storage
+        .inner
+        .pending_deliveries(&endpoint_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 3, "storage still has them pending");
+
+    // A reload reads them back as pending: none may be sent again.
+    let patch = EndpointPatch {
+        description: Some(Some("reloaded".into())),
+        ..Default::default()
+    };
+    engine
+        .update_endpoint(&tenant, &endpoint_id, patch)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(transport.sent().len(), 3);
+
+    // The records land; every delivery is stored as succeeded, sent once.
+    storage.gate.add_permits(3);
+    eventually(Duration::from_secs(30), || async {
+        storage
+            .inner
+            .pending_deliveries(&endpoint_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(transport.sent().len(), 3);
+    let sent: std::collections::HashSet<String> = transport
+        .sent()
+        .iter()
+        .map(|r| r.header("webhook-id"))
+        .collect();
+    assert_eq!(sent.len(), 3, "three distinct events, each sent once");
+    let counts = storage.inner.delivery_counts(&endpoint_id).await.unwrap();
+    assert_eq!((counts.pending, counts.dead), (0, 0), "all three succeeded");
+}
