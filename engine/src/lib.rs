@@ -52,6 +52,7 @@ pub mod destination;
 pub mod disable;
 pub mod engine;
 pub mod error;
+mod event_cache;
 pub mod filter;
 pub mod ids;
 pub mod metrics;

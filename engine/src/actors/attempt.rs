@@ -41,14 +41,20 @@ pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob) -> AttemptReport {
     );
     async move {
         let started_at = shared.clock.now();
-        let event = match job.event {
+        let delivery = &job.delivery;
+        let cached = || shared.events.get(&delivery.tenant, &delivery.event_id);
+        let event = match job.event.or_else(cached) {
             Some(event) => Some(event),
             None => match shared
                 .storage
-                .get_event(&job.delivery.tenant, &job.delivery.event_id)
+                .get_event(&delivery.tenant, &delivery.event_id)
                 .await
             {
-                Ok(found) => found.map(|event| Arc::new(PreparedEvent::new(event))),
+                Ok(found) => found.map(|event| {
+                    let event = Arc::new(PreparedEvent::new(event));
+                    shared.events.put(event.clone());
+                    event
+                }),
                 Err(error) => {
                     tracing::error!(%error, "reading the event of a delivery failed");
                     return AttemptReport {

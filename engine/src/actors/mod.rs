@@ -32,6 +32,7 @@ use ractor::ActorRef;
 
 use crate::breaker::{BreakerState, BreakerStatus};
 use crate::config::EngineConfig;
+use crate::event_cache::{EventCache, EVENT_CACHE_BYTES};
 use crate::ids::EndpointId;
 use crate::notify::Notifier;
 use crate::storage::Storage;
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) heartbeat: AtomicU64,
     /// Breakers that are not closed, as their actors last published them.
     breakers: Mutex<HashMap<EndpointId, BreakerState>>,
+    /// Events attempts read back from storage, for the same event's other deliveries.
+    pub(crate) events: EventCache,
 }
 
 impl Shared {
@@ -78,6 +81,7 @@ impl Shared {
             closing: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
             breakers: Mutex::new(HashMap::new()),
+            events: EventCache::new(EVENT_CACHE_BYTES),
         }
     }
 
