@@ -16,6 +16,21 @@ pub struct Report<'a> {
     pub params: &'a LoadParams,
 }
 
+/// One row per name, in `names` order: the round with the most deliveries/s.
+pub fn best_of_rounds(names: &[String], runs: Vec<Row>) -> Vec<Row> {
+    let mut best: Vec<Row> = Vec::new();
+    for name in names {
+        let fastest = runs
+            .iter()
+            .filter(|r| &r.name == name)
+            .max_by(|a, b| a.deliveries_per_sec.total_cmp(&b.deliveries_per_sec));
+        if let Some(row) = fastest {
+            best.push(row.clone());
+        }
+    }
+    best
+}
+
 /// Fills `ratio_to_baseline` from the baseline row, if there is one.
 pub fn set_ratios(rows: &mut [Row]) {
     let baseline = rows
@@ -35,7 +50,7 @@ pub fn set_ratios(rows: &mut [Row]) {
 /// The table, one line per row.
 pub fn table(rows: &[Row], params: &LoadParams) -> String {
     let mut out = format!(
-        "{} events x {} endpoints, {} B payload, concurrency {}, receiver delay {} ms, failure ratio {}; latency at {} events/s for {} s\n",
+        "{} events x {} endpoints, {} B payload, concurrency {}, receiver delay {} ms, failure ratio {}; latency at {} events/s for {} s; best of {} rounds\n",
         params.events,
         params.endpoints,
         params.payload,
@@ -43,7 +58,8 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
         params.receiver_latency_ms,
         params.failure_ratio,
         params.paced_rate,
-        params.paced_secs
+        params.paced_secs,
+        params.rounds
     );
     out.push_str(&format!(
         "{:<9} {:>11} {:>12} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>4}\n",

@@ -45,6 +45,11 @@ pub struct LoadParams {
     /// Seconds of the latency phase.
     #[arg(long, default_value_t = 4)]
     pub paced_secs: u64,
+    /// Rounds of the whole row list, interleaved (baseline, memory, ..., then again);
+    /// each row reports its best round, so a burst of interference on this shared
+    /// machine does not decide a ratio.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
 }
 
 impl LoadParams {

@@ -189,9 +189,9 @@ fn write_json(path: Option<PathBuf>, value: &impl serde::Serialize) {
 
 async fn throughput(load: &LoadParams, names: &[String], json: Option<PathBuf>) {
     let receiver = BenchReceiver::start().await;
-    let mut rows: Vec<Row> = Vec::new();
-    for name in names {
-        eprintln!("running row {name} ...");
+    let mut runs: Vec<Row> = Vec::new();
+    for (round, name) in (1..=load.rounds.max(1)).flat_map(|r| names.iter().map(move |n| (r, n))) {
+        eprintln!("round {round}: running row {name} ...");
         let mut args = vec![
             "--row".to_owned(),
             name.clone(),
@@ -204,8 +204,14 @@ async fn throughput(load: &LoadParams, names: &[String], json: Option<PathBuf>) 
             eprintln!("row daemon: not available, left out");
             continue;
         }
-        rows.push(row);
+        eprintln!(
+            "round {round}: {name} {:.0} deliveries/s, {:.0} µs CPU per delivery",
+            row.deliveries_per_sec,
+            row.cpu_ms_per_delivery * 1000.0
+        );
+        runs.push(row);
     }
+    let mut rows = report::best_of_rounds(names, runs);
     report::set_ratios(&mut rows);
     print!("{}", report::table(&rows, load));
     if let Some(path) = json {

@@ -9,6 +9,11 @@ use clap::Parser;
 use herald_examples::config::{DaemonConfig, Overrides};
 use herald_examples::{shutdown, telemetry, Daemon};
 
+/// mimalloc: a delivery allocates and frees many small records and buffers across
+/// worker threads, and the system allocator was the largest single cost in profiles.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Herald's webhook delivery daemon. Settings: a TOML file (`--config`), then
 /// `HERALD_<KEY>` environment variables, then these flags.
 #[derive(Debug, Parser)]
