@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 
 use crate::error::StorageError;
-use crate::ids::{DeliveryId, EndpointId, EventId, TenantId};
+use crate::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
 use crate::model::{Attempt, AttemptOutcome, Delivery, Endpoint, EndpointHealth, Event};
 use crate::time::Timestamp;
 
@@ -82,6 +82,21 @@ pub struct PurgeStats {
     pub events: u64,
     /// Attempt records removed.
     pub attempts: u64,
+}
+
+/// The cursor of an attempt list after `attempt`: `<started_at ms>.<attempt id>`.
+/// Every backend lists attempts newest first by start time, then id.
+pub fn attempt_cursor(attempt: &Attempt) -> String {
+    format!("{}.{}", attempt.started_at.0, attempt.id)
+}
+
+/// Reads what `attempt_cursor` wrote; `None` when it is malformed.
+pub fn parse_attempt_cursor(cursor: &str) -> Option<(Timestamp, AttemptId)> {
+    let (started_at, id) = cursor.split_once('.')?;
+    Some((
+        Timestamp(started_at.parse().ok()?),
+        AttemptId::parse(id).ok()?,
+    ))
 }
 
 /// Durable storage of endpoints, events, deliveries and attempts.
@@ -191,7 +206,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Atomically replaces these deliveries (replay, retry, dead-lettering).
     async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()>;
 
-    /// An endpoint's attempts, newest first, optionally only successes or failures.
+    /// An endpoint's attempts, newest first (by start time, then id; cursors from
+    /// `attempt_cursor`), optionally only successes or failures.
     async fn list_attempts(
         &self,
         tenant: &TenantId,

@@ -22,7 +22,8 @@ use herald::model::{
     Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
 };
 use herald::storage::{
-    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage, StorageResult,
+    self, DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage,
+    StorageResult,
 };
 use herald::time::Timestamp;
 
@@ -60,7 +61,7 @@ struct State {
     /// Dead delivery ids per endpoint; an endpoint without dead letters has no entry.
     dead: HashMap<EndpointId, BTreeSet<DeliveryId>>,
     /// Attempts per endpoint, by attempt id (creation order).
-    attempts: HashMap<EndpointId, BTreeMap<AttemptId, Attempt>>,
+    attempts: HashMap<EndpointId, BTreeMap<(Timestamp, AttemptId), Attempt>>,
 }
 
 impl MemoryStorage {
@@ -468,7 +469,7 @@ impl Storage for MemoryStorage {
             .attempts
             .entry(attempt.endpoint_id.clone())
             .or_default()
-            .insert(attempt.id.clone(), attempt.clone());
+            .insert((attempt.started_at, attempt.id.clone()), attempt.clone());
         state
             .health
             .insert(attempt.endpoint_id.clone(), health.clone());
@@ -501,7 +502,9 @@ impl Storage for MemoryStorage {
             });
         };
         let upper = match &page.cursor {
-            Some(c) => Bound::Excluded(AttemptId::parse(c).map_err(|_| bad_cursor(c))?),
+            Some(c) => {
+                Bound::Excluded(storage::parse_attempt_cursor(c).ok_or_else(|| bad_cursor(c))?)
+            }
             None => Bound::Unbounded,
         };
         let items = attempts
@@ -510,7 +513,7 @@ impl Storage for MemoryStorage {
             .map(|(_, a)| a)
             .filter(|a| &a.tenant == tenant && outcome.is_none_or(|o| o.matches(a)))
             .cloned();
-        Ok(paginate(items, page.limit, |a| a.id.to_string()))
+        Ok(paginate(items, page.limit, storage::attempt_cursor))
     }
 
     async fn list_dead_letters(

@@ -32,18 +32,14 @@ pub(crate) mod kind {
     pub(crate) const EVENT: u8 = b'N';
     /// `n` tenant, created_at, event id → event id.
     pub(crate) const TENANT_EVENT: u8 = b'n';
-    /// `g` created_at, tenant, event id → (tenant, event id): every event by time.
-    pub(crate) const EVENT_BY_TIME: u8 = b'g';
     /// `D` delivery id → delivery.
     pub(crate) const DELIVERY: u8 = b'D';
     /// `P` endpoint id, delivery id → delivery id, while pending.
     pub(crate) const PENDING: u8 = b'P';
     /// `X` endpoint id, delivery id → delivery id, while dead.
     pub(crate) const DEAD: u8 = b'X';
-    /// `A` endpoint id, attempt id → attempt.
+    /// `A` endpoint id, started_at, attempt id → attempt.
     pub(crate) const ATTEMPT: u8 = b'A';
-    /// `a` started_at, endpoint id, attempt id → endpoint id: every attempt by time.
-    pub(crate) const ATTEMPT_BY_TIME: u8 = b'a';
 }
 
 /// A key under construction.
@@ -157,15 +153,6 @@ pub(crate) fn tenant_event(tenant: &TenantId, created_at: Timestamp, id: &EventI
         .into_bytes()
 }
 
-/// `g` created_at, tenant, event.
-pub(crate) fn event_by_time(created_at: Timestamp, tenant: &TenantId, id: &EventId) -> Vec<u8> {
-    Key::new(kind::EVENT_BY_TIME)
-        .number(created_at.0)
-        .text(tenant.as_str())
-        .text(id.as_str())
-        .into_bytes()
-}
-
 /// `D` delivery.
 pub(crate) fn delivery(id: &DeliveryId) -> Vec<u8> {
     Key::new(kind::DELIVERY).text(id.as_str()).into_bytes()
@@ -197,10 +184,11 @@ pub(crate) fn dead_of(endpoint: &EndpointId) -> Vec<u8> {
     Key::new(kind::DEAD).text(endpoint.as_str()).into_bytes()
 }
 
-/// `A` endpoint, attempt.
-pub(crate) fn attempt(endpoint: &EndpointId, id: &AttemptId) -> Vec<u8> {
+/// `A` endpoint, started_at, attempt.
+pub(crate) fn attempt(endpoint: &EndpointId, started_at: Timestamp, id: &AttemptId) -> Vec<u8> {
     Key::new(kind::ATTEMPT)
         .text(endpoint.as_str())
+        .number(started_at.0)
         .text(id.as_str())
         .into_bytes()
 }
@@ -210,23 +198,25 @@ pub(crate) fn attempts_of(endpoint: &EndpointId) -> Vec<u8> {
     Key::new(kind::ATTEMPT).text(endpoint.as_str()).into_bytes()
 }
 
-/// `a` started_at, endpoint, attempt.
-pub(crate) fn attempt_by_time(
-    started_at: Timestamp,
-    endpoint: &EndpointId,
-    id: &AttemptId,
-) -> Vec<u8> {
-    Key::new(kind::ATTEMPT_BY_TIME)
-        .number(started_at.0)
-        .text(endpoint.as_str())
-        .text(id.as_str())
-        .into_bytes()
-}
-
-/// The start of the `prefix` keys whose first component is a time at or after `at`
-/// (for `g` and `a`).
-pub(crate) fn time_bound(prefix: u8, at: Timestamp) -> Vec<u8> {
-    Key::new(prefix).number(at.0).into_bytes()
+/// For a key of the form prefix byte, text, `u64`, ...: the key's bytes up to the end
+/// of the text (the group all its keys share) and the number after it. `None` for a
+/// key of another form.
+pub(crate) fn group_and_number(key: &[u8]) -> Option<(&[u8], u64)> {
+    let mut i = 1;
+    while i + 1 < key.len() {
+        match (key[i], key[i + 1]) {
+            (0x00, 0x00) => {
+                let group = key.get(..i + 2)?;
+                let number = key.get(i + 2..i + 10)?;
+                let mut word = [0u8; 8];
+                word.copy_from_slice(number);
+                return Some((group, u64::from_be_bytes(word)));
+            }
+            (0x00, _) => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -289,11 +279,19 @@ mod tests {
         assert!(
             tenant_event(&t, Timestamp(u64::MAX), &e2) < tenant_events(&later_tenant).into_bytes()
         );
-        assert!(
-            time_bound(kind::EVENT_BY_TIME, Timestamp(5)) <= event_by_time(Timestamp(5), &t, &e1)
-        );
-        assert!(
-            event_by_time(Timestamp(4), &t, &e1) < time_bound(kind::EVENT_BY_TIME, Timestamp(5))
-        );
+    }
+
+    #[test]
+    fn group_and_number_split_keys_and_refuse_other_forms() {
+        let t = TenantId::parse("t").unwrap();
+        let e = EventId::generate();
+        let key = tenant_event(&t, Timestamp(7), &e);
+        let (group, number) = group_and_number(&key).unwrap();
+        assert_eq!(group, tenant_events(&t).into_bytes().as_slice());
+        assert_eq!(number, 7);
+        let escaped = Key::new(b'k').text("a\0b").number(9).into_bytes();
+        assert_eq!(group_and_number(&escaped).unwrap().1, 9);
+        assert_eq!(group_and_number(b"k\0\0\x01"), None, "number cut short");
+        assert_eq!(group_and_number(b"kabc"), None, "no text");
     }
 }

@@ -21,13 +21,15 @@
 //! | `C` endpoint | pending, dead (`u64` BE each) | `delivery_counts` in O(1) |
 //! | `W` endpoint | endpoint id | `endpoints_with_pending` (present while pending > 0) |
 //! | `N` tenant, event | event + its delivery ids | `get_event`, idempotency, `event_deliveries` |
-//! | `n` tenant, created_at, event | event id | `list_events` (time filters are key bounds) |
-//! | `g` created_at, tenant, event | (tenant, event id) | `purge_before` |
+//! | `n` tenant, created_at, event | event id | `list_events` (time filters are key bounds), `purge_before` |
 //! | `D` delivery | `Delivery` | `get_delivery` |
 //! | `P` endpoint, delivery | delivery id | `pending_deliveries` in publish order |
 //! | `X` endpoint, delivery | delivery id | `list_dead_letters` |
-//! | `A` endpoint, attempt | `Attempt` | `list_attempts` newest first |
-//! | `a` started_at, endpoint, attempt | (endpoint, attempt id) | `purge_before` |
+//! | `A` endpoint, started_at, attempt | `Attempt` | `list_attempts` newest first, `purge_before` |
+//!
+//! No index spans tenants or endpoints: each publish and attempt writes only keys
+//! it needs to be found by. The retention purge skips through the `n` and `A`
+//! ranges one tenant or endpoint at a time, each in time order.
 //!
 //! # Writes and durability
 //! Every write goes through the commit thread (`commit`): concurrent writes share
@@ -50,12 +52,13 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use herald::error::StorageError;
-use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
 use herald::model::{
     Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
 };
 use herald::storage::{
-    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage, StorageResult,
+    self, DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage,
+    StorageResult,
 };
 use herald::time::Timestamp;
 use sled::Tree;
@@ -63,8 +66,9 @@ use sled::Tree;
 use crate::commit::CommitWriter;
 use crate::records::{Counts, StoredEvent};
 
-/// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format this build reads and writes (2: attempts keyed by start time,
+/// no global time indexes).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Why a data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -564,10 +568,11 @@ impl Storage for SledStorage {
         page: &PageRequest,
     ) -> StorageResult<Page<Attempt>> {
         let cursor_key = match &page.cursor {
-            Some(c) => Some(keys::attempt(
-                endpoint_id,
-                &AttemptId::parse(c).map_err(|_| bad_cursor(c))?,
-            )),
+            Some(c) => {
+                let (started_at, id) =
+                    storage::parse_attempt_cursor(c).ok_or_else(|| bad_cursor(c))?;
+                Some(keys::attempt(endpoint_id, started_at, &id))
+            }
             None => None,
         };
         let bounds = newest_first_bounds(keys::attempts_of(endpoint_id), cursor_key);
@@ -583,7 +588,7 @@ impl Storage for SledStorage {
                 Err(e) => Some(Err(e)),
             }
         });
-        paginate(items, page.limit, |a| a.id.to_string())
+        paginate(items, page.limit, storage::attempt_cursor)
     }
 
     async fn list_dead_letters(
@@ -609,26 +614,28 @@ impl Storage for SledStorage {
         // In steps, each its own small write, so a large purge never builds one huge
         // batch and publishes keep flowing between steps.
         let mut stats = PurgeStats::default();
-        let mut after = None;
+        let mut start = None;
         loop {
-            let (removed, last) = self
+            let (removed, next) = self
                 .writer
-                .write(move |txn| write::purge_events(txn, cutoff, after))
+                .write(move |txn| write::purge_events(txn, cutoff, start))
                 .await?;
             stats.events += removed;
-            match last {
-                Some(last) => after = Some(last),
+            match next {
+                Some(next) => start = Some(next),
                 None => break,
             }
         }
+        let mut start = None;
         loop {
-            let removed = self
+            let (removed, next) = self
                 .writer
-                .write(move |txn| write::purge_attempts(txn, cutoff))
+                .write(move |txn| write::purge_attempts(txn, cutoff, start))
                 .await?;
             stats.attempts += removed;
-            if removed < write::PURGE_STEP as u64 {
-                break;
+            match next {
+                Some(next) => start = Some(next),
+                None => break,
             }
         }
         Ok(stats)

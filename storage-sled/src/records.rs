@@ -1,7 +1,7 @@
 //! How values are stored: records as JSON, counters as fixed-width integers.
 
 use herald::error::StorageError;
-use herald::ids::{DeliveryId, EndpointId, TenantId};
+use herald::ids::DeliveryId;
 use herald::model::Event;
 use herald::storage::StorageResult;
 use serde::de::DeserializeOwned;
@@ -14,24 +14,6 @@ pub(crate) struct StoredEvent {
     pub(crate) event: Event,
     /// Its deliveries' ids.
     pub(crate) deliveries: Vec<DeliveryId>,
-}
-
-/// The value under a `g` key: which event it indexes.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct EventRef {
-    /// The event's tenant.
-    pub(crate) tenant: TenantId,
-    /// The event's id (any valid event id, so kept as text).
-    pub(crate) id: String,
-}
-
-/// The value under an `a` key: which attempt it indexes.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct AttemptRef {
-    /// The attempt's endpoint.
-    pub(crate) endpoint_id: EndpointId,
-    /// The attempt's id.
-    pub(crate) id: herald::ids::AttemptId,
 }
 
 /// An endpoint's delivery counters (the value under a `C` key).

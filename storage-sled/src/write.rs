@@ -9,6 +9,7 @@
 //! by the caller first (`EncodedEvent`, `EncodedAttempt`): the thread only moves
 //! bytes into place.
 
+use herald::error::StorageError;
 use herald::ids::{EndpointId, EventId, TenantId};
 use herald::model::{
     Attempt, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
@@ -18,7 +19,7 @@ use herald::time::Timestamp;
 
 use crate::commit::Txn;
 use crate::keys::{self, kind};
-use crate::records::{self, AttemptRef, Counts, EventRef, StoredEvent};
+use crate::records::{self, Counts, StoredEvent};
 
 /// How many events or attempts one purge step looks at.
 pub(crate) const PURGE_STEP: usize = 512;
@@ -93,7 +94,6 @@ pub(crate) struct EncodedEvent {
     key: Vec<u8>,
     value: Vec<u8>,
     tenant_event: (Vec<u8>, Vec<u8>),
-    by_time: (Vec<u8>, Vec<u8>),
     deliveries: Vec<(Delivery, Vec<u8>)>,
 }
 
@@ -104,20 +104,12 @@ impl EncodedEvent {
             event: event.clone(),
             deliveries: deliveries.iter().map(|d| d.id.clone()).collect(),
         };
-        let reference = EventRef {
-            tenant: event.tenant.clone(),
-            id: event.id.as_str().to_owned(),
-        };
         Ok(Self {
             key: keys::event(&event.tenant, &event.id),
             value: records::encode(&stored)?,
             tenant_event: (
                 keys::tenant_event(&event.tenant, event.created_at, &event.id),
                 event.id.as_str().as_bytes().to_vec(),
-            ),
-            by_time: (
-                keys::event_by_time(event.created_at, &event.tenant, &event.id),
-                records::encode(&reference)?,
             ),
             deliveries: deliveries
                 .iter()
@@ -140,7 +132,6 @@ pub(crate) fn insert_event(txn: &mut Txn<'_>, encoded: EncodedEvent) -> StorageR
     }
     txn.insert(encoded.key, encoded.value);
     txn.insert(encoded.tenant_event.0, encoded.tenant_event.1);
-    txn.insert(encoded.by_time.0, encoded.by_time.1);
     Ok(InsertEvent::Inserted)
 }
 
@@ -148,7 +139,6 @@ pub(crate) fn insert_event(txn: &mut Txn<'_>, encoded: EncodedEvent) -> StorageR
 /// `record_attempt`.
 pub(crate) struct EncodedAttempt {
     attempt: (Vec<u8>, Vec<u8>),
-    by_time: (Vec<u8>, Vec<u8>),
     health: (Vec<u8>, Vec<u8>),
     delivery: Delivery,
     delivery_value: Vec<u8>,
@@ -161,18 +151,10 @@ impl EncodedAttempt {
         delivery: &Delivery,
         health: &EndpointHealth,
     ) -> StorageResult<Self> {
-        let reference = AttemptRef {
-            endpoint_id: attempt.endpoint_id.clone(),
-            id: attempt.id.clone(),
-        };
         Ok(Self {
             attempt: (
-                keys::attempt(&attempt.endpoint_id, &attempt.id),
+                keys::attempt(&attempt.endpoint_id, attempt.started_at, &attempt.id),
                 records::encode(attempt)?,
-            ),
-            by_time: (
-                keys::attempt_by_time(attempt.started_at, &attempt.endpoint_id, &attempt.id),
-                records::encode(&reference)?,
             ),
             health: (keys::health(&attempt.endpoint_id), records::encode(health)?),
             delivery: delivery.clone(),
@@ -184,7 +166,6 @@ impl EncodedAttempt {
 /// Logs an attempt, stores the health, and replaces the delivery if still pending.
 pub(crate) fn record_attempt(txn: &mut Txn<'_>, encoded: EncodedAttempt) -> StorageResult<()> {
     txn.insert(encoded.attempt.0, encoded.attempt.1);
-    txn.insert(encoded.by_time.0, encoded.by_time.1);
     txn.insert(encoded.health.0, encoded.health.1);
     let delivery = &encoded.delivery;
     // A delivery is pending exactly while its `P` entry exists (`index`/`unindex`
@@ -210,34 +191,40 @@ pub(crate) fn put_delivery(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageRes
 }
 
 /// Removes events created before `cutoff` whose deliveries are all settled, looking
-/// at up to `PURGE_STEP` events after the `g` key `after`. Returns how many were
-/// removed and the last key looked at (`None` when the range is exhausted).
+/// at up to `PURGE_STEP` `n` keys from `start`. Returns how many were removed and
+/// where the next step starts (`None` once every tenant is done).
+///
+/// There is no global time index to keep up on every publish; the purge skips
+/// through each tenant's `n` keys, which are in time order, instead: it takes the
+/// tenant's keys older than `cutoff`, then jumps to the next tenant.
 pub(crate) fn purge_events(
     txn: &mut Txn<'_>,
     cutoff: Timestamp,
-    after: Option<Vec<u8>>,
+    start: Option<Vec<u8>>,
 ) -> StorageResult<(u64, Option<Vec<u8>>)> {
-    let start = match after {
-        Some(mut key) => {
-            // The smallest key after `key`.
-            key.push(0);
-            key
-        }
-        None => keys::time_bound(kind::EVENT_BY_TIME, Timestamp(0)),
-    };
-    let end = keys::time_bound(kind::EVENT_BY_TIME, cutoff);
-    let batch = txn.range(&start, Some(&end), PURGE_STEP)?;
-    let last = (batch.len() == PURGE_STEP)
-        .then(|| batch.last().map(|(k, _)| k.clone()))
+    let start = start.unwrap_or_else(|| vec![kind::TENANT_EVENT]);
+    let end = keys::prefix_end(&[kind::TENANT_EVENT]);
+    let batch = txn.range(&start, end.as_deref(), PURGE_STEP)?;
+    let mut next = (batch.len() == PURGE_STEP)
+        .then(|| batch.last().map(|(key, _)| after(key)))
         .flatten();
     let mut removed = 0;
-    for (by_time, reference) in batch {
-        let reference: EventRef = records::decode(&reference, "event time index")?;
-        let id = EventId::parse(&reference.id)
-            .map_err(|_| herald::error::StorageError::Corrupt("event time index".into()))?;
-        let key = keys::event(&reference.tenant, &id);
-        let Some(bytes) = txn.get(&key)? else {
-            txn.remove(by_time);
+    for (key, id) in batch {
+        let corrupt = || StorageError::Corrupt("event time index".into());
+        let (group, created_at) = keys::group_and_number(&key).ok_or_else(corrupt)?;
+        if created_at >= cutoff.0 {
+            // This tenant's remaining events are newer: on to the next tenant.
+            next = keys::prefix_end(group);
+            break;
+        }
+        let tenant = std::str::from_utf8(group.get(1..group.len() - 2).ok_or_else(corrupt)?)
+            .ok()
+            .and_then(|t| TenantId::parse(t).ok())
+            .ok_or_else(corrupt)?;
+        let id = EventId::parse(&records::text(&id, "event time index")?).map_err(|_| corrupt())?;
+        let event_key = keys::event(&tenant, &id);
+        let Some(bytes) = txn.get(&event_key)? else {
+            txn.remove(key);
             continue;
         };
         let stored: StoredEvent = records::decode(&bytes, "event")?;
@@ -257,31 +244,47 @@ pub(crate) fn purge_events(
             unindex(txn, delivery)?;
             txn.remove(keys::delivery(&delivery.id));
         }
+        txn.remove(event_key);
         txn.remove(key);
-        txn.remove(keys::tenant_event(
-            &stored.event.tenant,
-            stored.event.created_at,
-            &stored.event.id,
-        ));
-        txn.remove(by_time);
         removed += 1;
     }
-    Ok((removed, last))
+    Ok((removed, next))
 }
 
-/// Removes up to `PURGE_STEP` attempts started before `cutoff`; returns how many.
-pub(crate) fn purge_attempts(txn: &mut Txn<'_>, cutoff: Timestamp) -> StorageResult<u64> {
-    let start = keys::time_bound(kind::ATTEMPT_BY_TIME, Timestamp(0));
-    let end = keys::time_bound(kind::ATTEMPT_BY_TIME, cutoff);
-    let batch = txn.range(&start, Some(&end), PURGE_STEP)?;
+/// Removes attempts started before `cutoff`, looking at up to `PURGE_STEP` `A` keys
+/// from `start`, skipping through each endpoint's keys (in time order) as
+/// `purge_events` does through tenants. Returns how many were removed and where the
+/// next step starts.
+pub(crate) fn purge_attempts(
+    txn: &mut Txn<'_>,
+    cutoff: Timestamp,
+    start: Option<Vec<u8>>,
+) -> StorageResult<(u64, Option<Vec<u8>>)> {
+    let start = start.unwrap_or_else(|| vec![kind::ATTEMPT]);
+    let end = keys::prefix_end(&[kind::ATTEMPT]);
+    let batch = txn.range(&start, end.as_deref(), PURGE_STEP)?;
+    let mut next = (batch.len() == PURGE_STEP)
+        .then(|| batch.last().map(|(key, _)| after(key)))
+        .flatten();
     let mut removed = 0;
-    for (by_time, reference) in batch {
-        let reference: AttemptRef = records::decode(&reference, "attempt time index")?;
-        txn.remove(keys::attempt(&reference.endpoint_id, &reference.id));
-        txn.remove(by_time);
+    for (key, _) in batch {
+        let (group, started_at) = keys::group_and_number(&key)
+            .ok_or_else(|| StorageError::Corrupt("attempt key".into()))?;
+        if started_at >= cutoff.0 {
+            next = keys::prefix_end(group);
+            break;
+        }
+        txn.remove(key);
         removed += 1;
     }
-    Ok(removed)
+    Ok((removed, next))
+}
+
+/// The smallest key after `key`.
+fn after(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
 }
 
 /// The stored version of `delivery`, if any.

@@ -47,6 +47,8 @@ macro_rules! storage_conformance {
             delivery_counts_track_every_transition,
             list_dead_letters_newest_first_with_cursors,
             purge_before_removes_old_history_and_keeps_pending,
+            purge_before_reaches_every_tenant_and_endpoint,
+            attempts_list_by_start_time,
             flush_succeeds,
         );
     };
@@ -777,6 +779,99 @@ pub async fn list_attempts_newest_first_filtered_and_paged(s: &dyn Storage) {
         .await
         .unwrap();
     assert!(foreign.items.is_empty());
+}
+
+/// Attempts are listed by when they started, whatever order their ids were made in
+/// (concurrent attempts finish, and get their ids, out of order).
+pub async fn attempts_list_by_start_time(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let d = publish(s, &event(&acme, "x", at(1)), &[&ep, &ep, &ep]).await;
+    // Ids in order a, b, c; start times b < c < a.
+    let a = attempt(&d[0], 1, 200, at(30));
+    let b = attempt(&d[1], 1, 200, at(10));
+    let c = attempt(&d[2], 1, 200, at(20));
+    for (attempt, delivery) in [(&a, &d[0]), (&b, &d[1]), (&c, &d[2])] {
+        s.record_attempt(attempt, delivery, &health(0))
+            .await
+            .unwrap();
+    }
+    for limit in [1, 2, 10] {
+        let (acme, ep_id) = (&acme, &ep.id);
+        let all = collect_pages(limit, move |page| async move {
+            s.list_attempts(acme, ep_id, None, &page).await.unwrap()
+        })
+        .await;
+        assert_eq!(
+            ids(&all, |a| &a.id),
+            vec![a.id.clone(), c.id.clone(), b.id.clone()],
+            "limit {limit}"
+        );
+    }
+}
+
+/// The retention purge reaches old history of every tenant and endpoint, however
+/// their old and new records interleave, and past a backend's batch sizes.
+pub async fn purge_before_reaches_every_tenant_and_endpoint(s: &dyn Storage) {
+    let cutoff = at(100);
+    let mut old_events = Vec::new();
+    let mut kept_events = Vec::new();
+    let mut kept_attempts = Vec::new();
+    for name in ["acme", "beta", "zeta"] {
+        let t = tenant(name);
+        let (e1, e2) = (endpoint(&t), endpoint(&t));
+        s.put_endpoint(&e1).await.unwrap();
+        s.put_endpoint(&e2).await.unwrap();
+        // Old and settled, then new, on both endpoints.
+        for (created, keep) in [(at(1), false), (at(2), false), (cutoff, true)] {
+            let ev = event(&t, "x", created);
+            let ds = publish(s, &ev, &[&e1, &e2]).await;
+            for d in &ds {
+                let mut done = d.clone();
+                done.status = DeliveryStatus::Succeeded;
+                done.next_attempt_at = None;
+                let a = attempt(d, 1, 200, created);
+                s.record_attempt(&a, &done, &health(0)).await.unwrap();
+                if keep {
+                    kept_attempts.push((t.clone(), a));
+                }
+            }
+            if keep {
+                kept_events.push((t.clone(), ev.id.clone()));
+            } else {
+                old_events.push((t.clone(), ev.id.clone()));
+            }
+        }
+    }
+    // Many old settled events in one tenant: more than one purge step.
+    let many = tenant("many");
+    for n in 0..600 {
+        let ev = event(&many, "x", at(n % 50));
+        s.insert_event(&ev, &[]).await.unwrap();
+        old_events.push((many.clone(), ev.id.clone()));
+    }
+    let stats = s.purge_before(cutoff).await.unwrap();
+    assert_eq!(
+        stats,
+        PurgeStats {
+            events: old_events.len() as u64,
+            attempts: 3 * 2 * 2,
+        }
+    );
+    for (t, id) in &old_events {
+        assert_eq!(s.get_event(t, id).await.unwrap(), None);
+    }
+    for (t, id) in &kept_events {
+        assert!(s.get_event(t, id).await.unwrap().is_some());
+    }
+    for (t, a) in &kept_attempts {
+        let page = s
+            .list_attempts(t, &a.endpoint_id, None, &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(ids(&page.items, |x| &x.id), vec![a.id.clone()]);
+    }
 }
 
 /// `update_deliveries` replaces deliveries, moving them between pending and dead.
