@@ -63,6 +63,37 @@ async fn pending_work_resumes_after_an_engine_restart() {
         .await;
 }
 
+/// A breaker open when the engine stopped probes at once after the restart (the
+/// receiver may be back), rather than waiting out a cooldown begun before it.
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_probes_at_once_after_an_engine_restart() {
+    let mut opens_at_once = config();
+    opens_at_once.delivery.breaker_threshold = 1;
+    let h = Harness::start(opens_at_once.clone()).await;
+    h.endpoint("a", |e| e.retry_schedule_secs = Some(vec![1; 5]))
+        .await;
+    h.transport.set_default(&url("a"), Step::status(503));
+    let published = h.publish("order.filled", "{}").await;
+    // One failure opens the breaker for the default 30 s.
+    assert!(h.transport.wait_for(1, Duration::from_secs(10)).await);
+    h.engine.shutdown(Duration::from_secs(1)).await.unwrap();
+
+    let transport = std::sync::Arc::new(common::ScriptedTransport::new());
+    let restarted = Harness::start_on(h.storage.clone(), transport.clone(), opens_at_once).await;
+    // The retry is due about 1 s after the failure; the old cooldown would hold it 30 s.
+    assert!(
+        transport.wait_for(1, Duration::from_secs(5)).await,
+        "probe once the retry is due, not after the 30 s cooldown"
+    );
+    restarted
+        .wait_until_all(
+            &published.event.id,
+            DeliveryStatus::Succeeded,
+            Duration::from_secs(10),
+        )
+        .await;
+}
+
 /// Idle endpoints cost no actor.
 #[tokio::test(start_paused = true)]
 async fn idle_endpoints_hold_no_actor() {

@@ -147,13 +147,16 @@ fn breaker_config(shared: &Shared) -> BreakerConfig {
 }
 
 /// A breaker that resumes from stored health: a streak past the threshold means it
-/// was open, and its cooldown counts from the last failure.
-fn breaker_from_health(config: BreakerConfig, health: &EndpointHealth) -> Breaker {
+/// was open. Its cooldown is taken as over, so a new actor (after a restart of the
+/// engine or of the actor) sends one probe at once: the endpoint may have recovered
+/// meanwhile, and a backlog should not wait out a cooldown that began before the
+/// restart. A failed probe opens it again with the next, longer cooldown.
+fn breaker_from_health(config: BreakerConfig, health: &EndpointHealth, now: Timestamp) -> Breaker {
     let mut breaker = Breaker::new(config);
     if health.consecutive_failures >= config.threshold.max(1) {
-        let last = health.last_failure_at.unwrap_or_default();
+        let opened = now.minus(config.cooldown);
         for _ in 0..config.threshold.max(1) {
-            breaker.on_failure(last);
+            breaker.on_failure(opened);
         }
     }
     breaker
@@ -689,7 +692,11 @@ impl Actor for EndpointActor {
         let storage = &self.shared.storage;
         let endpoint = storage.endpoint_by_id(&state.endpoint_id).await?;
         state.health = storage.endpoint_health(&state.endpoint_id).await?;
-        state.breaker = breaker_from_health(breaker_config(&self.shared), &state.health);
+        state.breaker = breaker_from_health(
+            breaker_config(&self.shared),
+            &state.health,
+            self.shared.clock.now(),
+        );
         state.publish_breaker(&self.shared);
         state.adopt(&self.shared, endpoint);
         let limit = self.shared.config.queue_capacity.min(FIRST_PAGE);
