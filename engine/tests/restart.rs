@@ -5,10 +5,11 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{config, eventually, url, Harness, Step};
-use herald::DeliveryStatus;
+use common::{config, eventually, url, Harness, ScriptedTransport, Step};
+use herald::{DeliveryStatus, EngineConfig, EventId};
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_actor_is_restarted_and_reloads_its_pending_work() {
@@ -40,23 +41,38 @@ async fn a_failed_actor_is_restarted_and_reloads_its_pending_work() {
     assert_eq!(h.transport.sent_to(&url("flaky")).len(), 3);
 }
 
-#[tokio::test(start_paused = true)]
-async fn pending_work_resumes_after_an_engine_restart() {
-    let h = Harness::start(config()).await;
-    h.endpoint("a", |e| e.retry_schedule_secs = Some(vec![5]))
+/// An engine whose endpoint `a` (retrying every `retry_secs`) answered 503 to one
+/// event `failures` times, then stopped; and a new engine on the same storage whose
+/// transport accepts everything. Returns the new engine, its transport and the event.
+async fn fail_then_restart(
+    config: EngineConfig,
+    retry_secs: Vec<u64>,
+    failures: usize,
+) -> (Harness, Arc<ScriptedTransport>, EventId) {
+    let h = Harness::start(config.clone()).await;
+    h.endpoint("a", |e| e.retry_schedule_secs = Some(retry_secs))
         .await;
     h.transport.set_default(&url("a"), Step::status(503));
     let published = h.publish("order.filled", "{}").await;
-    assert!(h.transport.wait_for(1, Duration::from_secs(10)).await);
+    assert!(
+        h.transport
+            .wait_for(failures, Duration::from_secs(60))
+            .await
+    );
     h.engine.shutdown(Duration::from_secs(1)).await.unwrap();
+    let transport = Arc::new(ScriptedTransport::new());
+    let restarted = Harness::start_on(h.storage.clone(), transport.clone(), config).await;
+    (restarted, transport, published.event.id)
+}
 
-    let transport = std::sync::Arc::new(common::ScriptedTransport::new());
-    let restarted = Harness::start_on(h.storage.clone(), transport.clone(), config()).await;
+#[tokio::test(start_paused = true)]
+async fn pending_work_resumes_after_an_engine_restart() {
+    let (restarted, transport, event_id) = fail_then_restart(config(), vec![5], 1).await;
     assert!(transport.wait_for(1, Duration::from_secs(60)).await);
     assert_eq!(transport.sent()[0].header("x-delivery-attempt"), "2");
     restarted
         .wait_until_all(
-            &published.event.id,
+            &event_id,
             DeliveryStatus::Succeeded,
             Duration::from_secs(10),
         )
@@ -68,18 +84,9 @@ async fn pending_work_resumes_after_an_engine_restart() {
 #[tokio::test(start_paused = true)]
 async fn an_open_breaker_probes_at_once_after_an_engine_restart() {
     let mut opens_at_once = config();
-    opens_at_once.delivery.breaker_threshold = 1;
-    let h = Harness::start(opens_at_once.clone()).await;
-    h.endpoint("a", |e| e.retry_schedule_secs = Some(vec![1; 5]))
-        .await;
-    h.transport.set_default(&url("a"), Step::status(503));
-    let published = h.publish("order.filled", "{}").await;
     // One failure opens the breaker for the default 30 s.
-    assert!(h.transport.wait_for(1, Duration::from_secs(10)).await);
-    h.engine.shutdown(Duration::from_secs(1)).await.unwrap();
-
-    let transport = std::sync::Arc::new(common::ScriptedTransport::new());
-    let restarted = Harness::start_on(h.storage.clone(), transport.clone(), opens_at_once).await;
+    opens_at_once.delivery.breaker_threshold = 1;
+    let (restarted, transport, event_id) = fail_then_restart(opens_at_once, vec![1; 5], 1).await;
     // The retry is due about 1 s after the failure; the old cooldown would hold it 30 s.
     assert!(
         transport.wait_for(1, Duration::from_secs(5)).await,
@@ -87,7 +94,7 @@ async fn an_open_breaker_probes_at_once_after_an_engine_restart() {
     );
     restarted
         .wait_until_all(
-            &published.event.id,
+            &event_id,
             DeliveryStatus::Succeeded,
             Duration::from_secs(10),
         )

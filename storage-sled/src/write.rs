@@ -202,21 +202,11 @@ pub(crate) fn purge_events(
     cutoff: Timestamp,
     start: Option<Vec<u8>>,
 ) -> StorageResult<(u64, Option<Vec<u8>>)> {
-    let start = start.unwrap_or_else(|| vec![kind::TENANT_EVENT]);
-    let end = keys::prefix_end(&[kind::TENANT_EVENT]);
-    let batch = txn.range(&start, end.as_deref(), PURGE_STEP)?;
-    let mut next = (batch.len() == PURGE_STEP)
-        .then(|| batch.last().map(|(key, _)| after(key)))
-        .flatten();
+    let (old, next) = older_than(txn, kind::TENANT_EVENT, cutoff, start)?;
     let mut removed = 0;
-    for (key, id) in batch {
+    for (key, id) in old {
         let corrupt = || StorageError::Corrupt("event time index".into());
-        let (group, created_at) = keys::group_and_number(&key).ok_or_else(corrupt)?;
-        if created_at >= cutoff.0 {
-            // This tenant's remaining events are newer: on to the next tenant.
-            next = keys::prefix_end(group);
-            break;
-        }
+        let (group, _) = keys::group_and_number(&key).ok_or_else(corrupt)?;
         let tenant = std::str::from_utf8(group.get(1..group.len() - 2).ok_or_else(corrupt)?)
             .ok()
             .and_then(|t| TenantId::parse(t).ok())
@@ -260,24 +250,48 @@ pub(crate) fn purge_attempts(
     cutoff: Timestamp,
     start: Option<Vec<u8>>,
 ) -> StorageResult<(u64, Option<Vec<u8>>)> {
-    let start = start.unwrap_or_else(|| vec![kind::ATTEMPT]);
-    let end = keys::prefix_end(&[kind::ATTEMPT]);
-    let batch = txn.range(&start, end.as_deref(), PURGE_STEP)?;
+    let (old, next) = older_than(txn, kind::ATTEMPT, cutoff, start)?;
+    let removed = old.len() as u64;
+    for (key, _) in old {
+        txn.remove(key);
+    }
+    Ok((removed, next))
+}
+
+/// A key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
+/// One step of the purge's skip-scan over the keys of `kind`, each a group (tenant or
+/// endpoint), a time, then more: up to `PURGE_STEP` entries from `start`, cut at the
+/// first one at or after `cutoff` (the rest of its group is newer). Returns the
+/// entries before the cut, and where the next step starts: the next group after a
+/// cut, else just after the last key read; `None` once the range is exhausted.
+fn older_than(
+    txn: &Txn<'_>,
+    kind: u8,
+    cutoff: Timestamp,
+    start: Option<Vec<u8>>,
+) -> StorageResult<(Vec<Entry>, Option<Vec<u8>>)> {
+    let start = start.unwrap_or_else(|| vec![kind]);
+    let end = keys::prefix_end(&[kind]);
+    let mut batch = txn.range(&start, end.as_deref(), PURGE_STEP)?;
     let mut next = (batch.len() == PURGE_STEP)
         .then(|| batch.last().map(|(key, _)| after(key)))
         .flatten();
-    let mut removed = 0;
-    for (key, _) in batch {
-        let (group, started_at) = keys::group_and_number(&key)
-            .ok_or_else(|| StorageError::Corrupt("attempt key".into()))?;
-        if started_at >= cutoff.0 {
+    let mut cut = None;
+    for (at, (key, _)) in batch.iter().enumerate() {
+        let (group, time) = keys::group_and_number(key)
+            .ok_or_else(|| StorageError::Corrupt("a time-ordered key".into()))?;
+        if time >= cutoff.0 {
             next = keys::prefix_end(group);
+            cut = Some(at);
             break;
         }
-        txn.remove(key);
-        removed += 1;
     }
-    Ok((removed, next))
+    if let Some(at) = cut {
+        batch.truncate(at);
+    }
+    Ok((batch, next))
 }
 
 /// The smallest key after `key`.
