@@ -4,7 +4,7 @@
 //! - `lib.rs` (this file): opening a data directory, the keyspace, and the reads.
 //! - `keys`: the order-preserving key encoding, one function per kind of key.
 //! - `records`: how values are encoded (JSON records, fixed-width counters).
-//! - `commit`: the group-commit writer thread and the guard that stops it.
+//! - `commit`: group commit: the writer thread, the flusher thread, and stopping them.
 //! - `write`: the write rules, run on the commit thread.
 //!
 //! # Keyspace
