@@ -38,7 +38,7 @@ impl Fixture {
 
     fn publish(&self) -> (Event, Vec<Delivery>) {
         let mut event = conformance::event(&self.tenant, "order.filled", conformance::T0);
-        event.data = self.data.clone();
+        event.data = self.data.as_str().into();
         event.deliveries = FAN_OUT as u32;
         let deliveries = self
             .endpoints

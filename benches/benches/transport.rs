@@ -28,7 +28,7 @@ fn request(url: &str) -> SignedRequest {
         event_type: "order.filled".into(),
         channels: Vec::new(),
         created_at: Timestamp(1_764_000_000_000),
-        data: format!("{{\"pad\":\"{}\"}}", "x".repeat(1000)),
+        data: format!("{{\"pad\":\"{}\"}}", "x".repeat(1000)).into(),
         deliveries: 1,
     };
     let target = RequestTarget {

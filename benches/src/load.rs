@@ -136,7 +136,7 @@ impl Publisher for BaselinePublisher {
             event_type: EVENT_TYPE.to_owned(),
             channels: Vec::new(),
             created_at: Timestamp::from_system(std::time::SystemTime::now()),
-            data,
+            data: data.into(),
             deliveries: u32::try_from(self.targets.len()).unwrap_or(u32::MAX),
         };
         if fan_out {

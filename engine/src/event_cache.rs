@@ -87,7 +87,7 @@ mod tests {
             event_type: "t".into(),
             channels: Vec::new(),
             created_at: Timestamp(0),
-            data,
+            data: data.into(),
             deliveries: 1,
         }))
     }

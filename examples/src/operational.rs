@@ -77,7 +77,7 @@ impl Forwarder {
             event_type: event.event_type().to_owned(),
             channels: Vec::new(),
             created_at: now,
-            data: event.data_json(),
+            data: event.data_json().into(),
             deliveries: 0,
         });
         let mut backoff = FIRST_BACKOFF;

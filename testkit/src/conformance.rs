@@ -119,7 +119,7 @@ pub fn event_with_id(
         event_type: event_type.to_owned(),
         channels: Vec::new(),
         created_at,
-        data: "{\"n\":1}".to_owned(),
+        data: "{\"n\":1}".into(),
         deliveries: 0,
     }
 }

@@ -85,7 +85,7 @@ impl RouterState {
             event_type: request.event_type,
             channels: request.channels,
             created_at: now,
-            data: request.data,
+            data: request.data.into(),
             deliveries: u32::try_from(targets.len()).unwrap_or(u32::MAX),
         };
         // Delivery ids are made here, one publish at a time, so they follow publish order.

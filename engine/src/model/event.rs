@@ -1,6 +1,8 @@
 //! `Event`: what a publisher sent, with its `data` kept byte for byte (minus
 //! insignificant whitespace), and the envelope receivers get (delivery.md §1).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -64,8 +66,9 @@ pub struct Event {
     pub channels: Vec<String>,
     /// Publish time.
     pub created_at: Timestamp,
-    /// `data`, compact JSON text.
-    pub data: String,
+    /// `data`, compact JSON text; shared, as the event is held by storage, by the
+    /// actors of its deliveries and by the publish's answer at once.
+    pub data: Arc<str>,
     /// How many endpoints it matched.
     pub deliveries: u32,
 }
