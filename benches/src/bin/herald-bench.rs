@@ -77,30 +77,7 @@ enum Command {
         breaker_cooldown_ms: u64,
     },
     /// Some endpoints fail (500) while the others are served: healthy p99 vs all-healthy.
-    Failing {
-        /// Endpoints of the tenant.
-        #[arg(long, default_value_t = 20)]
-        endpoints: usize,
-        /// How many of them fail.
-        #[arg(long, default_value_t = 2)]
-        failing: usize,
-        /// Events per second.
-        #[arg(long, default_value_t = 200)]
-        rate: u64,
-        /// Seconds of each run.
-        #[arg(long, default_value_t = 10)]
-        secs: u64,
-        /// `memory` or `sled`.
-        #[arg(long, default_value = "memory")]
-        storage: String,
-        /// Consecutive failures that open a breaker (the engine's default: 5); a
-        /// huge value keeps failing endpoints busy with attempts and retries.
-        #[arg(long, default_value_t = 5)]
-        breaker_threshold: u32,
-        /// Alternating runs of each kind (all healthy, then with failures).
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-    },
+    Failing(FailingSpec),
 }
 
 fn main() {
@@ -128,26 +105,7 @@ fn main() {
                 endpoints,
                 breaker_cooldown_ms,
             }) => pileup(deliveries, endpoints, breaker_cooldown_ms, cli.json).await,
-            Some(Command::Failing {
-                endpoints,
-                failing,
-                rate,
-                secs,
-                storage,
-                breaker_threshold,
-                repeats,
-            }) => {
-                let spec = FailingSpec {
-                    endpoints,
-                    failing,
-                    rate,
-                    secs,
-                    storage,
-                    breaker_threshold,
-                    repeats,
-                };
-                failing_scenario(spec, cli.json).await
-            }
+            Some(Command::Failing(spec)) => failing_scenario(spec, cli.json).await,
         }
     });
 }
@@ -321,13 +279,29 @@ async fn pileup(
 }
 
 /// The flags of `failing`.
+#[derive(Debug, clap::Args)]
 struct FailingSpec {
+    /// Endpoints of the tenant.
+    #[arg(long, default_value_t = 20)]
     endpoints: usize,
+    /// How many of them fail.
+    #[arg(long, default_value_t = 2)]
     failing: usize,
+    /// Events per second.
+    #[arg(long, default_value_t = 200)]
     rate: u64,
+    /// Seconds of each run.
+    #[arg(long, default_value_t = 10)]
     secs: u64,
+    /// `memory` or `sled`.
+    #[arg(long, default_value = "memory")]
     storage: String,
+    /// Consecutive failures that open a breaker (the engine's default: 5); a
+    /// huge value keeps failing endpoints busy with attempts and retries.
+    #[arg(long, default_value_t = 5)]
     breaker_threshold: u32,
+    /// Alternating runs of each kind (all healthy, then with failures).
+    #[arg(long, default_value_t = 3)]
     repeats: usize,
 }
 
