@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald::{Engine, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::load::{
@@ -197,15 +198,7 @@ async fn embedded(
     addr: SocketAddr,
 ) -> Row {
     let engine = setup::start_engine(storage, setup::engine_config(), params.concurrency).await;
-    let tenant = setup::tenant();
-    setup::create_endpoints(
-        &engine,
-        &tenant,
-        addr,
-        params.endpoints.max(1),
-        params.max_in_flight(),
-    )
-    .await;
+    let tenant = load_tenant(&engine, addr, params).await;
     let publisher = Arc::new(EnginePublisher {
         engine: engine.clone(),
         tenant,
@@ -213,6 +206,21 @@ async fn embedded(
     let row = measure(name, publisher, params, receiver, false).await;
     let _ = engine.shutdown(Duration::from_secs(2)).await;
     row
+}
+
+/// The run's tenant with its `params.endpoints` endpoints on the receiver at `addr`,
+/// each allowed `params.max_in_flight()` attempts at once.
+async fn load_tenant(engine: &Engine, addr: SocketAddr, params: &LoadParams) -> TenantId {
+    let tenant = setup::tenant();
+    setup::create_endpoints(
+        engine,
+        &tenant,
+        addr,
+        params.endpoints.max(1),
+        params.max_in_flight(),
+    )
+    .await;
+    tenant
 }
 
 /// The daemon row: `heraldd` in this process (memory storage) on `127.0.0.1:0`,
@@ -240,15 +248,7 @@ async fn daemon(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAddr
     let serving = tokio::spawn(daemon.serve(async move {
         let _ = stopped.await;
     }));
-    let tenant = setup::tenant();
-    setup::create_endpoints(
-        &engine,
-        &tenant,
-        addr,
-        params.endpoints.max(1),
-        params.max_in_flight(),
-    )
-    .await;
+    let tenant = load_tenant(&engine, addr, params).await;
     let publisher = Arc::new(DaemonPublisher::new(
         format!("{base}/v1/tenants/{tenant}/events"),
         token,
