@@ -290,6 +290,22 @@ impl EndpointState {
         }
     }
 
+    /// Queues pending deliveries read from storage; `complete` when they were all
+    /// there was.
+    fn take_loaded(&mut self, deliveries: Vec<Delivery>, complete: bool) {
+        for delivery in deliveries {
+            self.insert(delivery, None);
+        }
+        self.queue.refilled(complete);
+    }
+
+    /// A message from the Supervisor: counted for the idle handshake, and not idle.
+    fn heard_from_supervisor(&mut self) {
+        self.seen += 1;
+        self.idle_reported = false;
+        self.idle_since = None;
+    }
+
     fn sync_gauge(&mut self) {
         let now = self.queue.len();
         metrics::pending_changed(now as f64 - self.gauge as f64);
@@ -704,10 +720,7 @@ impl Actor for EndpointActor {
             .pending_deliveries(&state.endpoint_id, limit)
             .await?;
         let complete = pending.len() < limit;
-        for delivery in pending {
-            state.insert(delivery, None);
-        }
-        state.queue.refilled(complete);
+        state.take_loaded(pending, complete);
         state.act(&self.shared, &myself, &self.supervisor);
         Ok(())
     }
@@ -721,17 +734,13 @@ impl Actor for EndpointActor {
         let shared = &self.shared;
         match message {
             EndpointMsg::Enqueue(deliveries) => {
-                state.seen += 1;
-                state.idle_reported = false;
-                state.idle_since = None;
+                state.heard_from_supervisor();
                 for (delivery, event) in deliveries {
                     state.insert(delivery, event);
                 }
             }
             EndpointMsg::Reload { reset_breaker } => {
-                state.seen += 1;
-                state.idle_reported = false;
-                state.idle_since = None;
+                state.heard_from_supervisor();
                 let endpoint = shared.storage.endpoint_by_id(&state.endpoint_id).await?;
                 if reset_breaker {
                     state.breaker.reset();
@@ -750,10 +759,7 @@ impl Actor for EndpointActor {
                 complete,
             } => {
                 state.loading = false;
-                for delivery in deliveries {
-                    state.insert(delivery, None);
-                }
-                state.queue.refilled(complete);
+                state.take_loaded(deliveries, complete);
             }
             EndpointMsg::Wake => {
                 state.wake = None;
