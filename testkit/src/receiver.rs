@@ -33,6 +33,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use herald::signing::{self, VerifyError, DEFAULT_TOLERANCE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -179,6 +180,28 @@ impl RecordedRequest {
     /// A header's value as text, if present and valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Checks the request's Standard Webhooks signature against `secret` as a
+    /// receiver would: its headers and body, the current time, the default tolerance.
+    ///
+    /// # Errors
+    /// Why the signature does not verify (a missing header counts as empty).
+    pub fn verify_standard(&self, secret: &str) -> Result<(), VerifyError> {
+        let header = |name: &str| self.header(name).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        signing::verify_standard(
+            secret,
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+            &self.body,
+            now,
+            DEFAULT_TOLERANCE,
+        )
     }
 }
 

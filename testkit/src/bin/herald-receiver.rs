@@ -10,10 +10,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Parser;
-use herald::signing::{verify_standard, DEFAULT_TOLERANCE};
 use herald_testkit::receiver::{Mode, Receiver, RecordedRequest};
 
 /// A webhook receiver with a behaviour per path.
@@ -46,20 +45,7 @@ fn describe(request: &RecordedRequest, secret: Option<&str>) -> String {
     let signature = match secret {
         None => "unchecked",
         Some(secret) => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let valid = verify_standard(
-                secret,
-                &header("webhook-id"),
-                &header("webhook-timestamp"),
-                &header("webhook-signature"),
-                &request.body,
-                now,
-                DEFAULT_TOLERANCE,
-            );
-            if valid.is_ok() {
+            if request.verify_standard(secret).is_ok() {
                 "valid"
             } else {
                 "INVALID"
