@@ -45,8 +45,8 @@ const IDLE_LINGER: Duration = Duration::from_secs(2);
 
 /// Messages of an EndpointActor.
 pub(crate) enum EndpointMsg {
-    /// From the Supervisor: deliveries already stored durably, with their event.
-    Enqueue(Vec<(Delivery, Option<Arc<PreparedEvent>>)>),
+    /// From the Supervisor: a delivery already stored durably, with its event.
+    Enqueue(Delivery, Option<Arc<PreparedEvent>>),
     /// From the Supervisor: the endpoint or its deliveries changed in storage (update,
     /// disable, enable, delete, replay, retry): reload. `reset_breaker` on re-enable.
     Reload { reset_breaker: bool },
@@ -733,11 +733,9 @@ impl Actor for EndpointActor {
     ) -> Result<(), ActorProcessingErr> {
         let shared = &self.shared;
         match message {
-            EndpointMsg::Enqueue(deliveries) => {
+            EndpointMsg::Enqueue(delivery, event) => {
                 state.heard_from_supervisor();
-                for (delivery, event) in deliveries {
-                    state.insert(delivery, event);
-                }
+                state.insert(delivery, event);
             }
             EndpointMsg::Reload { reset_breaker } => {
                 state.heard_from_supervisor();

@@ -265,7 +265,7 @@ impl Actor for Supervisor {
             SupervisorMsg::Deliver(deliveries, event) => {
                 for delivery in deliveries {
                     let endpoint_id = delivery.endpoint_id.clone();
-                    let message = EndpointMsg::Enqueue(vec![(delivery, event.clone())]);
+                    let message = EndpointMsg::Enqueue(delivery, event.clone());
                     self.forward(&myself, state, &endpoint_id, message).await;
                 }
             }
