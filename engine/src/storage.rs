@@ -84,6 +84,21 @@ pub struct PurgeStats {
     pub attempts: u64,
 }
 
+/// The cursor of an event list after `event`: `<created_at ms>:<event id>`. Every
+/// backend lists events newest first by creation time, then id.
+pub fn event_cursor(event: &Event) -> String {
+    format!("{}:{}", event.created_at.0, event.id)
+}
+
+/// Reads what `event_cursor` wrote; `None` when it is malformed.
+pub fn parse_event_cursor(cursor: &str) -> Option<(Timestamp, EventId)> {
+    let (created_at, id) = cursor.split_once(':')?;
+    Some((
+        Timestamp(created_at.parse().ok()?),
+        EventId::parse(id).ok()?,
+    ))
+}
+
 /// The cursor of an attempt list after `attempt`: `<started_at ms>.<attempt id>`.
 /// Every backend lists attempts newest first by start time, then id.
 pub fn attempt_cursor(attempt: &Attempt) -> String {

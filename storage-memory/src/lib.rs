@@ -126,17 +126,6 @@ fn paginate<T>(
     }
 }
 
-/// An event cursor: `<created_at ms>:<event id>`.
-fn event_cursor(event: &Event) -> String {
-    format!("{}:{}", event.created_at.0, event.id)
-}
-
-/// Reads an event cursor; `None` when it is not one.
-fn parse_event_cursor(cursor: &str) -> Option<(Timestamp, EventId)> {
-    let (ms, id) = cursor.split_once(':')?;
-    Some((Timestamp(ms.parse().ok()?), EventId::parse(id).ok()?))
-}
-
 /// The smallest valid event id: `-` is the lowest byte ids may use, so every other
 /// id sorts after it. Used to bound event ranges by time alone.
 fn min_event_id() -> EventId {
@@ -369,7 +358,7 @@ impl Storage for MemoryStorage {
             None => Bound::Unbounded,
         };
         if let Some(c) = &page.cursor {
-            let after = parse_event_cursor(c).ok_or_else(|| bad_cursor(c))?;
+            let after = storage::parse_event_cursor(c).ok_or_else(|| bad_cursor(c))?;
             let tighter = match &upper {
                 Bound::Excluded(u) => after < *u,
                 _ => true,
@@ -399,7 +388,7 @@ impl Storage for MemoryStorage {
                     .is_none_or(|t| &e.event_type == t)
             })
             .cloned();
-        Ok(paginate(items, page.limit, event_cursor))
+        Ok(paginate(items, page.limit, storage::event_cursor))
     }
 
     async fn event_deliveries(

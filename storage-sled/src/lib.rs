@@ -435,10 +435,8 @@ impl Storage for SledStorage {
             None => keys::prefix_end(&prefix.clone().into_bytes()),
         };
         if let Some(c) = &page.cursor {
-            let (ms, id) = c.split_once(':').ok_or_else(|| bad_cursor(c))?;
-            let ms: u64 = ms.parse().map_err(|_| bad_cursor(c))?;
-            let id = EventId::parse(id).map_err(|_| bad_cursor(c))?;
-            let after = keys::tenant_event(tenant, Timestamp(ms), &id);
+            let (created_at, id) = storage::parse_event_cursor(c).ok_or_else(|| bad_cursor(c))?;
+            let after = keys::tenant_event(tenant, created_at, &id);
             if upper.as_ref().is_none_or(|u| &after < u) {
                 upper = Some(after);
             }
@@ -479,9 +477,7 @@ impl Storage for SledStorage {
                     Err(e) => Some(Err(e)),
                 }
             });
-        paginate(items, page.limit, |e| {
-            format!("{}:{}", e.created_at.0, e.id)
-        })
+        paginate(items, page.limit, storage::event_cursor)
     }
 
     async fn event_deliveries(
