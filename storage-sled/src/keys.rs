@@ -28,13 +28,13 @@ pub(crate) mod kind {
     pub(crate) const COUNTS: u8 = b'C';
     /// `W` endpoint id → endpoint id, while it has pending deliveries.
     pub(crate) const WITH_PENDING: u8 = b'W';
-    /// `N` tenant, event id → event and its delivery ids.
+    /// `N` tenant, event id → event and its deliveries' ids and endpoints.
     pub(crate) const EVENT: u8 = b'N';
     /// `n` tenant, created_at, event id → event id.
     pub(crate) const TENANT_EVENT: u8 = b'n';
-    /// `D` delivery id → delivery.
+    /// `D` delivery id → delivery, once it has succeeded or died.
     pub(crate) const DELIVERY: u8 = b'D';
-    /// `P` endpoint id, delivery id → delivery id, while pending.
+    /// `P` endpoint id, delivery id → delivery, while pending.
     pub(crate) const PENDING: u8 = b'P';
     /// `X` endpoint id, delivery id → delivery id, while dead.
     pub(crate) const DEAD: u8 = b'X';

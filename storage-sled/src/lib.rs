@@ -20,16 +20,20 @@
 //! | `H` endpoint | `EndpointHealth` | `endpoint_health` |
 //! | `C` endpoint | pending, dead (`u64` BE each) | `delivery_counts` in O(1) |
 //! | `W` endpoint | endpoint id | `endpoints_with_pending` (present while pending > 0) |
-//! | `N` tenant, event | event + its delivery ids | `get_event`, idempotency, `event_deliveries` |
+//! | `N` tenant, event | event + its deliveries' ids and endpoints | `get_event`, idempotency, `event_deliveries` |
 //! | `n` tenant, created_at, event | event id | `list_events` (time filters are key bounds), `purge_before` |
-//! | `D` delivery | `Delivery` | `get_delivery` |
-//! | `P` endpoint, delivery | delivery id | `pending_deliveries` in publish order |
+//! | `P` endpoint, delivery | `Delivery`, while pending | `pending_deliveries` in publish order, `get_delivery` |
+//! | `D` delivery | `Delivery`, once succeeded or dead | `get_delivery` |
 //! | `X` endpoint, delivery | delivery id | `list_dead_letters` |
 //! | `A` endpoint, started_at, attempt | `Attempt` | `list_attempts` newest first, `purge_before` |
 //!
 //! No index spans tenants or endpoints: each publish and attempt writes only keys
-//! it needs to be found by. The retention purge skips through the `n` and `A`
-//! ranges one tenant or endpoint at a time, each in time order.
+//! it needs to be found by. A pending delivery's record is its `P` entry, so a
+//! publish writes one key per delivery; the record moves to `D` when it settles.
+//! Finding a pending delivery by id alone (`get_delivery`) therefore looks it up
+//! under each of the tenant's endpoints: one point read per endpoint, paid by that
+//! API read rather than by every publish. The retention purge skips through the
+//! `n` and `A` ranges one tenant or endpoint at a time, each in time order.
 //!
 //! # Writes and durability
 //! Every write goes through the commit thread (`commit`): concurrent writes share
@@ -66,9 +70,9 @@ use sled::Tree;
 use crate::commit::CommitWriter;
 use crate::records::{Counts, StoredEvent};
 
-/// The on-disk format this build reads and writes (2: attempts keyed by start time,
-/// no global time indexes).
-pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk format this build reads and writes (3: a pending delivery's record
+/// is its `P` entry; 2 added attempts keyed by start time, no global time indexes).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Why a data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -167,38 +171,38 @@ impl SledStorage {
             .map_err(|e| StorageError::backend("reading a key", e))
     }
 
-    /// A delivery by id, whatever its tenant.
-    fn delivery(&self, id: &DeliveryId) -> StorageResult<Option<Delivery>> {
-        self.get(&keys::delivery(id))?
+    /// The record stored under `key`, if any.
+    fn delivery_at(&self, key: &[u8]) -> StorageResult<Option<Delivery>> {
+        self.get(key)?
             .map(|bytes| records::decode(&bytes, "delivery"))
             .transpose()
     }
 
-    /// The deliveries whose ids are the values of `entries`, keeping those in `status`.
-    fn deliveries_in(
+    /// A delivery of `endpoint` by id, whatever its state (see `write::record_key`).
+    fn delivery_of(
         &self,
-        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + 'static,
-        status: DeliveryStatus,
-        tenant: Option<&TenantId>,
-    ) -> impl Iterator<Item = StorageResult<Delivery>> + '_ {
-        let tenant = tenant.cloned();
-        entries.filter_map(move |entry| {
-            let found = entry
-                .map_err(|e| StorageError::backend("scanning deliveries", e))
-                .and_then(|(_, id)| {
-                    let id = parse_delivery_id(&id)?;
-                    self.delivery(&id)
-                });
-            match found {
-                Ok(Some(d))
-                    if d.status == status && tenant.as_ref().is_none_or(|t| &d.tenant == t) =>
-                {
-                    Some(Ok(d))
-                }
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            }
-        })
+        endpoint: &EndpointId,
+        id: &DeliveryId,
+    ) -> StorageResult<Option<Delivery>> {
+        match self.delivery_at(&keys::delivery(id))? {
+            Some(settled) => Ok(Some(settled)),
+            None => self.delivery_at(&keys::pending(endpoint, id)),
+        }
+    }
+
+    /// The ids of a tenant's endpoints, oldest first.
+    fn tenant_endpoint_ids(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Iterator<Item = StorageResult<EndpointId>> + '_ {
+        self.tree
+            .scan_prefix(keys::tenant_endpoints(tenant))
+            .map(|entry| {
+                let (_, id) = entry.map_err(scan_error)?;
+                let id = records::text(&id, "endpoint index")?;
+                EndpointId::parse(&id)
+                    .map_err(|_| StorageError::Corrupt(format!("endpoint index: {id}")))
+            })
     }
 }
 
@@ -490,9 +494,9 @@ impl Storage for SledStorage {
         };
         let stored: StoredEvent = records::decode(&bytes, "event")?;
         let mut deliveries = Vec::with_capacity(stored.deliveries.len());
-        for id in &stored.deliveries {
-            if let Some(delivery) = self.delivery(id)? {
-                deliveries.push(delivery);
+        for delivery in &stored.deliveries {
+            if let Some(found) = self.delivery_of(&delivery.endpoint_id, &delivery.id)? {
+                deliveries.push(found);
             }
         }
         deliveries.sort_by(|a, b| a.id.cmp(&b.id));
@@ -504,7 +508,15 @@ impl Storage for SledStorage {
         tenant: &TenantId,
         id: &DeliveryId,
     ) -> StorageResult<Option<Delivery>> {
-        Ok(self.delivery(id)?.filter(|d| &d.tenant == tenant))
+        if let Some(settled) = self.delivery_at(&keys::delivery(id))? {
+            return Ok((&settled.tenant == tenant).then_some(settled));
+        }
+        for endpoint in self.tenant_endpoint_ids(tenant) {
+            if let Some(pending) = self.delivery_at(&keys::pending(&endpoint?, id))? {
+                return Ok(Some(pending));
+            }
+        }
+        Ok(None)
     }
 
     async fn pending_deliveries(
@@ -512,9 +524,13 @@ impl Storage for SledStorage {
         endpoint_id: &EndpointId,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
-        let entries = self.tree.scan_prefix(keys::pending_of(endpoint_id));
-        self.deliveries_in(entries, DeliveryStatus::Pending, None)
+        self.tree
+            .scan_prefix(keys::pending_of(endpoint_id))
             .take(limit)
+            .map(|entry| {
+                let (_, bytes) = entry.map_err(scan_error)?;
+                records::decode(&bytes, "delivery")
+            })
             .collect()
     }
 
@@ -601,8 +617,19 @@ impl Storage for SledStorage {
             None => None,
         };
         let bounds = newest_first_bounds(keys::dead_of(endpoint_id), cursor_key);
-        let entries = self.tree.range(bounds).rev();
-        let items = self.deliveries_in(entries, DeliveryStatus::Dead, Some(tenant));
+        let items = self.tree.range(bounds).rev().filter_map(|entry| {
+            let found = entry.map_err(scan_error).and_then(|(_, id)| {
+                let id = parse_delivery_id(&id)?;
+                self.delivery_at(&keys::delivery(&id))
+            });
+            match found {
+                Ok(Some(d)) if d.status == DeliveryStatus::Dead && &d.tenant == tenant => {
+                    Some(Ok(d))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
+        });
         paginate(items, page.limit, |d| d.id.to_string())
     }
 

@@ -1,7 +1,7 @@
 //! How values are stored: records as JSON, counters as fixed-width integers.
 
 use herald::error::StorageError;
-use herald::ids::DeliveryId;
+use herald::ids::{DeliveryId, EndpointId};
 use herald::model::Event;
 use herald::storage::StorageResult;
 use serde::de::DeserializeOwned;
@@ -12,8 +12,18 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct StoredEvent {
     /// The event as published.
     pub(crate) event: Event,
-    /// Its deliveries' ids.
-    pub(crate) deliveries: Vec<DeliveryId>,
+    /// Where its deliveries' records are.
+    pub(crate) deliveries: Vec<DeliveryRef>,
+}
+
+/// A delivery of a stored event: enough to find its record, which is under
+/// `P` endpoint, delivery while pending and under `D` delivery once settled.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct DeliveryRef {
+    /// The delivery's id.
+    pub(crate) id: DeliveryId,
+    /// Its endpoint.
+    pub(crate) endpoint_id: EndpointId,
 }
 
 /// An endpoint's delivery counters (the value under a `C` key).

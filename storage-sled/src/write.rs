@@ -8,6 +8,11 @@
 //! of every delivery (`insert_event`, `record_attempt`) get their records encoded
 //! by the caller first (`EncodedEvent`, `EncodedAttempt`): the thread only moves
 //! bytes into place.
+//!
+//! A delivery's record has one home at a time (`record_key`): its `P` entry while
+//! it is pending, which is also the endpoint's pending index, and its `D` entry
+//! once it has succeeded or died. So a publish writes one key per delivery, and
+//! the success that settles it moves the record from `P` to `D`.
 
 use herald::error::StorageError;
 use herald::ids::{EndpointId, EventId, TenantId};
@@ -19,7 +24,7 @@ use herald::time::Timestamp;
 
 use crate::commit::Txn;
 use crate::keys::{self, kind};
-use crate::records::{self, Counts, StoredEvent};
+use crate::records::{self, Counts, DeliveryRef, StoredEvent};
 
 /// How many events or attempts one purge step looks at.
 pub(crate) const PURGE_STEP: usize = 512;
@@ -72,18 +77,11 @@ pub(crate) fn delete_endpoint(
     txn.remove(keys::health(id));
     let pending = txn.scan_prefix(&keys::pending_of(id))?;
     let mut count = 0;
-    for (_, delivery_id) in pending {
-        let delivery_id = records::text(&delivery_id, "pending index")?;
-        let key = keys::delivery(&herald::ids::DeliveryId::parse(&delivery_id).map_err(|_| {
-            herald::error::StorageError::Corrupt(format!("pending index: {delivery_id}"))
-        })?);
-        let Some(bytes) = txn.get(&key)? else {
-            continue;
-        };
+    for (_, bytes) in pending {
         let old: Delivery = records::decode(&bytes, "delivery")?;
         let mut dead = old.clone();
         dead.kill(DeadReason::EndpointDeleted, now);
-        replace_delivery(txn, Some(&old), &dead)?;
+        replace_delivery(txn, Some(&old), &dead, records::encode(&dead)?)?;
         count += 1;
     }
     Ok(Some(count))
@@ -102,7 +100,13 @@ impl EncodedEvent {
     pub(crate) fn new(event: &Event, deliveries: &[Delivery]) -> StorageResult<Self> {
         let stored = StoredEvent {
             event: event.clone(),
-            deliveries: deliveries.iter().map(|d| d.id.clone()).collect(),
+            deliveries: deliveries
+                .iter()
+                .map(|d| DeliveryRef {
+                    id: d.id.clone(),
+                    endpoint_id: d.endpoint_id.clone(),
+                })
+                .collect(),
         };
         Ok(Self {
             key: keys::event(&event.tenant, &event.id),
@@ -127,8 +131,7 @@ pub(crate) fn insert_event(txn: &mut Txn<'_>, encoded: EncodedEvent) -> StorageR
     }
     for (delivery, value) in encoded.deliveries {
         // New ids: nothing stored to replace.
-        index(txn, &delivery)?;
-        txn.insert(keys::delivery(&delivery.id), value);
+        replace_delivery(txn, None, &delivery, value)?;
     }
     txn.insert(encoded.key, encoded.value);
     txn.insert(encoded.tenant_event.0, encoded.tenant_event.1);
@@ -168,9 +171,8 @@ pub(crate) fn record_attempt(txn: &mut Txn<'_>, encoded: EncodedAttempt) -> Stor
     txn.insert(encoded.attempt.0, encoded.attempt.1);
     txn.insert(encoded.health.0, encoded.health.1);
     let delivery = &encoded.delivery;
-    // A delivery is pending exactly while its `P` entry exists (`index`/`unindex`
-    // keep them in step), and a delivery never changes endpoint: so the stored one
-    // need not be read and decoded.
+    // A delivery is pending exactly while its record is under `P`, and a delivery
+    // never changes endpoint: so the stored one need not be decoded.
     let pending_key = keys::pending(&delivery.endpoint_id, &delivery.id);
     if txn.get(&pending_key)?.is_none() {
         return Ok(());
@@ -180,14 +182,14 @@ pub(crate) fn record_attempt(txn: &mut Txn<'_>, encoded: EncodedAttempt) -> Stor
         adjust_counts(txn, &delivery.endpoint_id, -1, 0)?;
         index(txn, delivery)?;
     }
-    txn.insert(keys::delivery(&delivery.id), encoded.delivery_value);
+    txn.insert(record_key(delivery), encoded.delivery_value);
     Ok(())
 }
 
 /// Creates or replaces a delivery, whatever its stored state.
 pub(crate) fn put_delivery(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
     let stored = stored_delivery(txn, delivery)?;
-    replace_delivery(txn, stored.as_ref(), delivery)
+    replace_delivery(txn, stored.as_ref(), delivery, records::encode(delivery)?)
 }
 
 /// Removes events created before `cutoff` whose deliveries are all settled, looking
@@ -204,7 +206,7 @@ pub(crate) fn purge_events(
 ) -> StorageResult<(u64, Option<Vec<u8>>)> {
     let (old, next) = older_than(txn, kind::TENANT_EVENT, cutoff, start)?;
     let mut removed = 0;
-    for (key, id) in old {
+    'events: for (key, id) in old {
         let corrupt = || StorageError::Corrupt("event time index".into());
         let (group, _) = keys::group_and_number(&key).ok_or_else(corrupt)?;
         let tenant = std::str::from_utf8(group.get(1..group.len() - 2).ok_or_else(corrupt)?)
@@ -218,21 +220,21 @@ pub(crate) fn purge_events(
             continue;
         };
         let stored: StoredEvent = records::decode(&bytes, "event")?;
-        let mut deliveries = Vec::with_capacity(stored.deliveries.len());
-        for delivery_id in &stored.deliveries {
-            if let Some(bytes) = txn.get(&keys::delivery(delivery_id))? {
-                deliveries.push(records::decode::<Delivery>(&bytes, "delivery")?);
+        let mut settled = Vec::with_capacity(stored.deliveries.len());
+        for delivery in &stored.deliveries {
+            if txn
+                .get(&keys::pending(&delivery.endpoint_id, &delivery.id))?
+                .is_some()
+            {
+                continue 'events;
+            }
+            if let Some(bytes) = txn.get(&keys::delivery(&delivery.id))? {
+                settled.push(records::decode::<Delivery>(&bytes, "delivery")?);
             }
         }
-        if deliveries
-            .iter()
-            .any(|d| d.status == DeliveryStatus::Pending)
-        {
-            continue;
-        }
-        for delivery in &deliveries {
+        for delivery in &settled {
             unindex(txn, delivery)?;
-            txn.remove(keys::delivery(&delivery.id));
+            txn.remove(record_key(delivery));
         }
         txn.remove(event_key);
         txn.remove(key);
@@ -301,41 +303,55 @@ fn after(key: &[u8]) -> Vec<u8> {
     next
 }
 
-/// The stored version of `delivery`, if any.
+/// Where `delivery`'s record is stored in its state: `P` endpoint, delivery while
+/// pending (the pending index is the record), `D` delivery once settled.
+fn record_key(delivery: &Delivery) -> Vec<u8> {
+    match delivery.status {
+        DeliveryStatus::Pending => keys::pending(&delivery.endpoint_id, &delivery.id),
+        DeliveryStatus::Succeeded | DeliveryStatus::Dead => keys::delivery(&delivery.id),
+    }
+}
+
+/// The stored version of `delivery` (same id and endpoint), if any.
 fn stored_delivery(txn: &Txn<'_>, delivery: &Delivery) -> StorageResult<Option<Delivery>> {
-    txn.get(&keys::delivery(&delivery.id))?
+    let stored = match txn.get(&keys::delivery(&delivery.id))? {
+        Some(bytes) => Some(bytes),
+        None => txn.get(&keys::pending(&delivery.endpoint_id, &delivery.id))?,
+    };
+    stored
         .map(|bytes| records::decode(&bytes, "delivery"))
         .transpose()
 }
 
-/// Writes `new` over `old`, moving index entries and counters only when the state
-/// or the endpoint changed.
+/// Writes `new`, encoded as `value`, over `old`: moves the record (`record_key`),
+/// the dead index entry and the counters only when the state or the endpoint
+/// changed.
 fn replace_delivery(
     txn: &mut Txn<'_>,
     old: Option<&Delivery>,
     new: &Delivery,
+    value: Vec<u8>,
 ) -> StorageResult<()> {
     let same_place =
         old.is_some_and(|o| o.status == new.status && o.endpoint_id == new.endpoint_id);
     if !same_place {
         if let Some(old) = old {
             unindex(txn, old)?;
+            txn.remove(record_key(old));
         }
         index(txn, new)?;
     }
-    txn.insert(keys::delivery(&new.id), records::encode(new)?);
+    txn.insert(record_key(new), value);
     Ok(())
 }
 
-/// Adds the index entry and counter of `delivery`'s state.
+/// Adds the dead index entry and the counter of `delivery`'s state (a pending
+/// delivery's `P` entry is its record, written by the caller).
 fn index(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
-    let id = delivery.id.as_str().as_bytes().to_vec();
     match delivery.status {
-        DeliveryStatus::Pending => {
-            txn.insert(keys::pending(&delivery.endpoint_id, &delivery.id), id);
-            adjust_counts(txn, &delivery.endpoint_id, 1, 0)
-        }
+        DeliveryStatus::Pending => adjust_counts(txn, &delivery.endpoint_id, 1, 0),
         DeliveryStatus::Dead => {
+            let id = delivery.id.as_str().as_bytes().to_vec();
             txn.insert(keys::dead(&delivery.endpoint_id, &delivery.id), id);
             adjust_counts(txn, &delivery.endpoint_id, 0, 1)
         }
@@ -343,13 +359,11 @@ fn index(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
     }
 }
 
-/// Removes the index entry and counter of `delivery`'s state.
+/// Removes the dead index entry and the counter of `delivery`'s state (not its
+/// record).
 fn unindex(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
     match delivery.status {
-        DeliveryStatus::Pending => {
-            txn.remove(keys::pending(&delivery.endpoint_id, &delivery.id));
-            adjust_counts(txn, &delivery.endpoint_id, -1, 0)
-        }
+        DeliveryStatus::Pending => adjust_counts(txn, &delivery.endpoint_id, -1, 0),
         DeliveryStatus::Dead => {
             txn.remove(keys::dead(&delivery.endpoint_id, &delivery.id));
             adjust_counts(txn, &delivery.endpoint_id, 0, -1)

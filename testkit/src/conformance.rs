@@ -37,6 +37,7 @@ macro_rules! storage_conformance {
             list_events_newest_first_with_cursors,
             list_events_filters,
             get_delivery_checks_tenant,
+            deliveries_are_found_in_every_state,
             pending_deliveries_in_id_order_with_limit,
             endpoints_with_pending_lists_only_endpoints_with_work,
             record_attempt_logs_and_updates_pending_delivery,
@@ -562,6 +563,94 @@ pub async fn get_delivery_checks_tenant(s: &dyn Storage) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A delivery is found by id and through its event in every state it goes through
+/// (pending, retried, succeeded, dead, replayed), whichever of the tenant's
+/// endpoints it belongs to, and never for another tenant.
+pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let globex = tenant("globex");
+    let (first, second, third) = (endpoint(&acme), endpoint(&acme), endpoint(&acme));
+    let theirs = endpoint(&globex);
+    for ep in [&first, &second, &third, &theirs] {
+        s.put_endpoint(ep).await.unwrap();
+    }
+    let ev = event(&acme, "x", at(1));
+    let mut ds = publish(s, &ev, &[&second, &third]).await;
+    publish(s, &event(&globex, "x", at(1)), &[&theirs]).await;
+
+    assert_eq!(
+        s.get_delivery(&acme, &ds[1].id).await.unwrap(),
+        Some(ds[1].clone()),
+        "pending"
+    );
+    assert_eq!(s.get_delivery(&globex, &ds[1].id).await.unwrap(), None);
+    assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
+
+    // Retried: still pending, with its new due time.
+    let retry = attempt(&ds[1], 1, 500, at(2));
+    ds[1].attempts = 1;
+    ds[1].last_status = Some(500);
+    ds[1].next_attempt_at = Some(at(7));
+    s.record_attempt(&retry, &ds[1], &health(1)).await.unwrap();
+    assert_eq!(
+        s.get_delivery(&acme, &ds[1].id).await.unwrap(),
+        Some(ds[1].clone()),
+        "retried"
+    );
+
+    // Succeeded and dead.
+    let success = attempt(&ds[0], 1, 200, at(3));
+    ds[0].attempts = 1;
+    ds[0].status = DeliveryStatus::Succeeded;
+    ds[0].next_attempt_at = None;
+    s.record_attempt(&success, &ds[0], &health(0))
+        .await
+        .unwrap();
+    ds[1].kill(DeadReason::RetriesExhausted, at(8));
+    s.update_deliveries(&[ds[1].clone()]).await.unwrap();
+    assert_eq!(
+        s.get_delivery(&acme, &ds[0].id).await.unwrap(),
+        Some(ds[0].clone()),
+        "succeeded"
+    );
+    assert_eq!(
+        s.get_delivery(&acme, &ds[1].id).await.unwrap(),
+        Some(ds[1].clone()),
+        "dead"
+    );
+    assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
+    assert!(s
+        .pending_deliveries(&third.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Replayed: pending again, and no longer a dead letter.
+    ds[1].requeue(at(9));
+    s.update_deliveries(&[ds[1].clone()]).await.unwrap();
+    assert_eq!(
+        s.get_delivery(&acme, &ds[1].id).await.unwrap(),
+        Some(ds[1].clone()),
+        "replayed"
+    );
+    assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
+    assert_eq!(
+        s.pending_deliveries(&third.id, 10).await.unwrap(),
+        vec![ds[1].clone()]
+    );
+    let dead = s
+        .list_dead_letters(&acme, &third.id, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(dead.items.is_empty());
+    assert_eq!(
+        s.get_delivery(&acme, &DeliveryId::generate())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Pending deliveries come in delivery id order, at most `limit`, and only pending ones.
