@@ -184,10 +184,16 @@ impl SledStorage {
         endpoint: &EndpointId,
         id: &DeliveryId,
     ) -> StorageResult<Option<Delivery>> {
-        match self.delivery_at(&keys::delivery(id))? {
-            Some(settled) => Ok(Some(settled)),
-            None => self.delivery_at(&keys::pending(endpoint, id)),
+        let settled = keys::delivery(id);
+        if let Some(found) = self.delivery_at(&settled)? {
+            return Ok(Some(found));
         }
+        if let Some(found) = self.delivery_at(&keys::pending(endpoint, id))? {
+            return Ok(Some(found));
+        }
+        // It may have settled between the two reads: the move from `P` to `D` is
+        // atomic, so it is under `D` now.
+        self.delivery_at(&settled)
     }
 
     /// The ids of a tenant's endpoints, oldest first.
@@ -513,10 +519,13 @@ impl Storage for SledStorage {
         }
         for endpoint in self.tenant_endpoint_ids(tenant) {
             if let Some(pending) = self.delivery_at(&keys::pending(&endpoint?, id))? {
-                return Ok(Some(pending));
+                return Ok((&pending.tenant == tenant).then_some(pending));
             }
         }
-        Ok(None)
+        // It may have settled during the scan: the move from `P` to `D` is atomic.
+        Ok(self
+            .delivery_at(&keys::delivery(id))?
+            .filter(|d| &d.tenant == tenant))
     }
 
     async fn pending_deliveries(

@@ -38,6 +38,7 @@ macro_rules! storage_conformance {
             list_events_filters,
             get_delivery_checks_tenant,
             deliveries_are_found_in_every_state,
+            deliveries_are_found_while_they_settle,
             pending_deliveries_in_id_order_with_limit,
             endpoints_with_pending_lists_only_endpoints_with_work,
             record_attempt_logs_and_updates_pending_delivery,
@@ -651,6 +652,55 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
             .unwrap(),
         None
     );
+}
+
+/// Reads made while deliveries settle (a storage may move a record when its state
+/// changes) always find every delivery, by id and through its event.
+pub async fn deliveries_are_found_while_they_settle(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let endpoints = [endpoint(&acme), endpoint(&acme), endpoint(&acme)];
+    for ep in &endpoints {
+        s.put_endpoint(ep).await.unwrap();
+    }
+    let targets: Vec<&Endpoint> = endpoints.iter().collect();
+    let mut all = Vec::new();
+    for t in 0..40 {
+        all.extend(publish(s, &event(&acme, "x", at(t)), &targets).await);
+    }
+    let settling = std::sync::atomic::AtomicBool::new(true);
+    let writer = async {
+        for d in &all {
+            let mut done = d.clone();
+            done.attempts = 1;
+            done.status = DeliveryStatus::Succeeded;
+            done.next_attempt_at = None;
+            s.record_attempt(&attempt(d, 1, 200, at(50)), &done, &health(0))
+                .await
+                .unwrap();
+        }
+        settling.store(false, std::sync::atomic::Ordering::Relaxed);
+    };
+    let reader = async {
+        // Bounded: the writer finishes after `all.len()` commits.
+        for _ in 0..100_000 {
+            for d in &all {
+                let found = s.get_delivery(&acme, &d.id).await.unwrap();
+                assert!(found.is_some(), "{} missing while settling", d.id);
+                let siblings = s.event_deliveries(&acme, &d.event_id).await.unwrap();
+                assert_eq!(siblings.len(), 3, "a delivery of {} missing", d.event_id);
+            }
+            if !settling.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::join!(writer, reader);
+    assert!(s
+        .pending_deliveries(&endpoints[0].id, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Pending deliveries come in delivery id order, at most `limit`, and only pending ones.
