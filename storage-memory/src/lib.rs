@@ -60,7 +60,7 @@ struct State {
     pending: HashMap<EndpointId, BTreeSet<DeliveryId>>,
     /// Dead delivery ids per endpoint; an endpoint without dead letters has no entry.
     dead: HashMap<EndpointId, BTreeSet<DeliveryId>>,
-    /// Attempts per endpoint, by attempt id (creation order).
+    /// Attempts per endpoint, by start time then attempt id (the listing order).
     attempts: HashMap<EndpointId, BTreeMap<(Timestamp, AttemptId), Attempt>>,
 }
 
