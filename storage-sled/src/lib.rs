@@ -178,22 +178,48 @@ impl SledStorage {
             .transpose()
     }
 
-    /// A delivery of `endpoint` by id, whatever its state (see `write::record_key`).
-    fn delivery_of(
+    /// A delivery by id, whatever its state (see `write::record_key`): under `D`, else
+    /// under `P` for the first of `endpoints` that has it.
+    fn find_delivery(
         &self,
-        endpoint: &EndpointId,
         id: &DeliveryId,
+        endpoints: impl IntoIterator<Item = StorageResult<EndpointId>>,
     ) -> StorageResult<Option<Delivery>> {
         let settled = keys::delivery(id);
         if let Some(found) = self.delivery_at(&settled)? {
             return Ok(Some(found));
         }
-        if let Some(found) = self.delivery_at(&keys::pending(endpoint, id))? {
-            return Ok(Some(found));
+        for endpoint in endpoints {
+            if let Some(found) = self.delivery_at(&keys::pending(&endpoint?, id))? {
+                return Ok(Some(found));
+            }
         }
-        // It may have settled between the two reads: the move from `P` to `D` is
+        // It may have settled since the first read: the move from `P` to `D` is
         // atomic, so it is under `D` now.
         self.delivery_at(&settled)
+    }
+
+    /// Runs a purge `step` from the start of its range until it reports no next step;
+    /// each step is its own small write, so a large purge never builds one huge batch
+    /// and publishes keep flowing between steps. Returns how many it removed.
+    async fn purge_in_steps(
+        &self,
+        cutoff: Timestamp,
+        step: write::PurgeStep,
+    ) -> StorageResult<u64> {
+        let mut removed = 0;
+        let mut start = None;
+        loop {
+            let (count, next) = self
+                .writer
+                .write(move |txn| step(txn, cutoff, start))
+                .await?;
+            removed += count;
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(removed),
+            }
+        }
     }
 
     /// The ids of a tenant's endpoints, oldest first.
@@ -501,7 +527,8 @@ impl Storage for SledStorage {
         let stored: StoredEvent = records::decode(&bytes, "event")?;
         let mut deliveries = Vec::with_capacity(stored.deliveries.len());
         for delivery in &stored.deliveries {
-            if let Some(found) = self.delivery_of(&delivery.endpoint_id, &delivery.id)? {
+            let endpoint = [Ok(delivery.endpoint_id.clone())];
+            if let Some(found) = self.find_delivery(&delivery.id, endpoint)? {
                 deliveries.push(found);
             }
         }
@@ -514,17 +541,8 @@ impl Storage for SledStorage {
         tenant: &TenantId,
         id: &DeliveryId,
     ) -> StorageResult<Option<Delivery>> {
-        if let Some(settled) = self.delivery_at(&keys::delivery(id))? {
-            return Ok((&settled.tenant == tenant).then_some(settled));
-        }
-        for endpoint in self.tenant_endpoint_ids(tenant) {
-            if let Some(pending) = self.delivery_at(&keys::pending(&endpoint?, id))? {
-                return Ok((&pending.tenant == tenant).then_some(pending));
-            }
-        }
-        // It may have settled during the scan: the move from `P` to `D` is atomic.
         Ok(self
-            .delivery_at(&keys::delivery(id))?
+            .find_delivery(id, self.tenant_endpoint_ids(tenant))?
             .filter(|d| &d.tenant == tenant))
     }
 
@@ -643,34 +661,10 @@ impl Storage for SledStorage {
     }
 
     async fn purge_before(&self, cutoff: Timestamp) -> StorageResult<PurgeStats> {
-        // In steps, each its own small write, so a large purge never builds one huge
-        // batch and publishes keep flowing between steps.
-        let mut stats = PurgeStats::default();
-        let mut start = None;
-        loop {
-            let (removed, next) = self
-                .writer
-                .write(move |txn| write::purge_events(txn, cutoff, start))
-                .await?;
-            stats.events += removed;
-            match next {
-                Some(next) => start = Some(next),
-                None => break,
-            }
-        }
-        let mut start = None;
-        loop {
-            let (removed, next) = self
-                .writer
-                .write(move |txn| write::purge_attempts(txn, cutoff, start))
-                .await?;
-            stats.attempts += removed;
-            match next {
-                Some(next) => start = Some(next),
-                None => break,
-            }
-        }
-        Ok(stats)
+        Ok(PurgeStats {
+            events: self.purge_in_steps(cutoff, write::purge_events).await?,
+            attempts: self.purge_in_steps(cutoff, write::purge_attempts).await?,
+        })
     }
 
     async fn flush(&self) -> StorageResult<()> {

@@ -29,6 +29,12 @@ use crate::records::{self, Counts, DeliveryRef, StoredEvent};
 /// How many events or attempts one purge step looks at.
 pub(crate) const PURGE_STEP: usize = 512;
 
+/// One step of a purge (`purge_events`, `purge_attempts`): from `start`, removes what
+/// is older than the cutoff; returns how many it removed and where the next step
+/// starts (`None` once done).
+pub(crate) type PurgeStep =
+    fn(&mut Txn<'_>, Timestamp, Option<Vec<u8>>) -> StorageResult<(u64, Option<Vec<u8>>)>;
+
 /// Creates or replaces an endpoint.
 pub(crate) fn put_endpoint(txn: &mut Txn<'_>, endpoint: &Endpoint) -> StorageResult<()> {
     let key = keys::endpoint(&endpoint.id);
