@@ -3,7 +3,7 @@
 //! # Layout
 //! - `lib.rs` (this file): opening a data directory, the keyspace, and the reads.
 //! - `keys`: the order-preserving key encoding, one function per kind of key.
-//! - `records`: how values are encoded (JSON records, fixed-width counters).
+//! - `records`: how values are encoded (postcard records, fixed-width counters).
 //! - `commit`: group commit: the writer thread, the flusher thread, and stopping them.
 //! - `write`: the write rules, run on the commit thread.
 //!
@@ -70,9 +70,10 @@ use sled::Tree;
 use crate::commit::CommitWriter;
 use crate::records::{Counts, StoredEvent};
 
-/// The on-disk format this build reads and writes (3: a pending delivery's record
-/// is its `P` entry; 2 added attempts keyed by start time, no global time indexes).
-pub const FORMAT_VERSION: u32 = 3;
+/// The on-disk format this build reads and writes (4: records in postcard instead of
+/// JSON; 3: a pending delivery's record is its `P` entry; 2: attempts keyed by start
+/// time, no global time indexes).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Why a data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
