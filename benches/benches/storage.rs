@@ -1,6 +1,8 @@
 //! Criterion: the durable write of a publish (`Storage::insert_event`, an event and
 //! its deliveries), memory against sled: one writer at a time (each write waits for
-//! its own flush) and 64 writers at once (sled's group commit shares flushes).
+//! its own flush) and 64 writers at once (sled's group commit shares flushes); and
+//! the whole write cycle of a delivered event (`delivery_cycle`: the publish, then
+//! each delivery's successful attempt), which is what the end-to-end rows write.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -49,7 +51,21 @@ impl Fixture {
     }
 }
 
-async fn write_many(storage: Arc<dyn Storage>, fixture: Arc<Fixture>, iters: u64) -> Duration {
+/// What each of the 64 writers does per iteration.
+#[derive(Clone, Copy)]
+enum Cycle {
+    /// Only the publish.
+    Publish,
+    /// The publish, then a successful attempt recorded for each delivery.
+    Deliver,
+}
+
+async fn write_many(
+    storage: Arc<dyn Storage>,
+    fixture: Arc<Fixture>,
+    iters: u64,
+    cycle: Cycle,
+) -> Duration {
     let started = Instant::now();
     let mut writers = tokio::task::JoinSet::new();
     for w in 0..WRITERS {
@@ -59,11 +75,29 @@ async fn write_many(storage: Arc<dyn Storage>, fixture: Arc<Fixture>, iters: u64
             for _ in 0..share {
                 let (event, deliveries) = fixture.publish();
                 storage.insert_event(&event, &deliveries).await.unwrap();
+                if let Cycle::Deliver = cycle {
+                    record_successes(&*storage, deliveries).await;
+                }
             }
         });
     }
     while writers.join_next().await.is_some() {}
     started.elapsed()
+}
+
+/// Records a first attempt answered 200 for each delivery, as an endpoint actor does.
+async fn record_successes(storage: &dyn Storage, deliveries: Vec<Delivery>) {
+    let health = conformance::health(0);
+    for mut delivery in deliveries {
+        let attempt = conformance::attempt(&delivery, 1, 200, conformance::T0);
+        delivery.attempts = 1;
+        delivery.last_status = Some(200);
+        delivery.status = herald::DeliveryStatus::Succeeded;
+        storage
+            .record_attempt(&attempt, &delivery, &health)
+            .await
+            .unwrap();
+    }
 }
 
 fn insert_event(c: &mut Criterion) {
@@ -95,8 +129,21 @@ fn insert_event(c: &mut Criterion) {
             )
         });
         group.bench_function(BenchmarkId::new("64_writers", name), |b| {
-            b.to_async(&runtime)
-                .iter_custom(|iters| write_many(storage.clone(), fixture.clone(), iters))
+            b.to_async(&runtime).iter_custom(|iters| {
+                write_many(storage.clone(), fixture.clone(), iters, Cycle::Publish)
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("delivery_cycle");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(5));
+    for (name, storage) in &stores {
+        group.bench_function(BenchmarkId::new("64_writers", name), |b| {
+            b.to_async(&runtime).iter_custom(|iters| {
+                write_many(storage.clone(), fixture.clone(), iters, Cycle::Deliver)
+            })
         });
     }
     group.finish();

@@ -1,11 +1,12 @@
 //! A success frees its endpoint's in-flight slot as soon as the response is in, not
 //! once its record is stored (on sled that waits for a group commit); and a delivery
-//! whose record is still being written is never sent again by a reload that still
-//! finds it pending in storage.
+//! whose record is still being written, or was written while a reload was reading,
+//! is never sent again by a reload that found it pending in storage.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +23,25 @@ use herald::{
 use herald_storage_memory::MemoryStorage;
 use tokio::sync::Semaphore;
 
-/// Memory storage whose `record_attempt` waits for a permit of `gate`.
+/// Memory storage whose `record_attempt` waits for a permit of `gate`, and whose
+/// `pending_deliveries`, while `hold_loads` is set, reads at once but answers only
+/// with a permit of `load_gate` (a load whose read is older than its answer).
 struct GatedStorage {
     inner: MemoryStorage,
     gate: Semaphore,
+    hold_loads: AtomicBool,
+    load_gate: Semaphore,
+}
+
+impl GatedStorage {
+    fn new() -> Self {
+        Self {
+            inner: MemoryStorage::new(),
+            gate: Semaphore::new(0),
+            hold_loads: AtomicBool::new(false),
+            load_gate: Semaphore::new(0),
+        }
+    }
 }
 
 #[async_trait]
@@ -125,7 +141,11 @@ impl Storage for GatedStorage {
         endpoint_id: &EndpointId,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
-        self.inner.pending_deliveries(endpoint_id, limit).await
+        let read = self.inner.pending_deliveries(endpoint_id, limit).await;
+        if self.hold_loads.load(SeqCst) {
+            self.load_gate.acquire().await.expect("gate open").forget();
+        }
+        read
     }
 
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
@@ -180,10 +200,7 @@ impl Storage for GatedStorage {
 
 #[tokio::test(start_paused = true)]
 async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_resent() {
-    let storage = Arc::new(GatedStorage {
-        inner: MemoryStorage::new(),
-        gate: Semaphore::new(0),
-    });
+    let storage = Arc::new(GatedStorage::new());
     let transport = Arc::new(ScriptedTransport::new());
     let engine = Engine::start(storage.clone(), transport.clone(), config())
         .await
@@ -245,4 +262,51 @@ async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_r
     assert_eq!(sent.len(), 3, "three distinct events, each sent once");
     let counts = storage.inner.delivery_counts(&endpoint_id).await.unwrap();
     assert_eq!((counts.pending, counts.dead), (0, 0), "all three succeeded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_stored_while_a_reload_reads_is_not_sent_again() {
+    let storage = Arc::new(GatedStorage::new());
+    let transport = Arc::new(ScriptedTransport::new());
+    let engine = Engine::start(storage.clone(), transport.clone(), config())
+        .await
+        .unwrap();
+    let tenant = TenantId::parse("acme").unwrap();
+    let endpoint = engine
+        .create_endpoint(&tenant, NewEndpoint::new(url("a")))
+        .await
+        .unwrap();
+    let endpoint_id = endpoint.info.endpoint.id.clone();
+    transport.set_default(&url("a"), Step::status(200));
+    engine
+        .publish(&tenant, NewEvent::new("order.filled", "{}").unwrap())
+        .await
+        .unwrap();
+    assert!(transport.wait_for(1, Duration::from_secs(30)).await);
+
+    // A reload reads the delivery as pending (its record is not stored yet), and
+    // answers only after the record has landed.
+    storage.hold_loads.store(true, SeqCst);
+    let patch = EndpointPatch {
+        description: Some(Some("reloaded".into())),
+        ..Default::default()
+    };
+    engine
+        .update_endpoint(&tenant, &endpoint_id, patch)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    storage.gate.add_permits(1);
+    eventually(Duration::from_secs(30), || async {
+        storage
+            .inner
+            .pending_deliveries(&endpoint_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    storage.load_gate.add_permits(1);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(transport.sent().len(), 1, "sent once");
 }

@@ -3,7 +3,9 @@
 //! schedule, and retires the endpoint when it must be disabled.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -119,6 +121,9 @@ pub(crate) struct EndpointState {
     /// Deliveries that succeeded and left the queue while their record is being
     /// stored: a storage read still sees them pending, so they must not be queued again.
     recording: HashSet<DeliveryId>,
+    /// Deliveries whose record was stored as settled while a load was reading: the
+    /// load may have read them still pending, so its result must not queue them again.
+    settled_while_loading: HashSet<DeliveryId>,
     breaker: Breaker,
     /// The breaker state last shown through `Shared` (shown again only on change).
     published_breaker: Option<BreakerState>,
@@ -197,6 +202,7 @@ impl EndpointState {
             events: HashMap::new(),
             held_bytes: 0,
             recording: HashSet::new(),
+            settled_while_loading: HashSet::new(),
             breaker: Breaker::new(breaker_config(shared)),
             published_breaker: None,
             health: EndpointHealth::default(),
@@ -293,8 +299,11 @@ impl EndpointState {
     /// Queues pending deliveries read from storage; `complete` when they were all
     /// there was.
     fn take_loaded(&mut self, deliveries: Vec<Delivery>, complete: bool) {
+        let settled = std::mem::take(&mut self.settled_while_loading);
         for delivery in deliveries {
-            self.insert(delivery, None);
+            if !settled.contains(&delivery.id) {
+                self.insert(delivery, None);
+            }
         }
         self.queue.refilled(complete);
     }
@@ -390,7 +399,8 @@ impl EndpointState {
         }
     }
 
-    /// Decides what an attempt's outcome means, then records it in a task.
+    /// Decides what an attempt's outcome means, then records it (in a task when the
+    /// storage makes it wait).
     fn on_attempt(
         &mut self,
         shared: &Arc<Shared>,
@@ -455,7 +465,7 @@ impl EndpointState {
             }
         }
         self.publish_breaker(shared);
-        let dead = (delivery.status == DeliveryStatus::Dead).then(|| {
+        let mut dead = (delivery.status == DeliveryStatus::Dead).then(|| {
             metrics::deliveries_dead(1);
             DeliveryDead {
                 tenant: delivery.tenant.clone(),
@@ -485,26 +495,43 @@ impl EndpointState {
             response_body: outcome.body,
         };
         let health = self.health.clone();
-        let task_shared = shared.clone();
-        let me = myself.clone();
-        tokio::spawn(
+        let storage = shared.storage.clone();
+        let mut recording = Box::pin(
             async move {
-                if let Err(error) = task_shared
-                    .storage
-                    .record_attempt(&record, &delivery, &health)
-                    .await
-                {
+                if let Err(error) = storage.record_attempt(&record, &delivery, &health).await {
                     tracing::error!(%error, "recording an attempt failed; the delivery stays pending in storage");
                 }
-                if me.cast(EndpointMsg::Recorded { delivery, dead }).is_err() {
-                    task_shared.busy_done();
-                }
+                delivery
             }
             .in_current_span(),
         );
+        // A storage that answers at once (memory) is done on this first poll: the
+        // outcome is applied here, without a task and a message per attempt. One that
+        // waits (sled's group commit) finishes in a task that reports `Recorded`.
+        let recorded = match recording
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(delivery) => Some(delivery),
+            Poll::Pending => {
+                let task_shared = shared.clone();
+                let me = myself.clone();
+                let dead = dead.take();
+                tokio::spawn(async move {
+                    let delivery = recording.await;
+                    if me.cast(EndpointMsg::Recorded { delivery, dead }).is_err() {
+                        task_shared.busy_done();
+                    }
+                });
+                None
+            }
+        };
         if let Some(reason) = disable_reason {
             tracing::warn!(endpoint_id = %self.endpoint_id, reason = reason.as_str(), "disabling endpoint");
             self.retire(Some(reason), true);
+        }
+        if let Some(delivery) = recorded {
+            self.on_recorded(shared, delivery, dead);
         }
     }
 
@@ -515,6 +542,9 @@ impl EndpointState {
         if delivery.status == DeliveryStatus::Pending && !retiring {
             self.queue.requeue(delivery);
         } else {
+            if self.loading && delivery.status != DeliveryStatus::Pending {
+                self.settled_while_loading.insert(delivery.id.clone());
+            }
             self.queue.finish(&delivery.id);
         }
         if let Some(dead) = dead {
