@@ -3,9 +3,7 @@
 //! schedule, and retires the endpoint when it must be disabled.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -399,8 +397,7 @@ impl EndpointState {
         }
     }
 
-    /// Decides what an attempt's outcome means, then records it (in a task when the
-    /// storage makes it wait).
+    /// Decides what an attempt's outcome means, then records it in a task.
     fn on_attempt(
         &mut self,
         shared: &Arc<Shared>,
@@ -465,7 +462,7 @@ impl EndpointState {
             }
         }
         self.publish_breaker(shared);
-        let mut dead = (delivery.status == DeliveryStatus::Dead).then(|| {
+        let dead = (delivery.status == DeliveryStatus::Dead).then(|| {
             metrics::deliveries_dead(1);
             DeliveryDead {
                 tenant: delivery.tenant.clone(),
@@ -495,43 +492,26 @@ impl EndpointState {
             response_body: outcome.body,
         };
         let health = self.health.clone();
-        let storage = shared.storage.clone();
-        let mut recording = Box::pin(
+        let task_shared = shared.clone();
+        let me = myself.clone();
+        tokio::spawn(
             async move {
-                if let Err(error) = storage.record_attempt(&record, &delivery, &health).await {
+                if let Err(error) = task_shared
+                    .storage
+                    .record_attempt(&record, &delivery, &health)
+                    .await
+                {
                     tracing::error!(%error, "recording an attempt failed; the delivery stays pending in storage");
                 }
-                delivery
+                if me.cast(EndpointMsg::Recorded { delivery, dead }).is_err() {
+                    task_shared.busy_done();
+                }
             }
             .in_current_span(),
         );
-        // A storage that answers at once (memory) is done on this first poll: the
-        // outcome is applied here, without a task and a message per attempt. One that
-        // waits (sled's group commit) finishes in a task that reports `Recorded`.
-        let recorded = match recording
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            Poll::Ready(delivery) => Some(delivery),
-            Poll::Pending => {
-                let task_shared = shared.clone();
-                let me = myself.clone();
-                let dead = dead.take();
-                tokio::spawn(async move {
-                    let delivery = recording.await;
-                    if me.cast(EndpointMsg::Recorded { delivery, dead }).is_err() {
-                        task_shared.busy_done();
-                    }
-                });
-                None
-            }
-        };
         if let Some(reason) = disable_reason {
             tracing::warn!(endpoint_id = %self.endpoint_id, reason = reason.as_str(), "disabling endpoint");
             self.retire(Some(reason), true);
-        }
-        if let Some(delivery) = recorded {
-            self.on_recorded(shared, delivery, dead);
         }
     }
 
