@@ -178,18 +178,19 @@ pub(crate) fn record_attempt(txn: &mut Txn<'_>, encoded: EncodedAttempt) -> Stor
     txn.insert(encoded.health.0, encoded.health.1);
     let delivery = &encoded.delivery;
     // A delivery is pending exactly while its record is under `P`, and a delivery
-    // never changes endpoint: so the stored one need not be decoded.
-    let pending_key = keys::pending(&delivery.endpoint_id, &delivery.id);
-    if txn.get(&pending_key)?.is_none() {
+    // never changes endpoint: so where the stored one is, and what `replace_delivery`
+    // moves away from, is known without decoding it.
+    if txn
+        .get(&keys::pending(&delivery.endpoint_id, &delivery.id))?
+        .is_none()
+    {
         return Ok(());
     }
-    if delivery.status != DeliveryStatus::Pending {
-        txn.remove(pending_key);
-        adjust_counts(txn, &delivery.endpoint_id, -1, 0)?;
-        index(txn, delivery)?;
-    }
-    txn.insert(record_key(delivery), encoded.delivery_value);
-    Ok(())
+    let stored = Delivery {
+        status: DeliveryStatus::Pending,
+        ..delivery.clone()
+    };
+    replace_delivery(txn, Some(&stored), delivery, encoded.delivery_value)
 }
 
 /// Creates or replaces a delivery, whatever its stored state.
