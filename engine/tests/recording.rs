@@ -198,6 +198,32 @@ impl Storage for GatedStorage {
     }
 }
 
+/// Makes the endpoint's actor reload its pending deliveries from storage (an update
+/// of the endpoint does).
+async fn reload(engine: &Engine, tenant: &TenantId, endpoint_id: &EndpointId) {
+    let patch = EndpointPatch {
+        description: Some(Some("reloaded".into())),
+        ..Default::default()
+    };
+    engine
+        .update_endpoint(tenant, endpoint_id, patch)
+        .await
+        .unwrap();
+}
+
+/// Waits until storage holds no pending delivery of the endpoint.
+async fn until_none_pending(storage: &GatedStorage, endpoint_id: &EndpointId) {
+    eventually(Duration::from_secs(30), || async {
+        storage
+            .inner
+            .pending_deliveries(endpoint_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_resent() {
     let storage = Arc::new(GatedStorage::new());
@@ -230,28 +256,13 @@ async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_r
     assert_eq!(pending.len(), 3, "storage still has them pending");
 
     // A reload reads them back as pending: none may be sent again.
-    let patch = EndpointPatch {
-        description: Some(Some("reloaded".into())),
-        ..Default::default()
-    };
-    engine
-        .update_endpoint(&tenant, &endpoint_id, patch)
-        .await
-        .unwrap();
+    reload(&engine, &tenant, &endpoint_id).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(transport.sent().len(), 3);
 
     // The records land; every delivery is stored as succeeded, sent once.
     storage.gate.add_permits(3);
-    eventually(Duration::from_secs(30), || async {
-        storage
-            .inner
-            .pending_deliveries(&endpoint_id, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    until_none_pending(&storage, &endpoint_id).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(transport.sent().len(), 3);
     let sent: std::collections::HashSet<String> = transport
@@ -287,25 +298,10 @@ async fn a_success_stored_while_a_reload_reads_is_not_sent_again() {
     // A reload reads the delivery as pending (its record is not stored yet), and
     // answers only after the record has landed.
     storage.hold_loads.store(true, SeqCst);
-    let patch = EndpointPatch {
-        description: Some(Some("reloaded".into())),
-        ..Default::default()
-    };
-    engine
-        .update_endpoint(&tenant, &endpoint_id, patch)
-        .await
-        .unwrap();
+    reload(&engine, &tenant, &endpoint_id).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     storage.gate.add_permits(1);
-    eventually(Duration::from_secs(30), || async {
-        storage
-            .inner
-            .pending_deliveries(&endpoint_id, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    until_none_pending(&storage, &endpoint_id).await;
     storage.load_gate.add_permits(1);
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(transport.sent().len(), 1, "sent once");
