@@ -99,8 +99,9 @@ pub fn parse_event_cursor(cursor: &str) -> Option<(Timestamp, EventId)> {
     ))
 }
 
-/// The cursor of an attempt list after `attempt`: `<started_at ms>.<attempt id>`.
-/// Every backend lists attempts newest first by start time, then id.
+/// The cursor of an attempt list after `attempt`: `<started_at ms>.<attempt id>`
+/// (the memory backend's; a backend may carry more in its cursors). Every backend
+/// lists attempts newest first by start time, then id.
 pub fn attempt_cursor(attempt: &Attempt) -> String {
     format!("{}.{}", attempt.started_at.0, attempt.id)
 }
@@ -221,8 +222,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Atomically replaces these deliveries (replay, retry, dead-lettering).
     async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()>;
 
-    /// An endpoint's attempts, newest first (by start time, then id; cursors from
-    /// `attempt_cursor`), optionally only successes or failures.
+    /// An endpoint's attempts, newest first (by start time, then id), optionally only
+    /// successes or failures. A page's cursor is only for the next page of the same
+    /// list.
     async fn list_attempts(
         &self,
         tenant: &TenantId,
@@ -240,7 +242,10 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<Page<Delivery>>;
 
     /// Removes events created before `cutoff` (with their deliveries that are not
-    /// pending) and attempts started before it. Pending work is never purged.
+    /// pending) and attempts started before it. Pending work is never purged. A
+    /// backend may keep an old attempt a little longer, with the newer ones recorded
+    /// together with it (sled stores a commit group's attempts to an endpoint as one
+    /// chunk), never remove a newer one.
     async fn purge_before(&self, cutoff: Timestamp) -> StorageResult<PurgeStats>;
 
     /// Makes every write so far durable (called at shutdown).

@@ -10,6 +10,12 @@
 //! writes behind. The group becomes one `sled::Batch` (atomic on one tree), then one
 //! `flush` (one fdatasync) makes it durable, and only then is every waiter answered.
 //!
+//! Records appended to a log (`Txn::append`, the attempt log) are not one key each:
+//! the group writes each log's records as one chunk under one key (`keys::chunk`),
+//! numbered from a counter stored with it. Every key costs the one commit thread a
+//! search, a node copy and, as a log grows, a share of node splits; a group holds
+//! several attempts to each busy endpoint, so chunks divide that cost among them.
+//!
 //! The flush runs on a second thread, so the writer stages and applies the next
 //! group while the previous one is being synced (a pipeline: the writer is the
 //! bottleneck under load, and it would otherwise sit idle through every fdatasync).
@@ -28,8 +34,11 @@ use std::thread::JoinHandle;
 
 use herald::error::StorageError;
 use herald::storage::StorageResult;
+use herald::time::Timestamp;
 use sled::Tree;
 use tokio::sync::oneshot;
+
+use crate::{keys, records};
 
 /// At most this many requests share one batch and one flush.
 pub(crate) const MAX_GROUP: usize = 1024;
@@ -37,12 +46,29 @@ pub(crate) const MAX_GROUP: usize = 1024;
 /// Staged writes: `Some(value)` to insert, `None` to remove.
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
+/// A record appended to a log, waiting for its group's chunk.
+struct Append {
+    /// The log's key prefix.
+    log: Vec<u8>,
+    /// The record's time (an attempt's start): a chunk is keyed by its newest.
+    time: Timestamp,
+    record: Vec<u8>,
+}
+
+/// What a group writes: its staged writes and its appends.
+#[derive(Default)]
+struct Group {
+    writes: Writes,
+    appends: Vec<Append>,
+}
+
 /// The view one write closure works on: the tree, the writes of earlier closures in
 /// the group, and its own writes.
 pub(crate) struct Txn<'a> {
     tree: &'a Tree,
     group: &'a Writes,
     own: Writes,
+    appends: Vec<Append>,
 }
 
 impl Txn<'_> {
@@ -65,6 +91,12 @@ impl Txn<'_> {
     /// Stages a removal.
     pub(crate) fn remove(&mut self, key: Vec<u8>) {
         self.own.insert(key, None);
+    }
+
+    /// Appends `record` to the log under `log` (a key prefix), in the chunk its group
+    /// writes there (see the module docs). Reads in the same group do not see it.
+    pub(crate) fn append(&mut self, log: Vec<u8>, time: Timestamp, record: Vec<u8>) {
+        self.appends.push(Append { log, time, record });
     }
 
     /// Up to `limit` entries with `start <= key < end` in key order, including staged
@@ -138,7 +170,7 @@ impl Txn<'_> {
 /// One queued request: stages its writes, then answers its waiter.
 trait Job: Send {
     /// Runs the closure on a `Txn`; on success its writes join the group's.
-    fn stage(&mut self, tree: &Tree, group: &mut Writes);
+    fn stage(&mut self, tree: &Tree, group: &mut Group);
     /// Answers the waiter: the closure's outcome once the group is durable, or the
     /// commit's failure.
     fn answer(self: Box<Self>, commit: Result<(), &str>);
@@ -156,17 +188,19 @@ where
     F: FnOnce(&mut Txn<'_>) -> StorageResult<R> + Send,
     R: Send,
 {
-    fn stage(&mut self, tree: &Tree, group: &mut Writes) {
+    fn stage(&mut self, tree: &Tree, group: &mut Group) {
         let Some(op) = self.op.take() else { return };
         let mut txn = Txn {
             tree,
-            group,
+            group: &group.writes,
             own: Writes::new(),
+            appends: Vec::new(),
         };
         let outcome = op(&mut txn);
         if outcome.is_ok() {
-            let own = txn.own;
-            group.extend(own);
+            let Txn { own, appends, .. } = txn;
+            group.writes.extend(own);
+            group.appends.extend(appends);
         }
         self.outcome = Some(outcome);
     }
@@ -201,11 +235,12 @@ impl std::fmt::Debug for dyn Job {
 }
 
 impl CommitWriter {
-    /// Starts the writer thread on `tree`.
+    /// Starts the writer thread on `tree`, whose last chunk number (stored under
+    /// `keys::chunk_number`) is `last_chunk`.
     ///
     /// # Errors
     /// When the thread cannot be spawned.
-    pub(crate) fn start(tree: Tree) -> std::io::Result<Self> {
+    pub(crate) fn start(tree: Tree, last_chunk: u64) -> std::io::Result<Self> {
         let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
         let (to_flush, applied) = mpsc::channel::<Applied>();
         let flush_tree = tree.clone();
@@ -214,7 +249,7 @@ impl CommitWriter {
             .spawn(move || flush_loop(&flush_tree, &applied))?;
         let writer = std::thread::Builder::new()
             .name("herald-sled-commit".into())
-            .spawn(move || run(&tree, &requests, &to_flush))?;
+            .spawn(move || run(&tree, &requests, &to_flush, last_chunk))?;
         Ok(Self {
             queue: Some(queue),
             threads: vec![writer, flusher],
@@ -263,7 +298,12 @@ struct Applied {
 }
 
 /// The writer loop: take a group, stage it, apply it, pass it to the flusher.
-fn run(tree: &Tree, requests: &mpsc::Receiver<Box<dyn Job>>, to_flush: &mpsc::Sender<Applied>) {
+fn run(
+    tree: &Tree,
+    requests: &mpsc::Receiver<Box<dyn Job>>,
+    to_flush: &mpsc::Sender<Applied>,
+    mut last_chunk: u64,
+) {
     while let Ok(first) = requests.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -272,11 +312,11 @@ fn run(tree: &Tree, requests: &mpsc::Receiver<Box<dyn Job>>, to_flush: &mpsc::Se
                 Err(_) => break,
             }
         }
-        let mut group = Writes::new();
+        let mut group = Group::default();
         for job in &mut jobs {
             job.stage(tree, &mut group);
         }
-        let applied = apply(tree, group);
+        let applied = apply(tree, group, &mut last_chunk);
         if let Err(applied) = to_flush.send(Applied { jobs, applied }) {
             // The flusher is gone (it panicked): nothing will be made durable.
             for job in applied.0.jobs {
@@ -286,20 +326,48 @@ fn run(tree: &Tree, requests: &mpsc::Receiver<Box<dyn Job>>, to_flush: &mpsc::Se
     }
 }
 
-/// Applies `group` as one batch (atomic, visible to readers, not yet durable).
-fn apply(tree: &Tree, group: Writes) -> Result<(), String> {
-    if group.is_empty() {
+/// Applies `group` as one batch (atomic, visible to readers, not yet durable), its
+/// appends as one chunk per log numbered after `last_chunk`.
+fn apply(tree: &Tree, group: Group, last_chunk: &mut u64) -> Result<(), String> {
+    if group.writes.is_empty() && group.appends.is_empty() {
         return Ok(());
     }
     let mut batch = sled::Batch::default();
-    for (key, value) in group {
+    for (key, value) in group.writes {
         match value {
             Some(value) => batch.insert(key, value),
             None => batch.remove(key),
         }
     }
+    if !group.appends.is_empty() {
+        for (key, value) in chunks(group.appends, last_chunk) {
+            batch.insert(key, value);
+        }
+        batch.insert(keys::chunk_number(), last_chunk.to_be_bytes().to_vec());
+    }
     tree.apply_batch(batch)
         .map_err(|e| format!("applying the batch: {e}"))
+}
+
+/// One chunk per log of `appends`, in the order appended, keyed by the log, its
+/// newest time and the next number after `last_chunk` (a number is never reused,
+/// even when the batch then fails, so two chunks never share a key).
+fn chunks(appends: Vec<Append>, last_chunk: &mut u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut logs: BTreeMap<Vec<u8>, (Timestamp, Vec<Vec<u8>>)> = BTreeMap::new();
+    for append in appends {
+        let (newest, records) = logs.entry(append.log).or_default();
+        *newest = (*newest).max(append.time);
+        records.push(append.record);
+    }
+    logs.into_iter()
+        .map(|(log, (newest, records))| {
+            *last_chunk += 1;
+            (
+                keys::chunk(&log, newest, *last_chunk),
+                records::encode_chunk(&records),
+            )
+        })
+        .collect()
 }
 
 /// The flusher loop: take every applied group waiting, flush once, answer them all.
@@ -346,6 +414,7 @@ mod tests {
             tree: &tree,
             group: &group,
             own: Writes::new(),
+            appends: Vec::new(),
         };
         txn.insert(b"a5".to_vec(), b"own".to_vec());
         txn.insert(b"a6".to_vec(), b"own".to_vec());
@@ -365,7 +434,7 @@ mod tests {
     #[tokio::test]
     async fn failed_closures_write_nothing_and_groups_commit() {
         let tree = tree();
-        let writer = CommitWriter::start(tree.clone()).unwrap();
+        let writer = CommitWriter::start(tree.clone(), 0).unwrap();
         let failed: StorageResult<()> = writer
             .write(|txn| {
                 txn.insert(b"x".to_vec(), b"1".to_vec());
@@ -395,5 +464,55 @@ mod tests {
             assert_eq!(usize::from(task.await.unwrap().unwrap()), i);
         }
         assert_eq!(tree.get(b"n").unwrap().unwrap().to_vec(), vec![50]);
+    }
+
+    #[tokio::test]
+    async fn appends_of_a_group_become_one_chunk_per_log_numbered_onwards() {
+        let tree = tree();
+        let writer = CommitWriter::start(tree.clone(), 7).unwrap();
+        writer
+            .write(|txn| {
+                txn.append(b"Ax".to_vec(), Timestamp(5), b"x1".to_vec());
+                txn.append(b"Ay".to_vec(), Timestamp(2), b"y1".to_vec());
+                txn.append(b"Ax".to_vec(), Timestamp(9), b"x2".to_vec());
+                txn.append(b"Ax".to_vec(), Timestamp(3), b"x3".to_vec());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        // A failed closure's appends are dropped with its writes.
+        let failed: StorageResult<()> = writer
+            .write(|txn| {
+                txn.append(b"Ax".to_vec(), Timestamp(1), b"lost".to_vec());
+                Err(StorageError::Corrupt("no".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        drop(writer);
+
+        let chunks: Vec<(Vec<u8>, Vec<Vec<u8>>)> = tree
+            .scan_prefix(b"A")
+            .map(|entry| {
+                let (key, value) = entry.unwrap();
+                let records = records::chunk_records(&value)
+                    .unwrap()
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                (key.to_vec(), records)
+            })
+            .collect();
+        assert_eq!(
+            chunks,
+            vec![
+                (
+                    keys::chunk(b"Ax", Timestamp(9), 8),
+                    vec![b"x1".to_vec(), b"x2".to_vec(), b"x3".to_vec()]
+                ),
+                (keys::chunk(b"Ay", Timestamp(2), 9), vec![b"y1".to_vec()]),
+            ]
+        );
+        let stored = tree.get(keys::chunk_number()).unwrap().unwrap();
+        assert_eq!(stored.as_ref(), 9u64.to_be_bytes());
     }
 }

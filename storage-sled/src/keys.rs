@@ -11,7 +11,7 @@
 //! So the keys sharing leading components form one contiguous range, scanned with a
 //! prefix. Pure functions, no I/O.
 
-use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
 use herald::time::Timestamp;
 
 /// The prefix byte of each kind of key (see the keyspace in the crate docs).
@@ -38,8 +38,11 @@ pub(crate) mod kind {
     pub(crate) const PENDING: u8 = b'P';
     /// `X` endpoint id, delivery id → delivery id, while dead.
     pub(crate) const DEAD: u8 = b'X';
-    /// `A` endpoint id, started_at, attempt id → attempt.
+    /// `A` endpoint id, newest started_at, chunk number → the attempts to that
+    /// endpoint recorded in one commit group (a chunk, see `records`).
     pub(crate) const ATTEMPT: u8 = b'A';
+    /// `S`: the last chunk number used.
+    pub(crate) const CHUNK_NUMBER: u8 = b'S';
 }
 
 /// A key under construction.
@@ -184,13 +187,32 @@ pub(crate) fn dead_of(endpoint: &EndpointId) -> Vec<u8> {
     Key::new(kind::DEAD).text(endpoint.as_str()).into_bytes()
 }
 
-/// `A` endpoint, started_at, attempt.
-pub(crate) fn attempt(endpoint: &EndpointId, started_at: Timestamp, id: &AttemptId) -> Vec<u8> {
-    Key::new(kind::ATTEMPT)
-        .text(endpoint.as_str())
-        .number(started_at.0)
-        .text(id.as_str())
-        .into_bytes()
+/// A chunk's key: a log's prefix (`attempts_of`), the newest start time in the
+/// chunk, the chunk's number. Chunks sort by their newest attempt, so everything
+/// in the chunks after a key (in a newest-first scan) started no later than it.
+pub(crate) fn chunk(log: &[u8], newest: Timestamp, number: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(log.len() + 16);
+    key.extend_from_slice(log);
+    key.extend_from_slice(&newest.0.to_be_bytes());
+    key.extend_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// The newest start time and the number of a chunk's key (`chunk`).
+pub(crate) fn chunk_position(key: &[u8]) -> Option<(u64, u64)> {
+    let (group, newest) = group_and_number(key)?;
+    if key.len() != group.len() + 16 {
+        return None;
+    }
+    let number = key.get(group.len() + 8..)?;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(number);
+    Some((newest, u64::from_be_bytes(word)))
+}
+
+/// `S`.
+pub(crate) fn chunk_number() -> Vec<u8> {
+    vec![kind::CHUNK_NUMBER]
 }
 
 /// Prefix of an endpoint's `A` keys.

@@ -5,6 +5,7 @@
 //! - `keys`: the order-preserving key encoding, one function per kind of key.
 //! - `records`: how values are encoded (postcard records, fixed-width counters).
 //! - `commit`: group commit: the writer thread, the flusher thread, and stopping them.
+//! - `attempt_log`: listing an endpoint's attempts newest first from its chunks.
 //! - `write`: the write rules, run on the commit thread.
 //!
 //! # Keyspace
@@ -25,15 +26,20 @@
 //! | `P` endpoint, delivery | `Delivery`, while pending | `pending_deliveries` in publish order, `get_delivery` |
 //! | `D` delivery | `Delivery`, once succeeded or dead | `get_delivery` |
 //! | `X` endpoint, delivery | delivery id | `list_dead_letters` |
-//! | `A` endpoint, started_at, attempt | `Attempt` | `list_attempts` newest first, `purge_before` |
+//! | `A` endpoint, newest started_at, chunk number | the endpoint's attempts recorded in one commit group | `list_attempts` newest first, `purge_before` |
+//! | `S` | last chunk number (`u64` BE) | numbering `A` chunks uniquely |
 //!
 //! No index spans tenants or endpoints: each publish and attempt writes only keys
 //! it needs to be found by. A pending delivery's record is its `P` entry, so a
 //! publish writes one key per delivery; the record moves to `D` when it settles.
 //! Finding a pending delivery by id alone (`get_delivery`) therefore looks it up
 //! under each of the tenant's endpoints: one point read per endpoint, paid by that
-//! API read rather than by every publish. The retention purge skips through the
-//! `n` and `A` ranges one tenant or endpoint at a time, each in time order.
+//! API read rather than by every publish. Attempts are not a key each either: the
+//! attempts a commit group records for one endpoint share one chunk (`commit`),
+//! which `list_attempts` merges back into start-time order (`attempt_log`). The
+//! retention purge skips through the `n` and `A` ranges one tenant or endpoint at a
+//! time, each in time order; an attempt chunk goes once its newest attempt is older
+//! than the cutoff.
 //!
 //! # Writes and durability
 //! Every write goes through the commit thread (`commit`): concurrent writes share
@@ -46,6 +52,7 @@
 //! attempt counts and due times, are simply there.
 #![warn(missing_docs, unreachable_pub)]
 
+mod attempt_log;
 mod commit;
 mod keys;
 mod records;
@@ -70,10 +77,10 @@ use sled::Tree;
 use crate::commit::CommitWriter;
 use crate::records::{Counts, StoredEvent};
 
-/// The on-disk format this build reads and writes (4: records in postcard instead of
-/// JSON; 3: a pending delivery's record is its `P` entry; 2: attempts keyed by start
+/// The on-disk format this build reads and writes (5: attempts stored in chunks, one
+/// per endpoint and commit group; 4: records in postcard instead of JSON; 3: a pending delivery's record is its `P` entry; 2: attempts keyed by start
 /// time, no global time indexes).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Why a data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +164,8 @@ impl SledStorage {
         })?;
         let tree: Tree = (*db).clone();
         check_format(&tree, &path)?;
-        let writer = CommitWriter::start(tree.clone()).map_err(OpenError::Thread)?;
+        let last_chunk = read_last_chunk(&tree, &path)?;
+        let writer = CommitWriter::start(tree.clone(), last_chunk).map_err(OpenError::Thread)?;
         Ok(Self {
             writer,
             tree,
@@ -269,6 +277,27 @@ fn check_format(tree: &Tree, path: &Path) -> Result<(), OpenError> {
         }
     }
     Ok(())
+}
+
+/// The last attempt chunk number used in the directory (`keys::chunk_number`; 0
+/// before the first chunk).
+fn read_last_chunk(tree: &Tree, path: &Path) -> Result<u64, OpenError> {
+    let stored = tree
+        .get(keys::chunk_number())
+        .map_err(|source| OpenError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    match stored {
+        None => Ok(0),
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| OpenError::IncompatibleFormat {
+                path: path.to_path_buf(),
+                found: "unknown (a malformed chunk number)".into(),
+                expected: FORMAT_VERSION,
+            }),
+    }
 }
 
 /// A delivery id stored as an index value.
@@ -607,28 +636,7 @@ impl Storage for SledStorage {
         outcome: Option<AttemptOutcome>,
         page: &PageRequest,
     ) -> StorageResult<Page<Attempt>> {
-        let cursor_key = match &page.cursor {
-            Some(c) => {
-                let (started_at, id) =
-                    storage::parse_attempt_cursor(c).ok_or_else(|| bad_cursor(c))?;
-                Some(keys::attempt(endpoint_id, started_at, &id))
-            }
-            None => None,
-        };
-        let bounds = newest_first_bounds(keys::attempts_of(endpoint_id), cursor_key);
-        let items = self.tree.range(bounds).rev().filter_map(|entry| {
-            let found = entry
-                .map_err(scan_error)
-                .and_then(|(_, bytes)| records::decode::<Attempt>(&bytes, "attempt"));
-            match found {
-                Ok(a) if &a.tenant == tenant && outcome.is_none_or(|o| o.matches(&a)) => {
-                    Some(Ok(a))
-                }
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            }
-        });
-        paginate(items, page.limit, storage::attempt_cursor)
+        attempt_log::list(&self.tree, tenant, endpoint_id, outcome, page)
     }
 
     async fn list_dead_letters(

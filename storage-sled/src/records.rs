@@ -69,6 +69,49 @@ impl Counts {
     }
 }
 
+/// The value under an `A` key: a chunk, the records (`encode`d attempts) appended
+/// to one log in one commit group. A `u32` count, then each record as a `u32`
+/// length and its bytes (little-endian), so the commit thread builds it by copying
+/// bytes, and the purge counts its attempts without decoding them.
+pub(crate) fn encode_chunk(records: &[Vec<u8>]) -> Vec<u8> {
+    let size = 4 + records.iter().map(|r| 4 + r.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&chunk_word(records.len()).to_le_bytes());
+    for record in records {
+        out.extend_from_slice(&chunk_word(record.len()).to_le_bytes());
+        out.extend_from_slice(record);
+    }
+    out
+}
+
+/// A count or length in a chunk; records and groups are far below 4 GiB.
+fn chunk_word(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The records of a chunk written by `encode_chunk`.
+pub(crate) fn chunk_records(bytes: &[u8]) -> StorageResult<Vec<&[u8]>> {
+    let corrupt = || StorageError::Corrupt("attempt chunk: truncated".into());
+    let word = |at: usize| -> StorageResult<usize> {
+        let b = bytes.get(at..at + 4).ok_or_else(corrupt)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let count = word(0)?;
+    let mut records = Vec::with_capacity(count.min(bytes.len() / 4));
+    let mut at = 4;
+    for _ in 0..count {
+        let len = word(at)?;
+        records.push(bytes.get(at + 4..at + 4 + len).ok_or_else(corrupt)?);
+        at += 4 + len;
+    }
+    if at != bytes.len() {
+        return Err(StorageError::Corrupt(
+            "attempt chunk: trailing bytes".into(),
+        ));
+    }
+    Ok(records)
+}
+
 /// Serializes a record (postcard).
 pub(crate) fn encode<T: Serialize>(value: &T) -> StorageResult<Vec<u8>> {
     postcard::to_allocvec(value).map_err(|e| StorageError::backend("encoding a record", e))
@@ -181,6 +224,25 @@ mod tests {
                 "cut at {cut}: {result:?}"
             );
         }
+    }
+
+    #[test]
+    fn chunks_round_trip_and_reject_every_truncation() {
+        let records = vec![b"first".to_vec(), Vec::new(), vec![0u8; 300]];
+        let bytes = encode_chunk(&records);
+        let back: Vec<Vec<u8>> = chunk_records(&bytes)
+            .unwrap()
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        assert_eq!(back, records);
+        assert!(chunk_records(&encode_chunk(&[])).unwrap().is_empty());
+        for cut in 0..bytes.len() {
+            assert!(chunk_records(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(chunk_records(&longer).is_err());
     }
 
     #[test]

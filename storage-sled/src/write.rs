@@ -147,7 +147,8 @@ pub(crate) fn insert_event(txn: &mut Txn<'_>, encoded: EncodedEvent) -> StorageR
 /// An attempt, the delivery's new state and the endpoint's health, encoded for
 /// `record_attempt`.
 pub(crate) struct EncodedAttempt {
-    attempt: (Vec<u8>, Vec<u8>),
+    /// The endpoint's log (`keys::attempts_of`), the start time, the record.
+    attempt: (Vec<u8>, Timestamp, Vec<u8>),
     health: (Vec<u8>, Vec<u8>),
     delivery: Delivery,
     delivery_value: Vec<u8>,
@@ -162,7 +163,8 @@ impl EncodedAttempt {
     ) -> StorageResult<Self> {
         Ok(Self {
             attempt: (
-                keys::attempt(&attempt.endpoint_id, attempt.started_at, &attempt.id),
+                keys::attempts_of(&attempt.endpoint_id),
+                attempt.started_at,
                 records::encode(attempt)?,
             ),
             health: (keys::health(&attempt.endpoint_id), records::encode(health)?),
@@ -172,9 +174,11 @@ impl EncodedAttempt {
     }
 }
 
-/// Logs an attempt, stores the health, and replaces the delivery if still pending.
+/// Logs an attempt (in its group's chunk of the endpoint's log), stores the health,
+/// and replaces the delivery if still pending.
 pub(crate) fn record_attempt(txn: &mut Txn<'_>, encoded: EncodedAttempt) -> StorageResult<()> {
-    txn.insert(encoded.attempt.0, encoded.attempt.1);
+    let (log, started_at, record) = encoded.attempt;
+    txn.append(log, started_at, record);
     txn.insert(encoded.health.0, encoded.health.1);
     let delivery = &encoded.delivery;
     // A delivery is pending exactly while its record is under `P`, and a delivery
@@ -250,18 +254,23 @@ pub(crate) fn purge_events(
     Ok((removed, next))
 }
 
-/// Removes attempts started before `cutoff`, looking at up to `PURGE_STEP` `A` keys
-/// from `start`, skipping through each endpoint's keys (in time order) as
-/// `purge_events` does through tenants. Returns how many were removed and where the
-/// next step starts.
+/// Removes the attempt chunks whose newest attempt started before `cutoff`, looking
+/// at up to `PURGE_STEP` `A` keys from `start`, skipping through each endpoint's keys
+/// (in time order) as `purge_events` does through tenants. Returns how many attempts
+/// were removed and where the next step starts.
+///
+/// An attempt goes with its chunk: one that shares a chunk with a newer attempt
+/// (recorded in the same commit group, so within moments of it) stays until that
+/// one is old too.
 pub(crate) fn purge_attempts(
     txn: &mut Txn<'_>,
     cutoff: Timestamp,
     start: Option<Vec<u8>>,
 ) -> StorageResult<(u64, Option<Vec<u8>>)> {
     let (old, next) = older_than(txn, kind::ATTEMPT, cutoff, start)?;
-    let removed = old.len() as u64;
-    for (key, _) in old {
+    let mut removed = 0;
+    for (key, chunk) in old {
+        removed += records::chunk_records(&chunk)?.len() as u64;
         txn.remove(key);
     }
     Ok((removed, next))

@@ -18,7 +18,7 @@ use herald::model::{
 };
 use herald::signing::{Secret, SecretSet, SignatureScheme};
 use herald::storage::{
-    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage,
+    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 
@@ -51,6 +51,7 @@ macro_rules! storage_conformance {
             purge_before_removes_old_history_and_keeps_pending,
             purge_before_reaches_every_tenant_and_endpoint,
             attempts_list_by_start_time,
+            attempts_recorded_together_list_by_start_time,
             flush_succeeds,
         );
     };
@@ -947,6 +948,61 @@ pub async fn attempts_list_by_start_time(s: &dyn Storage) {
             vec![a.id.clone(), c.id.clone(), b.id.clone()],
             "limit {limit}"
         );
+    }
+}
+
+/// Attempts recorded at once (which a backend may store together) and out of
+/// start-time order list newest first by start time, then id, on every page size
+/// and with either outcome filter.
+pub async fn attempts_recorded_together_list_by_start_time(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let d = publish(s, &event(&acme, "x", at(1)), &[&ep; 24]).await;
+    let healthy = health(0);
+    let mut made = Vec::new();
+    for (wave, deliveries) in (0u64..).zip(d.chunks(6)) {
+        // The waves interleave in time; waves 0 and 2 (and 1 and 3) share start times.
+        let attempts: Vec<Attempt> = (0u64..)
+            .zip(deliveries)
+            .map(|(i, delivery)| {
+                let status = if (i + wave) % 3 == 0 { 500 } else { 200 };
+                attempt(delivery, 1, status, at(10 + 2 * i + wave % 2))
+            })
+            .collect();
+        let record = |i: usize| s.record_attempt(&attempts[i], &deliveries[i], &healthy);
+        let recorded = tokio::join!(
+            record(0),
+            record(1),
+            record(2),
+            record(3),
+            record(4),
+            record(5)
+        );
+        for result in <[StorageResult<()>; 6]>::from(recorded) {
+            result.unwrap();
+        }
+        made.extend(attempts);
+    }
+    made.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+    for (outcome, keep) in [
+        (None, None),
+        (Some(AttemptOutcome::Success), Some(true)),
+        (Some(AttemptOutcome::Failure), Some(false)),
+    ] {
+        let expected: Vec<AttemptId> = made
+            .iter()
+            .filter(|a| keep.is_none_or(|k| a.succeeded() == k))
+            .map(|a| a.id.clone())
+            .collect();
+        for limit in [1, 2, 5, 7, 100] {
+            let (acme, ep_id) = (&acme, &ep.id);
+            let all = collect_pages(limit, move |page| async move {
+                s.list_attempts(acme, ep_id, outcome, &page).await.unwrap()
+            })
+            .await;
+            assert_eq!(ids(&all, |a| &a.id), expected, "{outcome:?} limit {limit}");
+        }
     }
 }
 
