@@ -895,25 +895,7 @@ pub async fn list_attempts_newest_first_filtered_and_paged(s: &dyn Storage) {
             .unwrap();
     }
     let newest_first: Vec<Attempt> = made.iter().rev().cloned().collect();
-    for (outcome, keep) in [
-        (None, None),
-        (Some(AttemptOutcome::Success), Some(true)),
-        (Some(AttemptOutcome::Failure), Some(false)),
-    ] {
-        let expected: Vec<AttemptId> = newest_first
-            .iter()
-            .filter(|a| keep.is_none_or(|k| a.succeeded() == k))
-            .map(|a| a.id.clone())
-            .collect();
-        for limit in [1, 2, 10] {
-            let (acme, ep_id) = (&acme, &ep.id);
-            let all = collect_pages(limit, move |page| async move {
-                s.list_attempts(acme, ep_id, outcome, &page).await.unwrap()
-            })
-            .await;
-            assert_eq!(ids(&all, |a| &a.id), expected, "{outcome:?} limit {limit}");
-        }
-    }
+    assert_attempts_listed(s, &acme, &ep.id, &newest_first, &[1, 2, 10]).await;
     let foreign = s
         .list_attempts(&tenant("globex"), &ep.id, None, &PageRequest::first(10))
         .await
@@ -985,20 +967,34 @@ pub async fn attempts_recorded_together_list_by_start_time(s: &dyn Storage) {
         made.extend(attempts);
     }
     made.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+    assert_attempts_listed(s, &acme, &ep.id, &made, &[1, 2, 5, 7, 100]).await;
+}
+
+/// Lists `endpoint`'s attempts unfiltered, then only successes, then only failures,
+/// paging at each of `limits`, and checks each listing is `newest_first` filtered
+/// likewise.
+async fn assert_attempts_listed(
+    s: &dyn Storage,
+    tenant: &TenantId,
+    endpoint: &EndpointId,
+    newest_first: &[Attempt],
+    limits: &[usize],
+) {
     for (outcome, keep) in [
         (None, None),
         (Some(AttemptOutcome::Success), Some(true)),
         (Some(AttemptOutcome::Failure), Some(false)),
     ] {
-        let expected: Vec<AttemptId> = made
+        let expected: Vec<AttemptId> = newest_first
             .iter()
             .filter(|a| keep.is_none_or(|k| a.succeeded() == k))
             .map(|a| a.id.clone())
             .collect();
-        for limit in [1, 2, 5, 7, 100] {
-            let (acme, ep_id) = (&acme, &ep.id);
+        for &limit in limits {
             let all = collect_pages(limit, move |page| async move {
-                s.list_attempts(acme, ep_id, outcome, &page).await.unwrap()
+                s.list_attempts(tenant, endpoint, outcome, &page)
+                    .await
+                    .unwrap()
             })
             .await;
             assert_eq!(ids(&all, |a| &a.id), expected, "{outcome:?} limit {limit}");
