@@ -77,6 +77,36 @@ async fn reopening_returns_every_pending_delivery_intact() {
     assert_eq!(attempts.items.len(), 2);
 }
 
+/// Attempt chunks are numbered on across a reopen: an attempt recorded after it,
+/// with the same start time as one before it, lands in a chunk of its own rather
+/// than over the earlier one.
+#[tokio::test]
+async fn attempts_recorded_after_a_reopen_keep_the_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    let mut recorded = Vec::new();
+    for _ in 0..3 {
+        let s = SledStorage::open(&path).unwrap();
+        s.put_endpoint(&ep).await.unwrap();
+        let d = publish(&s, &event(&acme, "x", at(1)), &[&ep]).await;
+        let a = attempt(&d[0], 1, 500, at(5));
+        s.record_attempt(&a, &d[0], &health(1)).await.unwrap();
+        recorded.push(a.id);
+        s.flush().await.unwrap();
+    }
+    let s = SledStorage::open(&path).unwrap();
+    let listed = s
+        .list_attempts(&acme, &ep.id, None, &PageRequest::first(10))
+        .await
+        .unwrap();
+    let mut listed: Vec<_> = listed.items.into_iter().map(|a| a.id).collect();
+    listed.sort();
+    recorded.sort();
+    assert_eq!(listed, recorded);
+}
+
 /// The child half of `acknowledged_writes_survive_a_kill`: publishes until killed,
 /// printing each event id once `insert_event` has returned.
 #[test]
