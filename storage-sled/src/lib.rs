@@ -681,3 +681,44 @@ impl Storage for SledStorage {
         self.writer.write(|_| Ok(())).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_testkit::conformance::{self as fixtures, at};
+
+    /// Attempts recorded in one group share one chunk; the purge takes the chunk only
+    /// once its newest attempt is older than the cutoff, and counts each attempt in it.
+    #[tokio::test]
+    async fn a_chunk_is_purged_whole_once_its_newest_attempt_is_old() {
+        let s = SledStorage::temporary().unwrap();
+        let acme = fixtures::tenant("acme");
+        let ep = fixtures::endpoint(&acme);
+        s.put_endpoint(&ep).await.unwrap();
+        let d = fixtures::publish(&s, &fixtures::event(&acme, "x", at(1)), &[&ep, &ep]).await;
+        let encoded = [(&d[0], at(2)), (&d[1], at(20))].map(|(delivery, started_at)| {
+            let attempt = fixtures::attempt(delivery, 1, 500, started_at);
+            write::EncodedAttempt::new(&attempt, delivery, &fixtures::health(1)).unwrap()
+        });
+        s.writer
+            .write(move |txn| {
+                encoded
+                    .into_iter()
+                    .try_for_each(|attempt| write::record_attempt(txn, attempt))
+            })
+            .await
+            .unwrap();
+        assert_eq!(s.tree.scan_prefix([keys::kind::ATTEMPT]).count(), 1);
+        let listed = |s: &SledStorage| {
+            attempt_log::list(&s.tree, &acme, &ep.id, None, &PageRequest::first(10))
+                .unwrap()
+                .items
+                .len()
+        };
+
+        assert_eq!(s.purge_before(at(10)).await.unwrap().attempts, 0);
+        assert_eq!(listed(&s), 2);
+        assert_eq!(s.purge_before(at(21)).await.unwrap().attempts, 2);
+        assert_eq!(listed(&s), 0);
+    }
+}
