@@ -138,8 +138,30 @@ pub trait Storage: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StorageResult<Page<Endpoint>>;
 
-    /// Every endpoint of every tenant (to build the subscription index at start).
-    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>>;
+    /// Up to `limit` endpoints of every tenant in id order, those after `after` (the
+    /// start-up reads them a page at a time to build the subscription index, so a
+    /// store of many endpoints is never all in memory at once as records).
+    async fn endpoints_after(
+        &self,
+        after: Option<&EndpointId>,
+        limit: usize,
+    ) -> StorageResult<Vec<Endpoint>>;
+
+    /// Every endpoint of every tenant, in id order (`endpoints_after`, page by page).
+    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>> {
+        const PAGE: usize = 1024;
+        let mut all: Vec<Endpoint> = Vec::new();
+        loop {
+            let page = self
+                .endpoints_after(all.last().map(|e| &e.id), PAGE)
+                .await?;
+            let done = page.len() < PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
 
     /// Deletes an endpoint and, atomically, marks its pending deliveries dead with
     /// `endpoint_deleted` at `now`. Returns how many were pending, or `None` when

@@ -70,8 +70,12 @@ impl Storage for GatedStorage {
         self.inner.list_endpoints(tenant, page).await
     }
 
-    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>> {
-        self.inner.all_endpoints().await
+    async fn endpoints_after(
+        &self,
+        after: Option<&EndpointId>,
+        limit: usize,
+    ) -> StorageResult<Vec<Endpoint>> {
+        self.inner.endpoints_after(after, limit).await
     }
 
     async fn delete_endpoint(

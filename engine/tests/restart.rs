@@ -129,3 +129,27 @@ async fn shutdown_refuses_new_publishes() {
     assert!(matches!(refused, Err(herald::Error::NotRunning)));
     assert!(!h.engine.is_ready());
 }
+
+/// An engine started on a store of more endpoints than one start-up page (1,024)
+/// routes to every one of them: the pages join without a gap or an overlap.
+#[tokio::test(start_paused = true)]
+async fn a_restart_indexes_endpoints_past_the_first_start_up_page() {
+    let h = Harness::start(config()).await;
+    for i in 0..1100 {
+        h.endpoint(&format!("e{i}"), |e| {
+            e.event_types = Some(vec![format!("t.e{i}")]);
+        })
+        .await;
+    }
+    h.engine.shutdown(Duration::from_secs(1)).await.unwrap();
+    let restarted = Harness::start_on(
+        h.storage.clone(),
+        Arc::new(ScriptedTransport::new()),
+        config(),
+    )
+    .await;
+    for i in [0, 1, 1023, 1024, 1025, 1099] {
+        let published = restarted.publish(&format!("t.e{i}"), "{}").await;
+        assert_eq!(published.event.deliveries, 1, "endpoint e{i}");
+    }
+}

@@ -44,8 +44,8 @@ struct StoredEvent {
 /// The records and the indexes that keep hot operations O(log n).
 #[derive(Debug, Default)]
 struct State {
-    /// Endpoints by id.
-    endpoints: HashMap<EndpointId, Endpoint>,
+    /// Endpoints by id, in id order (the start-up pages through them).
+    endpoints: BTreeMap<EndpointId, Endpoint>,
     /// Each tenant's endpoint ids (id order = creation order).
     tenant_endpoints: HashMap<TenantId, BTreeSet<EndpointId>>,
     /// Stored health per endpoint.
@@ -243,11 +243,19 @@ impl Storage for MemoryStorage {
         Ok(paginate(items, page.limit, |e| e.id.to_string()))
     }
 
-    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>> {
+    async fn endpoints_after(
+        &self,
+        after: Option<&EndpointId>,
+        limit: usize,
+    ) -> StorageResult<Vec<Endpoint>> {
         let state = self.state();
-        let mut all: Vec<Endpoint> = state.endpoints.values().cloned().collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(all)
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(state
+            .endpoints
+            .range::<EndpointId, _>((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 
     async fn delete_endpoint(

@@ -16,7 +16,7 @@
 //! | key | value | serves |
 //! |---|---|---|
 //! | `V` | format version (`u32` BE) | open-time compatibility check |
-//! | `E` endpoint | `Endpoint` | `get_endpoint`, `endpoint_by_id`, `all_endpoints` |
+//! | `E` endpoint | `Endpoint` | `get_endpoint`, `endpoint_by_id`, `endpoints_after` |
 //! | `e` tenant, endpoint | endpoint id | `list_endpoints` (ids sort by creation) |
 //! | `H` endpoint | `EndpointHealth` | `endpoint_health` |
 //! | `C` endpoint | pending, dead (`u64` BE each) | `delivery_counts` in O(1) |
@@ -414,9 +414,20 @@ impl Storage for SledStorage {
         paginate(items, page.limit, |e| e.id.to_string())
     }
 
-    async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>> {
+    async fn endpoints_after(
+        &self,
+        after: Option<&EndpointId>,
+        limit: usize,
+    ) -> StorageResult<Vec<Endpoint>> {
+        let lower = match after {
+            Some(id) => Bound::Excluded(keys::endpoint(id)),
+            None => Bound::Included(vec![keys::kind::ENDPOINT]),
+        };
+        let upper =
+            keys::prefix_end(&[keys::kind::ENDPOINT]).map_or(Bound::Unbounded, Bound::Excluded);
         self.tree
-            .scan_prefix([keys::kind::ENDPOINT])
+            .range((lower, upper))
+            .take(limit)
             .map(|entry| {
                 let (_, bytes) = entry.map_err(scan_error)?;
                 records::decode(&bytes, "endpoint")

@@ -29,6 +29,7 @@ macro_rules! storage_conformance {
     ($make:expr) => {
         $crate::storage_conformance!(@cases $make;
             endpoints_crud,
+            endpoints_after_pages_through_every_tenant_in_id_order,
             endpoints_tenant_isolation,
             list_endpoints_newest_first_with_cursors,
             endpoint_health_defaults_and_replaces,
@@ -253,6 +254,45 @@ pub async fn endpoints_crud(s: &dyn Storage) {
         .await
         .unwrap();
     assert_eq!(page.items, vec![ep], "a replaced endpoint is listed once");
+}
+
+/// `endpoints_after` pages through every tenant's endpoints in id order, on every page
+/// size, from any id (stored or not); `all_endpoints` is all of them.
+pub async fn endpoints_after_pages_through_every_tenant_in_id_order(s: &dyn Storage) {
+    let mut made = Vec::new();
+    for name in ["zeta", "acme", "beta", "acme", "zeta", "beta", "acme"] {
+        let ep = endpoint(&tenant(name));
+        s.put_endpoint(&ep).await.unwrap();
+        made.push(ep);
+    }
+    let deleted = made.remove(3);
+    s.delete_endpoint(&deleted.tenant, &deleted.id, at(1))
+        .await
+        .unwrap();
+    made.sort_by(|a, b| a.id.cmp(&b.id));
+    for limit in 1..=7 {
+        let mut paged: Vec<Endpoint> = Vec::new();
+        for _ in 0..=made.len() {
+            let page = s
+                .endpoints_after(paged.last().map(|e| &e.id), limit)
+                .await
+                .unwrap();
+            assert!(page.len() <= limit);
+            let done = page.len() < limit;
+            paged.extend(page);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(paged, made, "limit {limit}");
+    }
+    // From an id that is not stored (the deleted one): the endpoints after it.
+    let after_deleted: Vec<Endpoint> = made.iter().filter(|e| e.id > deleted.id).cloned().collect();
+    assert_eq!(
+        s.endpoints_after(Some(&deleted.id), 100).await.unwrap(),
+        after_deleted
+    );
+    assert_eq!(s.all_endpoints().await.unwrap(), made);
 }
 
 /// A tenant never sees, lists or deletes another tenant's endpoint.

@@ -17,6 +17,10 @@ use crate::model::{Delivery, Endpoint, Event};
 use crate::request::PreparedEvent;
 use crate::storage::InsertEvent;
 
+/// Endpoints read per page while the index is built at start: a store of many
+/// endpoints never has all its records in memory at once.
+const START_PAGE: usize = 1024;
+
 /// A validated publish on its way to storage.
 pub(crate) struct PublishRequest {
     pub(crate) tenant: TenantId,
@@ -138,17 +142,28 @@ impl Actor for Router {
     type State = RouterState;
     type Arguments = ();
 
-    /// Builds the index from every stored endpoint.
+    /// Builds the index from every stored endpoint, reading them a page at a time.
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
         _args: (),
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut index = SubscriptionIndex::new();
-        for endpoint in self.shared.storage.all_endpoints().await? {
-            index.upsert(&endpoint);
+        let mut after: Option<EndpointId> = None;
+        loop {
+            let page = self
+                .shared
+                .storage
+                .endpoints_after(after.as_ref(), START_PAGE)
+                .await?;
+            for endpoint in &page {
+                index.upsert(endpoint);
+            }
+            match page.last() {
+                Some(last) if page.len() == START_PAGE => after = Some(last.id.clone()),
+                _ => return Ok(RouterState { index }),
+            }
         }
-        Ok(RouterState { index })
     }
 
     async fn handle(
