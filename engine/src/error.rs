@@ -43,6 +43,10 @@ pub enum StorageError {
     /// The storage has been closed.
     #[error("storage is closed")]
     Closed,
+    /// A list's cursor that this list did not make: the caller's input, not a
+    /// failure (`Error::Invalid` naming `cursor` for callers of the engine).
+    #[error("`{0}` is not a cursor of this list")]
+    BadCursor(String),
 }
 
 impl StorageError {
@@ -104,5 +108,16 @@ pub enum Error {
     NotRunning,
     /// Storage failed.
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for Error {
+    /// A cursor the list did not make is the caller's mistake (`Invalid`); every
+    /// other storage error is a failure.
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::BadCursor(_) => Self::Invalid(Invalid::new("cursor", error.to_string())),
+            error => Self::Storage(error),
+        }
+    }
 }

@@ -147,6 +147,20 @@ async fn invalid_values_are_422_naming_the_field() {
             "tenant",
         ),
         (daemon.get(&format!("{ENDPOINTS}?limit=abc")).await, "limit"),
+        (daemon.get(&format!("{ENDPOINTS}?cursor=garbage")).await, "cursor"),
+        (daemon.get(&format!("{EVENTS}?cursor=garbage")).await, "cursor"),
+        (
+            daemon
+                .get(&format!("{ENDPOINTS}/{id}/attempts?cursor=garbage"))
+                .await,
+            "cursor",
+        ),
+        (
+            daemon
+                .get(&format!("{ENDPOINTS}/{id}/dead-letters?cursor=garbage"))
+                .await,
+            "cursor",
+        ),
         (
             daemon
                 .get(&format!("{ENDPOINTS}/{id}/attempts?outcome=maybe"))

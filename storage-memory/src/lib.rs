@@ -134,7 +134,7 @@ fn min_event_id() -> EventId {
 
 /// A malformed cursor; a caller bug or a cursor from another list.
 fn bad_cursor(cursor: &str) -> StorageError {
-    StorageError::Corrupt(format!("malformed cursor `{cursor}`"))
+    StorageError::BadCursor(cursor.to_owned())
 }
 
 impl State {
@@ -225,16 +225,16 @@ impl Storage for MemoryStorage {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> StorageResult<Page<Endpoint>> {
+        let upper = match &page.cursor {
+            Some(c) => Bound::Excluded(EndpointId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => Bound::Unbounded,
+        };
         let state = self.state();
         let Some(ids) = state.tenant_endpoints.get(tenant) else {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
             });
-        };
-        let upper = match &page.cursor {
-            Some(c) => Bound::Excluded(EndpointId::parse(c).map_err(|_| bad_cursor(c))?),
-            None => Bound::Unbounded,
         };
         let items = ids
             .range((Bound::Unbounded, upper))
@@ -349,6 +349,10 @@ impl Storage for MemoryStorage {
         filter: &EventFilter,
         page: &PageRequest,
     ) -> StorageResult<Page<Event>> {
+        let after = match &page.cursor {
+            Some(c) => Some(storage::parse_event_cursor(c).ok_or_else(|| bad_cursor(c))?),
+            None => None,
+        };
         let state = self.state();
         let Some(index) = state.tenant_events.get(tenant) else {
             return Ok(Page {
@@ -365,8 +369,7 @@ impl Storage for MemoryStorage {
             Some(until) => Bound::Excluded((until, min_event_id())),
             None => Bound::Unbounded,
         };
-        if let Some(c) = &page.cursor {
-            let after = storage::parse_event_cursor(c).ok_or_else(|| bad_cursor(c))?;
+        if let Some(after) = after {
             let tighter = match &upper {
                 Bound::Excluded(u) => after < *u,
                 _ => true,
@@ -491,18 +494,18 @@ impl Storage for MemoryStorage {
         outcome: Option<AttemptOutcome>,
         page: &PageRequest,
     ) -> StorageResult<Page<Attempt>> {
+        let upper = match &page.cursor {
+            Some(c) => {
+                Bound::Excluded(storage::parse_attempt_cursor(c).ok_or_else(|| bad_cursor(c))?)
+            }
+            None => Bound::Unbounded,
+        };
         let state = self.state();
         let Some(attempts) = state.attempts.get(endpoint_id) else {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
             });
-        };
-        let upper = match &page.cursor {
-            Some(c) => {
-                Bound::Excluded(storage::parse_attempt_cursor(c).ok_or_else(|| bad_cursor(c))?)
-            }
-            None => Bound::Unbounded,
         };
         let items = attempts
             .range((Bound::Unbounded, upper))
@@ -519,16 +522,16 @@ impl Storage for MemoryStorage {
         endpoint_id: &EndpointId,
         page: &PageRequest,
     ) -> StorageResult<Page<Delivery>> {
+        let upper = match &page.cursor {
+            Some(c) => Bound::Excluded(DeliveryId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => Bound::Unbounded,
+        };
         let state = self.state();
         let Some(dead) = state.dead.get(endpoint_id) else {
             return Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
             });
-        };
-        let upper = match &page.cursor {
-            Some(c) => Bound::Excluded(DeliveryId::parse(c).map_err(|_| bad_cursor(c))?),
-            None => Bound::Unbounded,
         };
         let items = dead
             .range((Bound::Unbounded, upper))

@@ -308,7 +308,7 @@ fn parse_delivery_id(bytes: &[u8]) -> StorageResult<DeliveryId> {
 
 /// A malformed cursor: a caller bug or a cursor from another list.
 fn bad_cursor(cursor: &str) -> StorageError {
-    StorageError::Corrupt(format!("malformed cursor `{cursor}`"))
+    StorageError::BadCursor(cursor.to_owned())
 }
 
 /// The bounds for a newest-first listing of the keys under `prefix`, stopping

@@ -11,6 +11,7 @@
 //! fresh, empty storage and anything that must outlive it (a `TempDir`, or `()`).
 //! Each case is also a plain `pub async fn(&dyn Storage)`, callable on its own.
 
+use herald::error::StorageError;
 use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
 use herald::model::{
     Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
@@ -53,6 +54,7 @@ macro_rules! storage_conformance {
             purge_before_reaches_every_tenant_and_endpoint,
             attempts_list_by_start_time,
             attempts_recorded_together_list_by_start_time,
+            malformed_cursors_are_refused_by_every_list,
             flush_succeeds,
         );
     };
@@ -1039,6 +1041,50 @@ async fn assert_attempts_listed(
             .await;
             assert_eq!(ids(&all, |a| &a.id), expected, "{outcome:?} limit {limit}");
         }
+    }
+}
+
+/// A cursor no list made is refused as `BadCursor` (the caller's input, not
+/// corruption) by every list, whether the list has items or not.
+pub async fn malformed_cursors_are_refused_by_every_list(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.put_endpoint(&ep).await.unwrap();
+    let d = publish(s, &event(&acme, "x", at(1)), &[&ep]).await;
+    let mut dead = d[0].clone();
+    dead.kill(DeadReason::RetriesExhausted, at(2));
+    s.update_deliveries(&[dead]).await.unwrap();
+    s.record_attempt(&attempt(&d[0], 1, 500, at(2)), &d[0], &health(1))
+        .await
+        .unwrap();
+    let empty = (tenant("globex"), endpoint(&tenant("globex")));
+    for ((tenant, ep), cursor) in [(acme, ep), empty]
+        .iter()
+        .flat_map(|t| ["garbage", "1.2", "", "ep_", "9.9.9.att_nope"].map(move |c| (t, c)))
+    {
+        let page = PageRequest {
+            cursor: Some(cursor.to_owned()),
+            ..PageRequest::first(10)
+        };
+        let refused = |result: Result<(), StorageError>, list: &str| match result {
+            Err(StorageError::BadCursor(c)) => assert_eq!(c, cursor, "{list}"),
+            other => panic!("{list} with cursor `{cursor}`: {other:?}"),
+        };
+        refused(s.list_endpoints(tenant, &page).await.map(drop), "endpoints");
+        refused(
+            s.list_events(tenant, &EventFilter::default(), &page)
+                .await
+                .map(drop),
+            "events",
+        );
+        refused(
+            s.list_attempts(tenant, &ep.id, None, &page).await.map(drop),
+            "attempts",
+        );
+        refused(
+            s.list_dead_letters(tenant, &ep.id, &page).await.map(drop),
+            "dead letters",
+        );
     }
 }
 
