@@ -78,8 +78,9 @@ use crate::commit::CommitWriter;
 use crate::records::{Counts, StoredEvent};
 
 /// The on-disk format this build reads and writes (5: attempts stored in chunks, one
-/// per endpoint and commit group; 4: records in postcard instead of JSON; 3: a pending delivery's record is its `P` entry; 2: attempts keyed by start
-/// time, no global time indexes).
+/// per endpoint and commit group; 4: records in postcard instead of JSON; 3: a
+/// pending delivery's record is its `P` entry; 2: attempts keyed by start time, no
+/// global time indexes).
 pub const FORMAT_VERSION: u32 = 5;
 
 /// Why a data directory could not be opened.
@@ -240,9 +241,7 @@ impl SledStorage {
             .scan_prefix(keys::tenant_endpoints(tenant))
             .map(|entry| {
                 let (_, id) = entry.map_err(scan_error)?;
-                let id = records::text(&id, "endpoint index")?;
-                EndpointId::parse(&id)
-                    .map_err(|_| StorageError::Corrupt(format!("endpoint index: {id}")))
+                parse_endpoint_id(&id, "endpoint index")
             })
     }
 }
@@ -298,6 +297,27 @@ fn read_last_chunk(tree: &Tree, path: &Path) -> Result<u64, OpenError> {
                 expected: FORMAT_VERSION,
             }),
     }
+}
+
+/// An endpoint id stored as the value of the index `what` names.
+fn parse_endpoint_id(bytes: &[u8], what: &str) -> StorageResult<EndpointId> {
+    let text = records::text(bytes, what)?;
+    EndpointId::parse(&text).map_err(|_| StorageError::Corrupt(format!("{what}: {text}")))
+}
+
+/// Up to `limit` records (`what` names them in errors) from scanned entries.
+fn decode_records<T: serde::de::DeserializeOwned>(
+    entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    what: &str,
+    limit: usize,
+) -> StorageResult<Vec<T>> {
+    entries
+        .take(limit)
+        .map(|entry| {
+            let (_, bytes) = entry.map_err(scan_error)?;
+            records::decode(&bytes, what)
+        })
+        .collect()
 }
 
 /// A delivery id stored as an index value.
@@ -402,9 +422,7 @@ impl Storage for SledStorage {
         let bounds = newest_first_bounds(keys::tenant_endpoints(tenant), cursor_key);
         let items = self.tree.range(bounds).rev().filter_map(|entry| {
             let found = entry.map_err(scan_error).and_then(|(_, id)| {
-                let id = records::text(&id, "endpoint index")?;
-                let id = EndpointId::parse(&id)
-                    .map_err(|_| StorageError::Corrupt(format!("endpoint index: {id}")))?;
+                let id = parse_endpoint_id(&id, "endpoint index")?;
                 self.get(&keys::endpoint(&id))?
                     .map(|bytes| records::decode::<Endpoint>(&bytes, "endpoint"))
                     .transpose()
@@ -425,14 +443,7 @@ impl Storage for SledStorage {
         };
         let upper =
             keys::prefix_end(&[keys::kind::ENDPOINT]).map_or(Bound::Unbounded, Bound::Excluded);
-        self.tree
-            .range((lower, upper))
-            .take(limit)
-            .map(|entry| {
-                let (_, bytes) = entry.map_err(scan_error)?;
-                records::decode(&bytes, "endpoint")
-            })
-            .collect()
+        decode_records(self.tree.range((lower, upper)), "endpoint", limit)
     }
 
     async fn delete_endpoint(
@@ -592,14 +603,8 @@ impl Storage for SledStorage {
         endpoint_id: &EndpointId,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
-        self.tree
-            .scan_prefix(keys::pending_of(endpoint_id))
-            .take(limit)
-            .map(|entry| {
-                let (_, bytes) = entry.map_err(scan_error)?;
-                records::decode(&bytes, "delivery")
-            })
-            .collect()
+        let entries = self.tree.scan_prefix(keys::pending_of(endpoint_id));
+        decode_records(entries, "delivery", limit)
     }
 
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
@@ -607,9 +612,7 @@ impl Storage for SledStorage {
             .scan_prefix([keys::kind::WITH_PENDING])
             .map(|entry| {
                 let (_, id) = entry.map_err(scan_error)?;
-                let id = records::text(&id, "pending endpoints")?;
-                EndpointId::parse(&id)
-                    .map_err(|_| StorageError::Corrupt(format!("pending endpoints: {id}")))
+                parse_endpoint_id(&id, "pending endpoints")
             })
             .collect()
     }
