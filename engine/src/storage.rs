@@ -115,6 +115,35 @@ pub fn parse_attempt_cursor(cursor: &str) -> Option<(Timestamp, AttemptId)> {
     ))
 }
 
+/// Endpoints per `endpoints_after` page when every endpoint is read.
+pub const ENDPOINT_PAGE: usize = 1024;
+
+/// Calls `visit` with every stored endpoint, in id order, a page of `ENDPOINT_PAGE`
+/// at a time: a store of many endpoints is never all in memory at once as records.
+///
+/// # Errors
+/// The storage's.
+pub async fn for_each_endpoint_page<S: Storage + ?Sized>(
+    storage: &S,
+    mut visit: impl FnMut(Vec<Endpoint>) + Send,
+) -> StorageResult<()> {
+    let mut after: Option<EndpointId> = None;
+    loop {
+        let page = storage
+            .endpoints_after(after.as_ref(), ENDPOINT_PAGE)
+            .await?;
+        let next = match page.last() {
+            Some(last) if page.len() == ENDPOINT_PAGE => Some(last.id.clone()),
+            _ => None,
+        };
+        visit(page);
+        match next {
+            Some(id) => after = Some(id),
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Durable storage of endpoints, events, deliveries and attempts.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
@@ -147,20 +176,11 @@ pub trait Storage: Send + Sync + 'static {
         limit: usize,
     ) -> StorageResult<Vec<Endpoint>>;
 
-    /// Every endpoint of every tenant, in id order (`endpoints_after`, page by page).
+    /// Every endpoint of every tenant, in id order (`for_each_endpoint_page`).
     async fn all_endpoints(&self) -> StorageResult<Vec<Endpoint>> {
-        const PAGE: usize = 1024;
-        let mut all: Vec<Endpoint> = Vec::new();
-        loop {
-            let page = self
-                .endpoints_after(all.last().map(|e| &e.id), PAGE)
-                .await?;
-            let done = page.len() < PAGE;
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
+        let mut all = Vec::new();
+        for_each_endpoint_page(self, |page| all.extend(page)).await?;
+        Ok(all)
     }
 
     /// Deletes an endpoint and, atomically, marks its pending deliveries dead with

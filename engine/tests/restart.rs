@@ -130,8 +130,9 @@ async fn shutdown_refuses_new_publishes() {
     assert!(!h.engine.is_ready());
 }
 
-/// An engine started on a store of more endpoints than one start-up page (1,024)
-/// routes to every one of them: the pages join without a gap or an overlap.
+/// An engine started on a store of more endpoints than one start-up page
+/// (`ENDPOINT_PAGE`, 1,024) routes to every one of them: the pages join without a
+/// gap or an overlap.
 #[tokio::test(start_paused = true)]
 async fn a_restart_indexes_endpoints_past_the_first_start_up_page() {
     let h = Harness::start(config()).await;

@@ -15,11 +15,7 @@ use crate::ids::{EndpointId, EventId, TenantId};
 use crate::metrics;
 use crate::model::{Delivery, Endpoint, Event};
 use crate::request::PreparedEvent;
-use crate::storage::InsertEvent;
-
-/// Endpoints read per page while the index is built at start: a store of many
-/// endpoints never has all its records in memory at once.
-const START_PAGE: usize = 1024;
+use crate::storage::{self, InsertEvent};
 
 /// A validated publish on its way to storage.
 pub(crate) struct PublishRequest {
@@ -149,21 +145,13 @@ impl Actor for Router {
         _args: (),
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut index = SubscriptionIndex::new();
-        let mut after: Option<EndpointId> = None;
-        loop {
-            let page = self
-                .shared
-                .storage
-                .endpoints_after(after.as_ref(), START_PAGE)
-                .await?;
+        storage::for_each_endpoint_page(&*self.shared.storage, |page| {
             for endpoint in &page {
                 index.upsert(endpoint);
             }
-            match page.last() {
-                Some(last) if page.len() == START_PAGE => after = Some(last.id.clone()),
-                _ => return Ok(RouterState { index }),
-            }
-        }
+        })
+        .await?;
+        Ok(RouterState { index })
     }
 
     async fn handle(
