@@ -202,6 +202,38 @@ impl Storage for GatedStorage {
     }
 }
 
+/// An engine on a fresh `GatedStorage`, with endpoint `a` (adjusted by `edit`) whose
+/// receiver answers 200.
+struct Gated {
+    storage: Arc<GatedStorage>,
+    transport: Arc<ScriptedTransport>,
+    engine: Engine,
+    tenant: TenantId,
+    endpoint_id: EndpointId,
+}
+
+impl Gated {
+    async fn start(edit: impl FnOnce(&mut NewEndpoint)) -> Self {
+        let storage = Arc::new(GatedStorage::new());
+        let transport = Arc::new(ScriptedTransport::new());
+        let engine = Engine::start(storage.clone(), transport.clone(), config())
+            .await
+            .unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+        let mut input = NewEndpoint::new(url("a"));
+        edit(&mut input);
+        let endpoint = engine.create_endpoint(&tenant, input).await.unwrap();
+        transport.set_default(&url("a"), Step::status(200));
+        Self {
+            storage,
+            transport,
+            engine,
+            tenant,
+            endpoint_id: endpoint.info.endpoint.id.clone(),
+        }
+    }
+}
+
 /// Makes the endpoint's actor reload its pending deliveries from storage (an update
 /// of the endpoint does).
 async fn reload(engine: &Engine, tenant: &TenantId, endpoint_id: &EndpointId) {
@@ -230,17 +262,13 @@ async fn until_none_pending(storage: &GatedStorage, endpoint_id: &EndpointId) {
 
 #[tokio::test(start_paused = true)]
 async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_resent() {
-    let storage = Arc::new(GatedStorage::new());
-    let transport = Arc::new(ScriptedTransport::new());
-    let engine = Engine::start(storage.clone(), transport.clone(), config())
-        .await
-        .unwrap();
-    let tenant = TenantId::parse("acme").unwrap();
-    let mut input = NewEndpoint::new(url("a"));
-    input.max_in_flight = Some(1);
-    let endpoint = engine.create_endpoint(&tenant, input).await.unwrap();
-    let endpoint_id = endpoint.info.endpoint.id.clone();
-    transport.set_default(&url("a"), Step::status(200));
+    let Gated {
+        storage,
+        transport,
+        engine,
+        tenant,
+        endpoint_id,
+    } = Gated::start(|e| e.max_in_flight = Some(1)).await;
     for n in 0..3 {
         let data = format!("{{\"n\":{n}}}");
         engine
@@ -281,18 +309,13 @@ async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_r
 
 #[tokio::test(start_paused = true)]
 async fn a_success_stored_while_a_reload_reads_is_not_sent_again() {
-    let storage = Arc::new(GatedStorage::new());
-    let transport = Arc::new(ScriptedTransport::new());
-    let engine = Engine::start(storage.clone(), transport.clone(), config())
-        .await
-        .unwrap();
-    let tenant = TenantId::parse("acme").unwrap();
-    let endpoint = engine
-        .create_endpoint(&tenant, NewEndpoint::new(url("a")))
-        .await
-        .unwrap();
-    let endpoint_id = endpoint.info.endpoint.id.clone();
-    transport.set_default(&url("a"), Step::status(200));
+    let Gated {
+        storage,
+        transport,
+        engine,
+        tenant,
+        endpoint_id,
+    } = Gated::start(|_| {}).await;
     engine
         .publish(&tenant, NewEvent::new("order.filled", "{}").unwrap())
         .await
