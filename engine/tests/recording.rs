@@ -262,74 +262,69 @@ async fn until_none_pending(storage: &GatedStorage, endpoint_id: &EndpointId) {
 
 #[tokio::test(start_paused = true)]
 async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_resent() {
-    let Gated {
-        storage,
-        transport,
-        engine,
-        tenant,
-        endpoint_id,
-    } = Gated::start(|e| e.max_in_flight = Some(1)).await;
+    let g = Gated::start(|e| e.max_in_flight = Some(1)).await;
     for n in 0..3 {
         let data = format!("{{\"n\":{n}}}");
-        engine
-            .publish(&tenant, NewEvent::new("order.filled", &data).unwrap())
+        g.engine
+            .publish(&g.tenant, NewEvent::new("order.filled", &data).unwrap())
             .await
             .unwrap();
     }
 
     // One at a time, all three go out though not one record is stored yet.
-    assert!(transport.wait_for(3, Duration::from_secs(30)).await);
-    assert_eq!(transport.max_concurrent(&url("a")), 1);
-    let pending = storage
+    assert!(g.transport.wait_for(3, Duration::from_secs(30)).await);
+    assert_eq!(g.transport.max_concurrent(&url("a")), 1);
+    let pending = g
+        .storage
         .inner
-        .pending_deliveries(&endpoint_id, 10)
+        .pending_deliveries(&g.endpoint_id, 10)
         .await
         .unwrap();
     assert_eq!(pending.len(), 3, "storage still has them pending");
 
     // A reload reads them back as pending: none may be sent again.
-    reload(&engine, &tenant, &endpoint_id).await;
+    reload(&g.engine, &g.tenant, &g.endpoint_id).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(transport.sent().len(), 3);
+    assert_eq!(g.transport.sent().len(), 3);
 
     // The records land; every delivery is stored as succeeded, sent once.
-    storage.gate.add_permits(3);
-    until_none_pending(&storage, &endpoint_id).await;
+    g.storage.gate.add_permits(3);
+    until_none_pending(&g.storage, &g.endpoint_id).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(transport.sent().len(), 3);
-    let sent: std::collections::HashSet<String> = transport
+    assert_eq!(g.transport.sent().len(), 3);
+    let sent: std::collections::HashSet<String> = g
+        .transport
         .sent()
         .iter()
         .map(|r| r.header("webhook-id"))
         .collect();
     assert_eq!(sent.len(), 3, "three distinct events, each sent once");
-    let counts = storage.inner.delivery_counts(&endpoint_id).await.unwrap();
+    let counts = g
+        .storage
+        .inner
+        .delivery_counts(&g.endpoint_id)
+        .await
+        .unwrap();
     assert_eq!((counts.pending, counts.dead), (0, 0), "all three succeeded");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_success_stored_while_a_reload_reads_is_not_sent_again() {
-    let Gated {
-        storage,
-        transport,
-        engine,
-        tenant,
-        endpoint_id,
-    } = Gated::start(|_| {}).await;
-    engine
-        .publish(&tenant, NewEvent::new("order.filled", "{}").unwrap())
+    let g = Gated::start(|_| {}).await;
+    g.engine
+        .publish(&g.tenant, NewEvent::new("order.filled", "{}").unwrap())
         .await
         .unwrap();
-    assert!(transport.wait_for(1, Duration::from_secs(30)).await);
+    assert!(g.transport.wait_for(1, Duration::from_secs(30)).await);
 
     // A reload reads the delivery as pending (its record is not stored yet), and
     // answers only after the record has landed.
-    storage.hold_loads.store(true, SeqCst);
-    reload(&engine, &tenant, &endpoint_id).await;
+    g.storage.hold_loads.store(true, SeqCst);
+    reload(&g.engine, &g.tenant, &g.endpoint_id).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    storage.gate.add_permits(1);
-    until_none_pending(&storage, &endpoint_id).await;
-    storage.load_gate.add_permits(1);
+    g.storage.gate.add_permits(1);
+    until_none_pending(&g.storage, &g.endpoint_id).await;
+    g.storage.load_gate.add_permits(1);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(transport.sent().len(), 1, "sent once");
+    assert_eq!(g.transport.sent().len(), 1, "sent once");
 }
