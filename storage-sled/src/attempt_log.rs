@@ -27,8 +27,8 @@ use crate::{keys, records};
 /// An attempt read from a chunk and not yet listed; ordered by start time, then id.
 struct Unlisted {
     attempt: Attempt,
-    /// Which chunk it came from: its index in the order read (0 is the newest).
-    chunk: usize,
+    /// The position (`keys::chunk_position`) of the chunk it came from.
+    chunk: (u64, u64),
 }
 
 impl Unlisted {
@@ -113,30 +113,25 @@ pub(crate) fn list(
 
     let mut chunks = tree.range((Bound::Included(log.clone()), upper)).rev();
     let mut next_chunk = chunks.next().transpose().map_err(crate::scan_error)?;
-    let mut read_keys: Vec<Vec<u8>> = Vec::new();
     let mut unlisted = BinaryHeap::new();
     let mut items: Vec<Attempt> = Vec::new();
     loop {
         // Read chunks while the next may hold an attempt as new as the newest unlisted.
         while let Some((key, value)) = &next_chunk {
-            let (newest, _) = keys::chunk_position(key)
+            let chunk = keys::chunk_position(key)
                 .ok_or_else(|| StorageError::Corrupt("attempt chunk key".into()))?;
             if unlisted
                 .peek()
-                .is_some_and(|top: &Unlisted| top.attempt.started_at.0 > newest)
+                .is_some_and(|top: &Unlisted| top.attempt.started_at.0 > chunk.0)
             {
                 break;
             }
             for record in records::chunk_records(value)? {
                 let attempt: Attempt = records::decode(record, "attempt")?;
                 if wanted(&attempt) {
-                    unlisted.push(Unlisted {
-                        attempt,
-                        chunk: read_keys.len(),
-                    });
+                    unlisted.push(Unlisted { attempt, chunk });
                 }
             }
-            read_keys.push(key.to_vec());
             next_chunk = chunks.next().transpose().map_err(crate::scan_error)?;
         }
         let Some(newest) = unlisted.pop() else { break };
@@ -154,19 +149,17 @@ pub(crate) fn list(
         items.push(newest.attempt);
     }
 
-    let resume = unlisted.iter().map(|u| u.chunk).min();
+    // Chunk keys sort by position, so the newest chunk still holding one is the
+    // greatest position.
+    let resume = unlisted.iter().map(|u| u.chunk).max();
     let next_cursor = match (resume, items.last()) {
-        (Some(chunk), Some(last)) => {
-            let chunk = keys::chunk_position(&read_keys[chunk])
-                .ok_or_else(|| StorageError::Corrupt("attempt chunk key".into()))?;
-            Some(
-                Cursor {
-                    chunk,
-                    after: (last.started_at, last.id.clone()),
-                }
-                .format(),
-            )
-        }
+        (Some(chunk), Some(last)) => Some(
+            Cursor {
+                chunk,
+                after: (last.started_at, last.id.clone()),
+            }
+            .format(),
+        ),
         _ => None,
     };
     Ok(Page { items, next_cursor })
