@@ -46,6 +46,16 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A last page with nothing in it.
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    }
+}
+
 /// Filters on a tenant's events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {

@@ -231,10 +231,7 @@ impl Storage for MemoryStorage {
         };
         let state = self.state();
         let Some(ids) = state.tenant_endpoints.get(tenant) else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         };
         let items = ids
             .range((Bound::Unbounded, upper))
@@ -355,10 +352,7 @@ impl Storage for MemoryStorage {
         };
         let state = self.state();
         let Some(index) = state.tenant_events.get(tenant) else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         };
         // Keys below `until` (at any id) and at or after `since`.
         let lower = match filter.since {
@@ -381,10 +375,7 @@ impl Storage for MemoryStorage {
         // An empty or inverted range has nothing in it (BTreeSet::range would panic).
         if let (Bound::Included(l), Bound::Excluded(u)) = (&lower, &upper) {
             if l >= u {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next_cursor: None,
-                });
+                return Ok(Page::empty());
             }
         }
         let items = index
@@ -502,10 +493,7 @@ impl Storage for MemoryStorage {
         };
         let state = self.state();
         let Some(attempts) = state.attempts.get(endpoint_id) else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         };
         let items = attempts
             .range((Bound::Unbounded, upper))
@@ -528,10 +516,7 @@ impl Storage for MemoryStorage {
         };
         let state = self.state();
         let Some(dead) = state.dead.get(endpoint_id) else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         };
         let items = dead
             .range((Bound::Unbounded, upper))

@@ -530,10 +530,7 @@ impl Storage for SledStorage {
             }
         }
         if upper.as_ref().is_some_and(|u| u <= &lower) {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         }
         let upper = match upper {
             Some(u) => Bound::Excluded(u),
