@@ -60,6 +60,7 @@ mod write;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use herald::error::StorageError;
@@ -83,10 +84,15 @@ use crate::records::{Counts, StoredEvent};
 /// global time indexes).
 pub const FORMAT_VERSION: u32 = 5;
 
+/// How long `SledStorage::open` waits for a locked directory to be released
+/// before it reports `OpenError::Locked`.
+pub const LOCK_WAIT: Duration = Duration::from_secs(2);
+
 /// Why a data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// Another process has the directory open (sled holds an exclusive file lock).
+    /// Another process has the directory open (sled holds an exclusive file lock),
+    /// still after `LOCK_WAIT`.
     #[error("data directory {path} is in use by another process (it holds the lock on its database file)")]
     Locked {
         /// The data directory.
@@ -133,9 +139,9 @@ impl SledStorage {
     /// Opens (or creates) the data directory at `path`.
     ///
     /// # Errors
-    /// `Locked` when another process has it open, `IncompatibleFormat` when it holds
-    /// another format, `Unreadable` for anything else sled reports, `Thread` when the
-    /// commit thread cannot start.
+    /// `Locked` when another process has it open (after waiting `LOCK_WAIT` for it
+    /// to let go), `IncompatibleFormat` when it holds another format, `Unreadable`
+    /// for anything else sled reports, `Thread` when the commit thread cannot start.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
         let config = sled::Config::new().path(&path);
@@ -154,15 +160,22 @@ impl SledStorage {
     }
 
     fn with_config(config: &sled::Config, path: PathBuf) -> Result<Self, OpenError> {
-        let db = config.open().map_err(|source| match source {
-            sled::Error::Io(ref e) if e.to_string().contains("could not acquire lock") => {
-                OpenError::Locked { path: path.clone() }
+        let began = Instant::now();
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    // A store this process just dropped: sled's I/O threads may hold
+                    // the file a moment longer. Another process holding it is
+                    // reported once the wait is over.
+                    if began.elapsed() >= LOCK_WAIT {
+                        return Err(OpenError::Locked { path });
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(source) => return Err(OpenError::Unreadable { path, source }),
             }
-            source => OpenError::Unreadable {
-                path: path.clone(),
-                source,
-            },
-        })?;
+        };
         let tree: Tree = (*db).clone();
         check_format(&tree, &path)?;
         let last_chunk = read_last_chunk(&tree, &path)?;
