@@ -1220,6 +1220,15 @@ pub async fn delete_endpoint_kills_pending_and_keeps_history(s: &dyn Storage) {
     ok.next_attempt_at = None;
     let first = attempt(&ds[0], 1, 200, at(1));
     s.record_attempt(&first, &ok, &health(0)).await.unwrap();
+    // One failed once and waits for its retry: pending, with its record changed.
+    let mut retried = ds[1].clone();
+    retried.attempts = 1;
+    retried.last_status = Some(500);
+    retried.next_attempt_at = Some(at(50));
+    let failed = attempt(&ds[1], 1, 500, at(2));
+    s.record_attempt(&failed, &retried, &health(1))
+        .await
+        .unwrap();
 
     let now = at(100);
     assert_eq!(
@@ -1245,6 +1254,12 @@ pub async fn delete_endpoint_kills_pending_and_keeps_history(s: &dyn Storage) {
         assert_eq!(stored.updated_at, now);
         assert_eq!(stored.next_attempt_at, None);
     }
+    let stored = s.get_delivery(&acme, &ds[1].id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.attempts, stored.last_status),
+        (1, Some(500)),
+        "a retried delivery dies with its history"
+    );
     assert_eq!(s.get_delivery(&acme, &ds[0].id).await.unwrap(), Some(ok));
     assert!(s.pending_deliveries(&ep.id, 10).await.unwrap().is_empty());
     assert_eq!(
@@ -1267,7 +1282,7 @@ pub async fn delete_endpoint_kills_pending_and_keeps_history(s: &dyn Storage) {
         .list_attempts(&acme, &ep.id, None, &PageRequest::first(10))
         .await
         .unwrap();
-    assert_eq!(attempts.items, vec![first], "attempts are kept");
+    assert_eq!(attempts.items, vec![failed, first], "attempts are kept");
     assert_eq!(s.delivery_counts(&keep.id).await.unwrap().pending, 4);
 
     assert_eq!(s.delete_endpoint(&acme, &ep.id, now).await.unwrap(), None);
