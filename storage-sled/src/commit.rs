@@ -16,6 +16,19 @@
 //! search, a node copy and, as a log grows, a share of node splits; a group holds
 //! several attempts to each busy endpoint, so chunks divide that cost among them.
 //!
+//! Deliveries published in a group (`Txn::publish`) are chunked too: the group
+//! writes one chunk per endpoint and bucket of delivery ids (`keys::published_bucket`)
+//! under `Q`, so a publish costs a share of a key per delivery instead of a key. A
+//! chunk entry is the delivery's record until the delivery first changes; then its
+//! record goes under `D` (`write`) and the entry is dead weight. The writer counts
+//! the live entries of every bucket it has seen (`Buckets`); when a bucket's count
+//! reaches zero, or a bucket it has no count for is touched (after a restart), the
+//! next group starts by checking the bucket against `D` entry by entry
+//! (`write::collect_bucket`) and removes its chunks once none is live. The count only
+//! says when to look: the check decides, so a miscount can leave a chunk a while,
+//! never remove a live one. Readers that meet a bucket with nothing live in it
+//! report it (`CommitWriter::report_settled`) so it is checked too.
+//!
 //! The flush runs on a second thread, so the writer stages and applies the next
 //! group while the previous one is being synced (a pipeline: the writer is the
 //! bottleneck under load, and it would otherwise sit idle through every fdatasync).
@@ -27,12 +40,13 @@
 //! dropping it closes the queue, lets them finish the requests already queued and
 //! joins them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use herald::error::StorageError;
+use herald::ids::DeliveryId;
 use herald::storage::StorageResult;
 use herald::time::Timestamp;
 use sled::Tree;
@@ -55,11 +69,43 @@ struct Append {
     record: Vec<u8>,
 }
 
-/// What a group writes: its staged writes and its appends.
+/// A delivery published in the group, waiting for its bucket's chunk.
+struct Published {
+    /// `keys::published_bucket`.
+    bucket: Vec<u8>,
+    record: Vec<u8>,
+}
+
+/// What a closure (and then a group) writes besides its staged writes.
+#[derive(Default)]
+struct Extra {
+    appends: Vec<Append>,
+    published: Vec<Published>,
+    /// The bucket and id of each chunk entry that stopped being live.
+    settled: Vec<(Vec<u8>, DeliveryId)>,
+}
+
+impl Extra {
+    fn extend(&mut self, other: Extra) {
+        self.appends.extend(other.appends);
+        self.published.extend(other.published);
+        self.settled.extend(other.settled);
+    }
+}
+
+/// What a group writes: its staged writes and the rest.
 #[derive(Default)]
 struct Group {
     writes: Writes,
-    appends: Vec<Append>,
+    extra: Extra,
+}
+
+impl Group {
+    /// Adds what a closure that succeeded staged (`Txn::staged`).
+    fn join(&mut self, (writes, extra): (Writes, Extra)) {
+        self.writes.extend(writes);
+        self.extra.extend(extra);
+    }
 }
 
 /// The view one write closure works on: the tree, the writes of earlier closures in
@@ -68,7 +114,7 @@ pub(crate) struct Txn<'a> {
     tree: &'a Tree,
     group: &'a Writes,
     own: Writes,
-    appends: Vec<Append>,
+    extra: Extra,
 }
 
 impl Txn<'_> {
@@ -96,7 +142,19 @@ impl Txn<'_> {
     /// Appends `record` to the log under `log` (a key prefix), in the chunk its group
     /// writes there (see the module docs). Reads in the same group do not see it.
     pub(crate) fn append(&mut self, log: Vec<u8>, time: Timestamp, record: Vec<u8>) {
-        self.appends.push(Append { log, time, record });
+        self.extra.appends.push(Append { log, time, record });
+    }
+
+    /// Adds a new pending delivery's `record` to its group's chunk for `bucket`
+    /// (`keys::published_bucket`). Reads in the same group do not see it.
+    pub(crate) fn publish(&mut self, bucket: Vec<u8>, record: Vec<u8>) {
+        self.extra.published.push(Published { bucket, record });
+    }
+
+    /// Tells the writer that delivery `id`'s entry in a chunk of `bucket` is no
+    /// longer live: its record is now under `D`.
+    pub(crate) fn settled(&mut self, bucket: Vec<u8>, id: DeliveryId) {
+        self.extra.settled.push((bucket, id));
     }
 
     /// Up to `limit` entries with `start <= key < end` in key order, including staged
@@ -167,6 +225,22 @@ impl Txn<'_> {
     }
 }
 
+impl<'a> Txn<'a> {
+    fn new(tree: &'a Tree, group: &'a Writes) -> Self {
+        Self {
+            tree,
+            group,
+            own: Writes::new(),
+            extra: Extra::default(),
+        }
+    }
+
+    /// What this closure staged, to join its group's (it succeeded).
+    fn staged(self) -> (Writes, Extra) {
+        (self.own, self.extra)
+    }
+}
+
 /// One queued request: stages its writes, then answers its waiter.
 trait Job: Send {
     /// Runs the closure on a `Txn`; on success its writes join the group's.
@@ -190,17 +264,11 @@ where
 {
     fn stage(&mut self, tree: &Tree, group: &mut Group) {
         let Some(op) = self.op.take() else { return };
-        let mut txn = Txn {
-            tree,
-            group: &group.writes,
-            own: Writes::new(),
-            appends: Vec::new(),
-        };
+        let mut txn = Txn::new(tree, &group.writes);
         let outcome = op(&mut txn);
         if outcome.is_ok() {
-            let Txn { own, appends, .. } = txn;
-            group.writes.extend(own);
-            group.appends.extend(appends);
+            let staged = txn.staged();
+            group.join(staged);
         }
         self.outcome = Some(outcome);
     }
@@ -226,7 +294,12 @@ pub(crate) struct CommitWriter {
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
     /// The writer thread, then the flusher thread, joined on drop.
     threads: Vec<JoinHandle<()>>,
+    /// Buckets readers found with nothing live, for the writer to check.
+    reported: Reported,
 }
+
+/// Buckets reported by readers (`CommitWriter::report_settled`).
+type Reported = Arc<Mutex<BTreeSet<Vec<u8>>>>;
 
 impl std::fmt::Debug for dyn Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -247,13 +320,29 @@ impl CommitWriter {
         let flusher = std::thread::Builder::new()
             .name("herald-sled-flush".into())
             .spawn(move || flush_loop(&flush_tree, &applied))?;
+        let reported = Reported::default();
+        let buckets = Buckets {
+            live: HashMap::new(),
+            to_check: BTreeSet::new(),
+            reported: reported.clone(),
+        };
         let writer = std::thread::Builder::new()
             .name("herald-sled-commit".into())
-            .spawn(move || run(&tree, &requests, &to_flush, last_chunk))?;
+            .spawn(move || run(&tree, &requests, &to_flush, last_chunk, buckets))?;
         Ok(Self {
             queue: Some(queue),
             threads: vec![writer, flusher],
+            reported,
         })
+    }
+
+    /// Asks the writer to check `bucket` (a reader found nothing live in it) at the
+    /// start of its next group.
+    pub(crate) fn report_settled(&self, bucket: Vec<u8>) {
+        self.reported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(bucket);
     }
 
     /// Runs `op` in the next group and waits until its writes are durable.
@@ -297,12 +386,86 @@ struct Applied {
     applied: Result<(), String>,
 }
 
+/// What the writer knows of the pending buckets (see the module docs).
+struct Buckets {
+    /// The buckets whose chunks this writer wrote or checked.
+    live: HashMap<Vec<u8>, Bucket>,
+    /// Buckets to check at the start of the next group.
+    to_check: BTreeSet<Vec<u8>>,
+    /// Buckets readers reported.
+    reported: Reported,
+}
+
+/// A bucket of pending chunks, as the writer counts it.
+#[derive(Default)]
+struct Bucket {
+    /// Live entries.
+    live: u64,
+    /// The entries settled since the bucket was last checked: the check takes
+    /// these as settled without reading `D` (their `D` was written with the news).
+    settled: HashSet<DeliveryId>,
+}
+
+impl Buckets {
+    /// Checks every bucket due, staging the removal of those with nothing live, as
+    /// the first writes of `group` (so the check sees only what is committed).
+    fn check(&mut self, tree: &Tree, group: &mut Group) {
+        let reported =
+            std::mem::take(&mut *self.reported.lock().unwrap_or_else(PoisonError::into_inner));
+        self.to_check.extend(reported);
+        for bucket in std::mem::take(&mut self.to_check) {
+            let settled = self
+                .live
+                .remove(&bucket)
+                .map(|known| known.settled)
+                .unwrap_or_default();
+            let mut txn = Txn::new(tree, &group.writes);
+            match crate::write::collect_bucket(&mut txn, &bucket, &settled) {
+                Ok(0) => {
+                    let staged = txn.staged();
+                    group.join(staged);
+                }
+                Ok(live) => {
+                    self.live.insert(bucket, Bucket { live, settled });
+                }
+                Err(error) => {
+                    tracing::error!(%error, "checking a bucket of pending chunks failed");
+                }
+            }
+        }
+    }
+
+    /// Counts what an applied group changed: its new chunks' entries, then the
+    /// entries it settled; a bucket whose count reaches zero, or that had no count,
+    /// is checked next.
+    fn count(&mut self, created: Vec<(Vec<u8>, u64)>, settled: Vec<(Vec<u8>, DeliveryId)>) {
+        for (bucket, entries) in created {
+            self.live.entry(bucket).or_default().live += entries;
+        }
+        for (bucket, id) in settled {
+            match self.live.get_mut(&bucket) {
+                Some(known) => {
+                    known.live = known.live.saturating_sub(1);
+                    known.settled.insert(id);
+                    if known.live == 0 {
+                        self.to_check.insert(bucket);
+                    }
+                }
+                None => {
+                    self.to_check.insert(bucket);
+                }
+            }
+        }
+    }
+}
+
 /// The writer loop: take a group, stage it, apply it, pass it to the flusher.
 fn run(
     tree: &Tree,
     requests: &mpsc::Receiver<Box<dyn Job>>,
     to_flush: &mpsc::Sender<Applied>,
     mut last_chunk: u64,
+    mut buckets: Buckets,
 ) {
     while let Ok(first) = requests.recv() {
         let mut jobs = vec![first];
@@ -313,10 +476,14 @@ fn run(
             }
         }
         let mut group = Group::default();
+        buckets.check(tree, &mut group);
         for job in &mut jobs {
             job.stage(tree, &mut group);
         }
-        let applied = apply(tree, group, &mut last_chunk);
+        let settled = std::mem::take(&mut group.extra.settled);
+        let applied = apply(tree, group, &mut last_chunk).map(|created| {
+            buckets.count(created, settled);
+        });
         if let Err(applied) = to_flush.send(Applied { jobs, applied }) {
             // The flusher is gone (it panicked): nothing will be made durable.
             for job in applied.0.jobs {
@@ -327,26 +494,65 @@ fn run(
 }
 
 /// Applies `group` as one batch (atomic, visible to readers, not yet durable), its
-/// appends as one chunk per log numbered after `last_chunk`.
-fn apply(tree: &Tree, group: Group, last_chunk: &mut u64) -> Result<(), String> {
-    if group.writes.is_empty() && group.appends.is_empty() {
-        return Ok(());
+/// appends as one chunk per log and its published deliveries as one chunk per
+/// bucket, numbered after `last_chunk`. Returns each new pending chunk's bucket and
+/// entry count.
+fn apply(tree: &Tree, group: Group, last_chunk: &mut u64) -> Result<Vec<(Vec<u8>, u64)>, String> {
+    let Group { writes, extra } = group;
+    if writes.is_empty() && extra.appends.is_empty() && extra.published.is_empty() {
+        return Ok(Vec::new());
     }
     let mut batch = sled::Batch::default();
-    for (key, value) in group.writes {
+    for (key, value) in writes {
         match value {
             Some(value) => batch.insert(key, value),
             None => batch.remove(key),
         }
     }
-    if !group.appends.is_empty() {
-        for (key, value) in chunks(group.appends, last_chunk) {
-            batch.insert(key, value);
-        }
+    let numbered = !extra.appends.is_empty() || !extra.published.is_empty();
+    for (key, value) in chunks(extra.appends, last_chunk) {
+        batch.insert(key, value);
+    }
+    let mut created = Vec::new();
+    for chunk in published_chunks(extra.published, last_chunk) {
+        batch.insert(chunk.key, chunk.value);
+        created.push((chunk.bucket, chunk.entries));
+    }
+    if numbered {
         batch.insert(keys::chunk_number(), last_chunk.to_be_bytes().to_vec());
     }
     tree.apply_batch(batch)
-        .map_err(|e| format!("applying the batch: {e}"))
+        .map_err(|e| format!("applying the batch: {e}"))?;
+    Ok(created)
+}
+
+/// A pending chunk a group writes.
+struct NewChunk {
+    bucket: Vec<u8>,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    entries: u64,
+}
+
+/// One chunk per bucket of `published`, in the order published, keyed by the bucket
+/// and the next number after `last_chunk`.
+fn published_chunks(published: Vec<Published>, last_chunk: &mut u64) -> Vec<NewChunk> {
+    let mut buckets: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+    for entry in published {
+        buckets.entry(entry.bucket).or_default().push(entry.record);
+    }
+    buckets
+        .into_iter()
+        .map(|(bucket, records)| {
+            *last_chunk += 1;
+            NewChunk {
+                key: keys::published_chunk(&bucket, *last_chunk),
+                value: records::encode_chunk(&records),
+                entries: records.len() as u64,
+                bucket,
+            }
+        })
+        .collect()
 }
 
 /// One chunk per log of `appends`, in the order appended, keyed by the log, its
@@ -410,12 +616,7 @@ mod tests {
         let mut group = Writes::new();
         group.insert(b"a2".to_vec(), Some(b"g".to_vec()));
         group.insert(b"a3".to_vec(), None);
-        let mut txn = Txn {
-            tree: &tree,
-            group: &group,
-            own: Writes::new(),
-            appends: Vec::new(),
-        };
+        let mut txn = Txn::new(&tree, &group);
         txn.insert(b"a5".to_vec(), b"own".to_vec());
         txn.insert(b"a6".to_vec(), b"own".to_vec());
         txn.remove(b"a1".to_vec());

@@ -32,9 +32,14 @@ pub(crate) mod kind {
     pub(crate) const EVENT: u8 = b'N';
     /// `n` tenant, created_at, event id → event id.
     pub(crate) const TENANT_EVENT: u8 = b'n';
-    /// `D` delivery id → delivery, once it has succeeded or died.
+    /// `D` delivery id → delivery, once it changed after its publish (an attempt,
+    /// a replay, a kill): its record from then on, in every state.
     pub(crate) const DELIVERY: u8 = b'D';
-    /// `P` endpoint id, delivery id → delivery, while pending.
+    /// `Q` endpoint id, bucket, chunk number → the deliveries to that endpoint
+    /// published in one commit group whose ids share the bucket (a pending chunk).
+    pub(crate) const PUBLISHED: u8 = b'Q';
+    /// `P` endpoint id, delivery id → nothing, while the delivery is pending with
+    /// its record under `D` (retried or replayed).
     pub(crate) const PENDING: u8 = b'P';
     /// `X` endpoint id, delivery id → delivery id, while dead.
     pub(crate) const DEAD: u8 = b'X';
@@ -161,6 +166,43 @@ pub(crate) fn delivery(id: &DeliveryId) -> Vec<u8> {
     Key::new(kind::DELIVERY).text(id.as_str()).into_bytes()
 }
 
+/// How many characters of a delivery id name its bucket: `dlv_` and the first 9 of
+/// its ULID, whose first 10 encode the millisecond it was made in, 5 bits each. So
+/// a bucket holds the ids made in one span of 32 ms, and buckets sort as their ids
+/// do.
+const BUCKET_CHARS: usize = 4 + 9;
+
+/// `Q` endpoint, bucket: the prefix of the pending chunks that may hold delivery
+/// `id` of `endpoint`.
+pub(crate) fn published_bucket(endpoint: &EndpointId, id: &DeliveryId) -> Vec<u8> {
+    let id = id.as_str();
+    let bucket = id.get(..BUCKET_CHARS).unwrap_or(id);
+    Key::new(kind::PUBLISHED)
+        .text(endpoint.as_str())
+        .text(bucket)
+        .into_bytes()
+}
+
+/// Prefix of an endpoint's `Q` keys.
+pub(crate) fn published_of(endpoint: &EndpointId) -> Vec<u8> {
+    Key::new(kind::PUBLISHED)
+        .text(endpoint.as_str())
+        .into_bytes()
+}
+
+/// A pending chunk's key: its bucket (`published_bucket`) and its number.
+pub(crate) fn published_chunk(bucket: &[u8], number: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(bucket.len() + 8);
+    key.extend_from_slice(bucket);
+    key.extend_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// The bucket of a pending chunk's key (all but its number).
+pub(crate) fn bucket_of_chunk(key: &[u8]) -> &[u8] {
+    &key[..key.len().saturating_sub(8)]
+}
+
 /// `P` endpoint, delivery.
 pub(crate) fn pending(endpoint: &EndpointId, id: &DeliveryId) -> Vec<u8> {
     Key::new(kind::PENDING)
@@ -224,16 +266,27 @@ pub(crate) fn attempts_of(endpoint: &EndpointId) -> Vec<u8> {
 /// of the text (the group all its keys share) and the number after it. `None` for a
 /// key of another form.
 pub(crate) fn group_and_number(key: &[u8]) -> Option<(&[u8], u64)> {
+    let end = first_text_end(key)?;
+    let group = key.get(..end)?;
+    let number = key.get(end..end + 8)?;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(number);
+    Some((group, u64::from_be_bytes(word)))
+}
+
+/// The delivery id's text in a `P` key (endpoint, then delivery). Ids hold no
+/// `0x00`, so the text is the bytes before the terminator.
+pub(crate) fn pending_delivery(key: &[u8]) -> Option<&[u8]> {
+    let start = first_text_end(key)?;
+    key.get(start..key.len().checked_sub(2)?)
+}
+
+/// For a key of the form prefix byte, text, ...: where the text's terminator ends.
+fn first_text_end(key: &[u8]) -> Option<usize> {
     let mut i = 1;
     while i + 1 < key.len() {
         match (key[i], key[i + 1]) {
-            (0x00, 0x00) => {
-                let group = key.get(..i + 2)?;
-                let number = key.get(i + 2..i + 10)?;
-                let mut word = [0u8; 8];
-                word.copy_from_slice(number);
-                return Some((group, u64::from_be_bytes(word)));
-            }
+            (0x00, 0x00) => return Some(i + 2),
             (0x00, _) => i += 2,
             _ => i += 1,
         }
@@ -244,6 +297,7 @@ pub(crate) fn group_and_number(key: &[u8]) -> Option<(&[u8], u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald::ids::{DeliveryId, EndpointId};
     use proptest::prelude::*;
 
     fn pair(a: &str, n: u64, b: &str) -> Vec<u8> {
@@ -301,6 +355,28 @@ mod tests {
         assert!(
             tenant_event(&t, Timestamp(u64::MAX), &e2) < tenant_events(&later_tenant).into_bytes()
         );
+    }
+
+    #[test]
+    fn pending_keys_give_back_their_delivery_and_buckets_sort_as_ids() {
+        let ep = EndpointId::generate();
+        let id = |text: &str| DeliveryId::parse(text).unwrap();
+        let d = DeliveryId::generate();
+        assert_eq!(
+            pending_delivery(&pending(&ep, &d)),
+            Some(d.as_str().as_bytes())
+        );
+        assert_eq!(pending_delivery(b"P"), None);
+
+        // The same first 9 ULID characters (32 ms): one bucket; the next span sorts after.
+        let early = id("dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        let same = id("dlv_01ARZ3NDEZZZZZZZZZZZZZZZZZ");
+        let later = id("dlv_01ARZ3NDF00000000000000000");
+        assert_eq!(published_bucket(&ep, &early), published_bucket(&ep, &same));
+        assert!(published_bucket(&ep, &same) < published_bucket(&ep, &later));
+        let chunk = published_chunk(&published_bucket(&ep, &later), 7);
+        assert_eq!(bucket_of_chunk(&chunk), published_bucket(&ep, &later));
+        assert!(chunk.starts_with(&published_of(&ep)));
     }
 
     #[test]

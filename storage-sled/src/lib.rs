@@ -23,18 +23,23 @@
 //! | `W` endpoint | endpoint id | `endpoints_with_pending` (present while pending > 0) |
 //! | `N` tenant, event | event + its deliveries' ids and endpoints | `get_event`, idempotency, `event_deliveries` |
 //! | `n` tenant, created_at, event | event id | `list_events` (time filters are key bounds), `purge_before` |
-//! | `P` endpoint, delivery | `Delivery`, while pending | `pending_deliveries` in publish order, `get_delivery` |
-//! | `D` delivery | `Delivery`, once succeeded or dead | `get_delivery` |
+//! | `Q` endpoint, bucket, chunk number | the deliveries to that endpoint published in one commit group, their ids in one 32 ms bucket | `pending_deliveries` in publish order, `get_delivery` |
+//! | `D` delivery | `Delivery`, from its first change (attempt, replay, kill) on | `get_delivery`, `pending_deliveries` |
+//! | `P` endpoint, delivery | nothing; present while the delivery is pending with its record under `D` | `pending_deliveries` |
 //! | `X` endpoint, delivery | delivery id | `list_dead_letters` |
 //! | `A` endpoint, newest started_at, chunk number | the endpoint's attempts recorded in one commit group | `list_attempts` newest first, `purge_before` |
-//! | `S` | last chunk number (`u64` BE) | numbering `A` chunks uniquely |
+//! | `S` | last chunk number (`u64` BE) | numbering `A` and `Q` chunks uniquely |
 //!
 //! No index spans tenants or endpoints: each publish and attempt writes only keys
-//! it needs to be found by. A pending delivery's record is its `P` entry, so a
-//! publish writes one key per delivery; the record moves to `D` when it settles.
-//! Finding a pending delivery by id alone (`get_delivery`) therefore looks it up
-//! under each of the tenant's endpoints: one point read per endpoint, paid by that
-//! API read rather than by every publish. Attempts are not a key each either: the
+//! it needs to be found by, and few of them. A publish writes no key per delivery:
+//! the deliveries a commit group publishes to one endpoint, their ids made in the
+//! same 32 ms, share one `Q` chunk (`commit`), and an entry there is the delivery's
+//! record until the delivery first changes. The change writes its record under `D`
+//! (with a `P` index entry while it stays pending), so the success that settles a
+//! fresh delivery writes one key. A chunk goes once none of its bucket's entries is
+//! live any more. Finding a delivery by id alone (`get_delivery`) reads `D`, then
+//! the bucket its id names under each of the tenant's endpoints, paid by that API
+//! read rather than by every publish. Attempts are not a key each either: the
 //! attempts a commit group records for one endpoint share one chunk (`commit`),
 //! which `list_attempts` merges back into start-time order (`attempt_log`). The
 //! retention purge skips through the `n` and `A` ranges one tenant or endpoint at a
@@ -49,7 +54,8 @@
 //!
 //! # Recovery
 //! Nothing to do on open beyond sled's own recovery: pending deliveries, with their
-//! attempt counts and due times, are simply there.
+//! attempt counts and due times, are simply there. A chunk whose removal a crash
+//! interrupted is removed when next met (`commit`).
 #![warn(missing_docs, unreachable_pub)]
 
 mod attempt_log;
@@ -58,6 +64,7 @@ mod keys;
 mod records;
 mod write;
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -78,11 +85,12 @@ use sled::Tree;
 use crate::commit::CommitWriter;
 use crate::records::{Counts, StoredEvent};
 
-/// The on-disk format this build reads and writes (5: attempts stored in chunks, one
-/// per endpoint and commit group; 4: records in postcard instead of JSON; 3: a
+/// The on-disk format this build reads and writes (6: deliveries published in
+/// chunks, their records under `D` from their first change; 5: attempts stored in
+/// chunks, one per endpoint and commit group; 4: records in postcard instead of JSON; 3: a
 /// pending delivery's record is its `P` entry; 2: attempts keyed by start time, no
 /// global time indexes).
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// How long `SledStorage::open` waits for a locked directory to be released
 /// before it reports `OpenError::Locked`.
@@ -201,25 +209,76 @@ impl SledStorage {
             .transpose()
     }
 
-    /// A delivery by id, whatever its state (see `write::record_key`): under `D`, else
-    /// under `P` for the first of `endpoints` that has it.
+    /// A delivery by id, whatever its state (see `write`): under `D`, else in a
+    /// pending chunk of the first of `endpoints` that has it.
     fn find_delivery(
         &self,
         id: &DeliveryId,
         endpoints: impl IntoIterator<Item = StorageResult<EndpointId>>,
     ) -> StorageResult<Option<Delivery>> {
-        let settled = keys::delivery(id);
-        if let Some(found) = self.delivery_at(&settled)? {
+        let record = keys::delivery(id);
+        if let Some(found) = self.delivery_at(&record)? {
             return Ok(Some(found));
         }
         for endpoint in endpoints {
-            if let Some(found) = self.delivery_at(&keys::pending(&endpoint?, id))? {
-                return Ok(Some(found));
+            for chunk in self
+                .tree
+                .scan_prefix(keys::published_bucket(&endpoint?, id))
+            {
+                let (_, chunk) = chunk.map_err(scan_error)?;
+                if let Some(published) = write::find_published(&chunk, id)? {
+                    // It may have changed since the first read: `D` wins.
+                    return Ok(Some(self.delivery_at(&record)?.unwrap_or(published)));
+                }
             }
         }
-        // It may have settled since the first read: the move from `P` to `D` is
-        // atomic, so it is under `D` now.
-        self.delivery_at(&settled)
+        // It may have changed, and its chunk gone, since the first read: the write
+        // that changed it wrote `D` in the same batch.
+        self.delivery_at(&record)
+    }
+
+    /// An endpoint's deliveries still as published, in id order: every one of the
+    /// first buckets, until at least `limit` (or the end). Reports each bucket met
+    /// with nothing live to the writer, which removes it.
+    fn published_pending(
+        &self,
+        endpoint_id: &EndpointId,
+        limit: usize,
+    ) -> StorageResult<Vec<Delivery>> {
+        let mut found = Vec::new();
+        let mut bucket: Vec<u8> = Vec::new();
+        let mut live_in_bucket = 0;
+        let mut in_bucket = 0;
+        let close_bucket = |found: &mut Vec<Delivery>, bucket: &[u8], live: usize, all: usize| {
+            if all > 0 && live == 0 {
+                self.writer.report_settled(bucket.to_vec());
+            }
+            // A bucket's chunks may interleave: sort its live entries by id.
+            let start = found.len() - live;
+            found[start..].sort_by(|a: &Delivery, b: &Delivery| a.id.cmp(&b.id));
+        };
+        for chunk in self.tree.scan_prefix(keys::published_of(endpoint_id)) {
+            let (key, chunk) = chunk.map_err(scan_error)?;
+            let this = keys::bucket_of_chunk(&key);
+            if this != bucket.as_slice() {
+                close_bucket(&mut found, &bucket, live_in_bucket, in_bucket);
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+                bucket = this.to_vec();
+                (live_in_bucket, in_bucket) = (0, 0);
+            }
+            for record in records::chunk_records(&chunk)? {
+                let published: Delivery = records::decode(record, "delivery")?;
+                in_bucket += 1;
+                if self.get(&keys::delivery(&published.id))?.is_none() {
+                    found.push(published);
+                    live_in_bucket += 1;
+                }
+            }
+        }
+        close_bucket(&mut found, &bucket, live_in_bucket, in_bucket);
+        Ok(found)
     }
 
     /// Runs a purge `step` from the start of its range until it reports no next step;
@@ -613,8 +672,30 @@ impl Storage for SledStorage {
         endpoint_id: &EndpointId,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
-        let entries = self.tree.scan_prefix(keys::pending_of(endpoint_id));
-        decode_records(entries, "delivery", limit)
+        // The deliveries as published, and those changed since (under `D`, indexed
+        // under `P`); one that changed between the two reads is in both, as changed.
+        let mut pending: BTreeMap<DeliveryId, Delivery> = self
+            .published_pending(endpoint_id, limit)?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        for entry in self
+            .tree
+            .scan_prefix(keys::pending_of(endpoint_id))
+            .take(limit)
+        {
+            let (key, _) = entry.map_err(scan_error)?;
+            let id = write::pending_id(&key)?;
+            match self.delivery_at(&keys::delivery(&id))? {
+                Some(d) if d.status == DeliveryStatus::Pending => {
+                    pending.insert(id, d);
+                }
+                _ => {
+                    pending.remove(&id);
+                }
+            }
+        }
+        Ok(pending.into_values().take(limit).collect())
     }
 
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
@@ -744,5 +825,213 @@ mod tests {
         assert_eq!(listed(&s), 2);
         assert_eq!(s.purge_before(at(21)).await.unwrap().attempts, 2);
         assert_eq!(listed(&s), 0);
+    }
+
+    /// How many pending chunks are stored.
+    fn published_chunks(s: &SledStorage) -> usize {
+        s.tree.scan_prefix([keys::kind::PUBLISHED]).count()
+    }
+
+    /// `delivery` as its attempt number `number` answered `status` leaves it.
+    async fn attempted(s: &SledStorage, delivery: &Delivery, status: u16) -> Delivery {
+        let mut after = delivery.clone();
+        after.attempts += 1;
+        after.last_status = Some(status);
+        after.updated_at = at(5);
+        if status < 300 {
+            after.status = DeliveryStatus::Succeeded;
+            after.next_attempt_at = None;
+        } else {
+            after.next_attempt_at = Some(at(60));
+        }
+        let attempt = fixtures::attempt(delivery, after.attempts, status, at(5));
+        s.record_attempt(&attempt, &after, &fixtures::health(0))
+            .await
+            .unwrap();
+        after
+    }
+
+    /// Publishes events to `endpoints`, each in its own commit group.
+    async fn publish_each(
+        s: &SledStorage,
+        events: usize,
+        endpoints: &[&Endpoint],
+    ) -> Vec<Delivery> {
+        let acme = fixtures::tenant("acme");
+        let mut all = Vec::new();
+        for t in 0..events {
+            let event = fixtures::event(&acme, "x", at(t as u64));
+            all.extend(fixtures::publish(s, &event, endpoints).await);
+        }
+        all
+    }
+
+    /// A pending chunk stays while any delivery in it is as published, and goes in
+    /// the group after the last one changed (a retry counts: the record moved).
+    #[tokio::test]
+    async fn published_chunks_go_once_none_of_their_deliveries_is_live() {
+        let s = SledStorage::temporary().unwrap();
+        let acme = fixtures::tenant("acme");
+        let (a, b) = (fixtures::endpoint(&acme), fixtures::endpoint(&acme));
+        s.put_endpoint(&a).await.unwrap();
+        s.put_endpoint(&b).await.unwrap();
+        let all = publish_each(&s, 3, &[&a, &b]).await;
+        let (to_a, to_b): (Vec<Delivery>, Vec<Delivery>) =
+            all.into_iter().partition(|d| d.endpoint_id == a.id);
+        assert_eq!(published_chunks(&s), 6, "one chunk per endpoint and group");
+
+        for d in &to_a {
+            attempted(&s, d, 200).await;
+        }
+        let retried = attempted(&s, &to_b[1], 500).await;
+        s.flush().await.unwrap();
+        assert_eq!(
+            published_chunks(&s),
+            3,
+            "a's chunks went; b's bucket holds live ones"
+        );
+        assert_eq!(
+            s.pending_deliveries(&b.id, 10).await.unwrap(),
+            vec![to_b[0].clone(), retried.clone(), to_b[2].clone()]
+        );
+
+        let mut settled = Vec::new();
+        for d in [&to_b[0], &retried, &to_b[2]] {
+            settled.push(attempted(&s, d, 200).await);
+        }
+        s.flush().await.unwrap();
+        assert_eq!(published_chunks(&s), 0);
+        for d in &settled {
+            assert_eq!(
+                s.get_delivery(&acme, &d.id).await.unwrap().as_ref(),
+                Some(d)
+            );
+        }
+        assert!(s.pending_deliveries(&b.id, 10).await.unwrap().is_empty());
+        assert_eq!(s.delivery_counts(&b.id).await.unwrap().pending, 0);
+    }
+
+    /// Chunks whose removal a restart interrupted are removed once met: by the
+    /// next change in their bucket, or by a reader that finds nothing live there.
+    #[tokio::test]
+    async fn chunks_left_by_a_restart_are_removed_once_met() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let acme = fixtures::tenant("acme");
+        let (a, b) = (fixtures::endpoint(&acme), fixtures::endpoint(&acme));
+        let (to_a, to_b) = {
+            let s = SledStorage::open(&path).unwrap();
+            s.put_endpoint(&a).await.unwrap();
+            s.put_endpoint(&b).await.unwrap();
+            let to_a = publish_each(&s, 2, &[&a]).await;
+            let to_b = publish_each(&s, 2, &[&b]).await;
+            attempted(&s, &to_b[0], 200).await;
+            for d in &to_a {
+                attempted(&s, d, 200).await;
+            }
+            // Dropped before a next group could remove a's chunks.
+            (to_a, to_b)
+        };
+        let s = SledStorage::open(&path).unwrap();
+        assert_eq!(published_chunks(&s), 4);
+
+        // A reader finds a's bucket with nothing live in it.
+        assert!(s.pending_deliveries(&a.id, 10).await.unwrap().is_empty());
+        s.flush().await.unwrap();
+        assert_eq!(published_chunks(&s), 2);
+
+        // The last live delivery of b's bucket changes: the writer, which has no
+        // count for that bucket, checks it.
+        assert_eq!(
+            s.pending_deliveries(&b.id, 10).await.unwrap(),
+            vec![to_b[1].clone()]
+        );
+        let done = attempted(&s, &to_b[1], 200).await;
+        s.flush().await.unwrap();
+        assert_eq!(published_chunks(&s), 0);
+        assert_eq!(s.get_delivery(&acme, &done.id).await.unwrap(), Some(done));
+        assert_eq!(
+            s.get_delivery(&acme, &to_a[1].id)
+                .await
+                .unwrap()
+                .map(|d| d.status),
+            Some(DeliveryStatus::Succeeded)
+        );
+    }
+
+    /// The purge never removes the record of a delivery whose chunk is still
+    /// there (that would make its entry live again): an old settled event that
+    /// shares a chunk with a pending delivery stays until the chunk goes.
+    #[tokio::test]
+    async fn the_purge_waits_for_a_shared_chunk_to_go() {
+        let s = SledStorage::temporary().unwrap();
+        let acme = fixtures::tenant("acme");
+        let ep = fixtures::endpoint(&acme);
+        s.put_endpoint(&ep).await.unwrap();
+        let events = [1, 2].map(|t| fixtures::event(&acme, "x", at(t)));
+        let deliveries = events
+            .clone()
+            .map(|event| vec![fixtures::delivery(&event, &ep)]);
+        let encoded: Vec<write::EncodedEvent> = events
+            .iter()
+            .zip(&deliveries)
+            .map(|(event, ds)| write::EncodedEvent::new(event, ds).unwrap())
+            .collect();
+        s.writer
+            .write(move |txn| {
+                encoded
+                    .into_iter()
+                    .try_for_each(|e| write::insert_event(txn, e).map(|_| ()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(published_chunks(&s), 1, "one group, one chunk");
+        let first = attempted(&s, &deliveries[0][0], 200).await;
+
+        assert_eq!(s.purge_before(at(10)).await.unwrap().events, 0);
+        assert_eq!(s.get_delivery(&acme, &first.id).await.unwrap(), Some(first));
+        assert_eq!(
+            s.pending_deliveries(&ep.id, 10).await.unwrap(),
+            deliveries[1]
+        );
+
+        attempted(&s, &deliveries[1][0], 200).await;
+        assert_eq!(s.purge_before(at(10)).await.unwrap().events, 2);
+        assert_eq!(published_chunks(&s), 0);
+        assert!(s.pending_deliveries(&ep.id, 10).await.unwrap().is_empty());
+    }
+
+    /// Pending deliveries list in id order across buckets, chunks and changed
+    /// records, at every limit.
+    #[tokio::test]
+    async fn pending_deliveries_merge_buckets_and_changed_records_in_id_order() {
+        let s = SledStorage::temporary().unwrap();
+        let acme = fixtures::tenant("acme");
+        let ep = fixtures::endpoint(&acme);
+        s.put_endpoint(&ep).await.unwrap();
+        let mut all = Vec::new();
+        for _ in 0..3 {
+            all.extend(publish_each(&s, 3, &[&ep]).await);
+            // Ids made 40 ms apart fall in different buckets.
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        }
+        let buckets: std::collections::BTreeSet<Vec<u8>> = s
+            .tree
+            .scan_prefix([keys::kind::PUBLISHED])
+            .map(|entry| keys::bucket_of_chunk(&entry.unwrap().0).to_vec())
+            .collect();
+        assert!(buckets.len() >= 3, "{} buckets", buckets.len());
+
+        let mut expected = all.clone();
+        for i in [1, 4, 8] {
+            expected[i] = attempted(&s, &all[i], 500).await;
+        }
+        attempted(&s, &all[5], 200).await;
+        expected.remove(5);
+        for limit in 0..=expected.len() + 1 {
+            let listed = s.pending_deliveries(&ep.id, limit).await.unwrap();
+            let want = &expected[..limit.min(expected.len())];
+            assert_eq!(listed, want, "limit {limit}");
+        }
     }
 }

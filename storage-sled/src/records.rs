@@ -23,8 +23,9 @@ pub(crate) struct StoredEvent {
     pub(crate) deliveries: Vec<DeliveryRef>,
 }
 
-/// A delivery of a stored event: enough to find its record, which is under
-/// `P` endpoint, delivery while pending and under `D` delivery once settled.
+/// A delivery of a stored event: enough to find its record, which is its entry in
+/// a pending chunk (`Q` endpoint, bucket of its id) until it first changes, and
+/// under `D` delivery from then on.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct DeliveryRef {
     /// The delivery's id.
@@ -120,6 +121,17 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> StorageResult<Vec<u8>> {
 /// Deserializes a record written by `encode`; `what` names it in the error.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StorageResult<T> {
     postcard::from_bytes(bytes).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
+}
+
+/// The id of an `encode`d delivery (its first field), without decoding the rest.
+pub(crate) fn delivery_id(record: &[u8]) -> StorageResult<DeliveryId> {
+    #[derive(Deserialize)]
+    struct Head {
+        id: DeliveryId,
+    }
+    postcard::take_from_bytes::<Head>(record)
+        .map(|(head, _)| head.id)
+        .map_err(|e| StorageError::Corrupt(format!("delivery: {e}")))
 }
 
 /// Reads an id stored as UTF-8 text.

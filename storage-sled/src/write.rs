@@ -9,13 +9,18 @@
 //! by the caller first (`EncodedEvent`, `EncodedAttempt`): the thread only moves
 //! bytes into place.
 //!
-//! A delivery's record has one home at a time (`record_key`): its `P` entry while
-//! it is pending, which is also the endpoint's pending index, and its `D` entry
-//! once it has succeeded or died. So a publish writes one key per delivery, and
-//! the success that settles it moves the record from `P` to `D`.
+//! A delivery's record has one home at a time. From its publish until it first
+//! changes, it is its entry in a pending chunk (`Txn::publish`, one chunk per
+//! endpoint and bucket of ids per commit group), so a publish writes a share of a
+//! key per delivery. From its first change on (an attempt's outcome, a replay, a
+//! kill) it is under `D`, in every state, with a `P` index entry while it is
+//! pending. So the success that settles a fresh delivery writes one key, `D`, and
+//! the chunk goes once none of its entries is live (`collect_bucket`).
+
+use std::collections::HashSet;
 
 use herald::error::StorageError;
-use herald::ids::{EndpointId, EventId, TenantId};
+use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
 use herald::model::{
     Attempt, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
 };
@@ -81,16 +86,44 @@ pub(crate) fn delete_endpoint(
     txn.remove(key);
     txn.remove(keys::tenant_endpoint(tenant, id));
     txn.remove(keys::health(id));
-    let pending = txn.scan_prefix(&keys::pending_of(id))?;
     let mut count = 0;
-    for (_, bytes) in pending {
-        let old: Delivery = records::decode(&bytes, "delivery")?;
-        let mut dead = old.clone();
-        dead.kill(DeadReason::EndpointDeleted, now);
-        replace_delivery(txn, Some(&old), &dead, records::encode(&dead)?)?;
-        count += 1;
+    for (key, chunk) in txn.scan_prefix(&keys::published_of(id))? {
+        for record in records::chunk_records(&chunk)? {
+            let published: Delivery = records::decode(record, "delivery")?;
+            if txn.get(&keys::delivery(&published.id))?.is_none() {
+                kill(txn, Stored::Published(published), now)?;
+                count += 1;
+            }
+        }
+        txn.remove(key);
+    }
+    for (key, _) in txn.scan_prefix(&keys::pending_of(id))? {
+        let delivery_id = pending_id(&key)?;
+        let Some(bytes) = txn.get(&keys::delivery(&delivery_id))? else {
+            continue;
+        };
+        let stored: Delivery = records::decode(&bytes, "delivery")?;
+        if stored.status == DeliveryStatus::Pending {
+            kill(txn, Stored::Record(stored), now)?;
+            count += 1;
+        }
     }
     Ok(Some(count))
+}
+
+/// Marks a pending delivery dead with `endpoint_deleted` at `now`.
+fn kill(txn: &mut Txn<'_>, stored: Stored, now: Timestamp) -> StorageResult<()> {
+    let mut dead = stored.delivery().clone();
+    dead.kill(DeadReason::EndpointDeleted, now);
+    let value = records::encode(&dead)?;
+    replace_delivery(txn, Some(&stored), &dead, value)
+}
+
+/// The delivery id of a `P` key.
+pub(crate) fn pending_id(key: &[u8]) -> StorageResult<DeliveryId> {
+    let corrupt = || StorageError::Corrupt("pending index".into());
+    let text = keys::pending_delivery(key).ok_or_else(corrupt)?;
+    DeliveryId::parse(&records::text(text, "pending index")?).map_err(|_| corrupt())
 }
 
 /// An event and its new deliveries, encoded for `insert_event`.
@@ -137,7 +170,11 @@ pub(crate) fn insert_event(txn: &mut Txn<'_>, encoded: EncodedEvent) -> StorageR
     }
     for (delivery, value) in encoded.deliveries {
         // New ids: nothing stored to replace.
-        replace_delivery(txn, None, &delivery, value)?;
+        index(txn, &delivery)?;
+        txn.publish(
+            keys::published_bucket(&delivery.endpoint_id, &delivery.id),
+            value,
+        );
     }
     txn.insert(encoded.key, encoded.value);
     txn.insert(encoded.tenant_event.0, encoded.tenant_event.1);
@@ -181,26 +218,49 @@ pub(crate) fn record_attempt(txn: &mut Txn<'_>, encoded: EncodedAttempt) -> Stor
     txn.append(log, started_at, record);
     txn.insert(encoded.health.0, encoded.health.1);
     let delivery = &encoded.delivery;
-    // A delivery is pending exactly while its record is under `P`, and a delivery
-    // never changes endpoint: so where the stored one is, and what `replace_delivery`
-    // moves away from, is known without decoding it.
-    if txn
-        .get(&keys::pending(&delivery.endpoint_id, &delivery.id))?
-        .is_none()
-    {
-        return Ok(());
-    }
-    let stored = Delivery {
-        status: DeliveryStatus::Pending,
-        ..delivery.clone()
+    // With no `D` record the delivery is as published, in its chunk (so pending):
+    // the entry need not be read, only known to be there.
+    let stored = match txn.get(&keys::delivery(&delivery.id))? {
+        Some(bytes) => {
+            let stored: Delivery = records::decode(&bytes, "delivery")?;
+            if stored.status != DeliveryStatus::Pending {
+                return Ok(());
+            }
+            Stored::Record(stored)
+        }
+        None => Stored::Published(Delivery {
+            status: DeliveryStatus::Pending,
+            ..delivery.clone()
+        }),
     };
     replace_delivery(txn, Some(&stored), delivery, encoded.delivery_value)
 }
 
 /// Creates or replaces a delivery, whatever its stored state.
 pub(crate) fn put_delivery(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
-    let stored = stored_delivery(txn, delivery)?;
+    let stored = stored_delivery(txn, &delivery.endpoint_id, &delivery.id)?;
     replace_delivery(txn, stored.as_ref(), delivery, records::encode(delivery)?)
+}
+
+/// Removes the chunks of the pending `bucket` when none of their entries is live
+/// (every one has its record under `D`: it is in `settled`, or `D` says so).
+/// Returns how many are live: 0 when it removed them.
+pub(crate) fn collect_bucket(
+    txn: &mut Txn<'_>,
+    bucket: &[u8],
+    settled: &HashSet<DeliveryId>,
+) -> StorageResult<u64> {
+    let chunks = txn.scan_prefix(bucket)?;
+    let mut live = 0;
+    for (_, chunk) in &chunks {
+        live += live_entries(txn, chunk, settled)?;
+    }
+    if live == 0 {
+        for (key, _) in chunks {
+            txn.remove(key);
+        }
+    }
+    Ok(live)
 }
 
 /// Removes events created before `cutoff` whose deliveries are all settled, looking
@@ -232,20 +292,33 @@ pub(crate) fn purge_events(
         };
         let stored: StoredEvent = records::decode(&bytes, "event")?;
         let mut settled = Vec::with_capacity(stored.deliveries.len());
+        let mut spent_chunks = Vec::new();
         for delivery in &stored.deliveries {
-            if txn
-                .get(&keys::pending(&delivery.endpoint_id, &delivery.id))?
-                .is_some()
-            {
+            // Without a `D` record it is pending in its chunk.
+            let Some(bytes) = txn.get(&keys::delivery(&delivery.id))? else {
+                continue 'events;
+            };
+            let record: Delivery = records::decode(&bytes, "delivery")?;
+            if record.status == DeliveryStatus::Pending {
                 continue 'events;
             }
-            if let Some(bytes) = txn.get(&keys::delivery(&delivery.id))? {
-                settled.push(records::decode::<Delivery>(&bytes, "delivery")?);
+            // Removing `D` would make its chunk entry live again: the chunk goes
+            // first, which it may only once none of its entries is live.
+            if let Some(entry) = published_entry(txn, &delivery.endpoint_id, &delivery.id)? {
+                let (key, chunk) = entry.chunk;
+                if live_entries(txn, &chunk, &HashSet::new())? > 0 {
+                    continue 'events;
+                }
+                spent_chunks.push(key);
             }
+            settled.push(record);
+        }
+        for key in spent_chunks {
+            txn.remove(key);
         }
         for delivery in &settled {
             unindex(txn, delivery)?;
-            txn.remove(record_key(delivery));
+            txn.remove(keys::delivery(&delivery.id));
         }
         txn.remove(event_key);
         txn.remove(key);
@@ -319,50 +392,130 @@ fn after(key: &[u8]) -> Vec<u8> {
     next
 }
 
-/// Where `delivery`'s record is stored in its state: `P` endpoint, delivery while
-/// pending (the pending index is the record), `D` delivery once settled.
-fn record_key(delivery: &Delivery) -> Vec<u8> {
-    match delivery.status {
-        DeliveryStatus::Pending => keys::pending(&delivery.endpoint_id, &delivery.id),
-        DeliveryStatus::Succeeded | DeliveryStatus::Dead => keys::delivery(&delivery.id),
+/// A delivery's current record and where it is.
+pub(crate) enum Stored {
+    /// Under `D`: it changed after its publish.
+    Record(Delivery),
+    /// Its entry in a pending chunk, as published.
+    Published(Delivery),
+}
+
+impl Stored {
+    fn delivery(&self) -> &Delivery {
+        match self {
+            Stored::Record(delivery) | Stored::Published(delivery) => delivery,
+        }
     }
 }
 
-/// The stored version of `delivery` (same id and endpoint), if any.
-fn stored_delivery(txn: &Txn<'_>, delivery: &Delivery) -> StorageResult<Option<Delivery>> {
-    let stored = match txn.get(&keys::delivery(&delivery.id))? {
-        Some(bytes) => Some(bytes),
-        None => txn.get(&keys::pending(&delivery.endpoint_id, &delivery.id))?,
-    };
-    stored
-        .map(|bytes| records::decode(&bytes, "delivery"))
-        .transpose()
+/// The stored version of delivery `id` of `endpoint`, if any.
+fn stored_delivery(
+    txn: &Txn<'_>,
+    endpoint: &EndpointId,
+    id: &DeliveryId,
+) -> StorageResult<Option<Stored>> {
+    if let Some(bytes) = txn.get(&keys::delivery(id))? {
+        return Ok(Some(Stored::Record(records::decode(&bytes, "delivery")?)));
+    }
+    Ok(published_entry(txn, endpoint, id)?.map(|entry| Stored::Published(entry.delivery)))
 }
 
-/// Writes `new`, encoded as `value`, over `old`: moves the record (`record_key`),
-/// the dead index entry and the counters only when the state or the endpoint
-/// changed.
+/// A delivery's entry in a pending chunk.
+struct PublishedEntry {
+    /// The chunk's key and value.
+    chunk: (Vec<u8>, Vec<u8>),
+    /// The delivery as published.
+    delivery: Delivery,
+}
+
+/// The entry of delivery `id` of `endpoint` in a pending chunk, if it has one.
+fn published_entry(
+    txn: &Txn<'_>,
+    endpoint: &EndpointId,
+    id: &DeliveryId,
+) -> StorageResult<Option<PublishedEntry>> {
+    for (key, chunk) in txn.scan_prefix(&keys::published_bucket(endpoint, id))? {
+        if let Some(delivery) = find_published(&chunk, id)? {
+            return Ok(Some(PublishedEntry {
+                chunk: (key, chunk),
+                delivery,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// How many entries of a pending chunk are live: still the delivery's record, with
+/// nothing under `D` (those in `settled` are known to have it).
+fn live_entries(txn: &Txn<'_>, chunk: &[u8], settled: &HashSet<DeliveryId>) -> StorageResult<u64> {
+    let mut live = 0;
+    for record in records::chunk_records(chunk)? {
+        let id = records::delivery_id(record)?;
+        if !settled.contains(&id) && txn.get(&keys::delivery(&id))?.is_none() {
+            live += 1;
+        }
+    }
+    Ok(live)
+}
+
+/// Delivery `id` in a pending chunk, if it is there.
+pub(crate) fn find_published(chunk: &[u8], id: &DeliveryId) -> StorageResult<Option<Delivery>> {
+    for record in records::chunk_records(chunk)? {
+        let published: Delivery = records::decode(record, "delivery")?;
+        if &published.id == id {
+            return Ok(Some(published));
+        }
+    }
+    Ok(None)
+}
+
+/// Writes `new`, encoded as `value`, over `old` as its record under `D`; keeps the
+/// `P` index entry present exactly while it is pending there; tells the writer when
+/// a chunk entry stops being live; moves the dead index entry and the counters only
+/// when the state or the endpoint changed.
 fn replace_delivery(
     txn: &mut Txn<'_>,
-    old: Option<&Delivery>,
+    old: Option<&Stored>,
     new: &Delivery,
     value: Vec<u8>,
 ) -> StorageResult<()> {
-    let same_place =
-        old.is_some_and(|o| o.status == new.status && o.endpoint_id == new.endpoint_id);
-    if !same_place {
-        if let Some(old) = old {
+    let old_delivery = old.map(Stored::delivery);
+    let indexed = |d: &Delivery| {
+        (d.status == DeliveryStatus::Pending).then(|| keys::pending(&d.endpoint_id, &d.id))
+    };
+    let was_indexed = match old {
+        Some(Stored::Record(d)) => indexed(d),
+        _ => None,
+    };
+    let now_indexed = indexed(new);
+    if was_indexed != now_indexed {
+        if let Some(key) = was_indexed {
+            txn.remove(key);
+        }
+        if let Some(key) = now_indexed {
+            txn.insert(key, Vec::new());
+        }
+    }
+    if let Some(Stored::Published(published)) = old {
+        txn.settled(
+            keys::published_bucket(&published.endpoint_id, &published.id),
+            published.id.clone(),
+        );
+    }
+    let same_state =
+        old_delivery.is_some_and(|o| o.status == new.status && o.endpoint_id == new.endpoint_id);
+    if !same_state {
+        if let Some(old) = old_delivery {
             unindex(txn, old)?;
-            txn.remove(record_key(old));
         }
         index(txn, new)?;
     }
-    txn.insert(record_key(new), value);
+    txn.insert(keys::delivery(&new.id), value);
     Ok(())
 }
 
-/// Adds the dead index entry and the counter of `delivery`'s state (a pending
-/// delivery's `P` entry is its record, written by the caller).
+/// Adds the dead index entry and the counter of `delivery`'s state (the `P` index
+/// is `replace_delivery`'s).
 fn index(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
     match delivery.status {
         DeliveryStatus::Pending => adjust_counts(txn, &delivery.endpoint_id, 1, 0),
@@ -375,8 +528,7 @@ fn index(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
     }
 }
 
-/// Removes the dead index entry and the counter of `delivery`'s state (not its
-/// record).
+/// Removes the dead index entry and the counter of `delivery`'s state.
 fn unindex(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageResult<()> {
     match delivery.status {
         DeliveryStatus::Pending => adjust_counts(txn, &delivery.endpoint_id, -1, 0),
