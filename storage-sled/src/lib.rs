@@ -792,14 +792,20 @@ mod tests {
     use super::*;
     use herald_testkit::conformance::{self as fixtures, at};
 
-    /// Attempts recorded in one group share one chunk; the purge takes the chunk only
-    /// once its newest attempt is older than the cutoff, and counts each attempt in it.
-    #[tokio::test]
-    async fn a_chunk_is_purged_whole_once_its_newest_attempt_is_old() {
+    /// A temporary store with one endpoint of tenant `acme`.
+    async fn store_with_endpoint() -> (SledStorage, TenantId, Endpoint) {
         let s = SledStorage::temporary().unwrap();
         let acme = fixtures::tenant("acme");
         let ep = fixtures::endpoint(&acme);
         s.put_endpoint(&ep).await.unwrap();
+        (s, acme, ep)
+    }
+
+    /// Attempts recorded in one group share one chunk; the purge takes the chunk only
+    /// once its newest attempt is older than the cutoff, and counts each attempt in it.
+    #[tokio::test]
+    async fn a_chunk_is_purged_whole_once_its_newest_attempt_is_old() {
+        let (s, acme, ep) = store_with_endpoint().await;
         let d = fixtures::publish(&s, &fixtures::event(&acme, "x", at(1)), &[&ep, &ep]).await;
         let encoded = [(&d[0], at(2)), (&d[1], at(20))].map(|(delivery, started_at)| {
             let attempt = fixtures::attempt(delivery, 1, 500, started_at);
@@ -964,10 +970,7 @@ mod tests {
     /// shares a chunk with a pending delivery stays until the chunk goes.
     #[tokio::test]
     async fn the_purge_waits_for_a_shared_chunk_to_go() {
-        let s = SledStorage::temporary().unwrap();
-        let acme = fixtures::tenant("acme");
-        let ep = fixtures::endpoint(&acme);
-        s.put_endpoint(&ep).await.unwrap();
+        let (s, acme, ep) = store_with_endpoint().await;
         let events = [1, 2].map(|t| fixtures::event(&acme, "x", at(t)));
         let deliveries = events
             .clone()
@@ -1005,10 +1008,7 @@ mod tests {
     /// records, at every limit.
     #[tokio::test]
     async fn pending_deliveries_merge_buckets_and_changed_records_in_id_order() {
-        let s = SledStorage::temporary().unwrap();
-        let acme = fixtures::tenant("acme");
-        let ep = fixtures::endpoint(&acme);
-        s.put_endpoint(&ep).await.unwrap();
+        let (s, _, ep) = store_with_endpoint().await;
         let mut all = Vec::new();
         for _ in 0..3 {
             all.extend(publish_each(&s, 3, &[&ep]).await);
