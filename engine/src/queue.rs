@@ -1,7 +1,8 @@
 //! `PendingQueue`: one endpoint's pending deliveries in memory: due order (unordered)
 //! or strict publish order with head-of-line blocking (fifo), the in-flight set and
 //! `max_in_flight`. Bounded: past `capacity` new deliveries stay in storage only and
-//! the queue asks to be refilled once it drains.
+//! the queue asks to be refilled once it drains, from the first delivery it turned
+//! away (everything pending before that one it holds, or has held).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,8 +33,9 @@ pub struct PendingQueue {
     in_flight: BTreeSet<DeliveryId>,
     /// Most deliveries held (waiting + in flight).
     capacity: usize,
-    /// A delivery was turned away for lack of room: storage holds more.
-    overflowed: bool,
+    /// The smallest id turned away for lack of room since the last refill began:
+    /// storage holds it, and may hold more after it.
+    overflow_from: Option<DeliveryId>,
 }
 
 impl PendingQueue {
@@ -45,7 +47,7 @@ impl PendingQueue {
             by_due: BTreeSet::new(),
             in_flight: BTreeSet::new(),
             capacity: capacity.max(1),
-            overflowed: false,
+            overflow_from: None,
         }
     }
 
@@ -66,11 +68,18 @@ impl PendingQueue {
             return true;
         }
         if self.len() >= self.capacity {
-            self.overflowed = true;
+            self.turned_away(&delivery.id);
             return false;
         }
         self.put_waiting(delivery);
         true
+    }
+
+    /// Remembers that storage holds `id`, and maybe more after it, that are not here.
+    fn turned_away(&mut self, id: &DeliveryId) {
+        if self.overflow_from.as_ref().is_none_or(|from| id < from) {
+            self.overflow_from = Some(id.clone());
+        }
     }
 
     fn put_waiting(&mut self, delivery: Delivery) {
@@ -142,7 +151,7 @@ impl PendingQueue {
     /// Removes and returns every waiting delivery (disable); in-flight ones stay tracked.
     pub fn drain_waiting(&mut self) -> Vec<Delivery> {
         self.by_due.clear();
-        self.overflowed = false;
+        self.overflow_from = None;
         std::mem::take(&mut self.waiting).into_values().collect()
     }
 
@@ -163,12 +172,22 @@ impl PendingQueue {
 
     /// Whether storage holds deliveries that did not fit and there is room again.
     pub fn wants_refill(&self) -> bool {
-        self.overflowed && self.len() <= self.capacity / 2
+        self.overflow_from.is_some() && self.len() <= self.capacity / 2
     }
 
-    /// Marks a refill as done (the caller loaded what storage had).
-    pub fn refilled(&mut self, complete: bool) {
-        self.overflowed = !complete;
+    /// Starts a load from storage: returns where a refill reads from (the first id
+    /// turned away, `None` when none was), and forgets it: what is turned away from
+    /// now on is remembered afresh.
+    pub fn start_load(&mut self) -> Option<DeliveryId> {
+        self.overflow_from.take()
+    }
+
+    /// A load is in (its deliveries inserted): when storage may hold more after its
+    /// `last` delivery (`complete` false), the next refill starts there.
+    pub fn loaded(&mut self, complete: bool, last: Option<&DeliveryId>) {
+        if let (false, Some(last)) = (complete, last) {
+            self.turned_away(last);
+        }
     }
 
     /// How many more deliveries fit.
@@ -244,5 +263,34 @@ mod tests {
         queue.finish(&first.id);
         assert!(queue.wants_refill());
         assert_eq!(queue.room(), 1);
+    }
+
+    #[test]
+    fn a_refill_starts_at_the_first_delivery_turned_away() {
+        let mut queue = PendingQueue::new(Ordering::Unordered, 2);
+        let ds: Vec<Delivery> = (0..5).map(|_| delivery(0)).collect();
+        assert!(queue.insert(ds[0].clone()));
+        assert!(queue.insert(ds[2].clone()));
+        // Turned away out of order: the refill starts at the smaller id.
+        assert!(!queue.insert(ds[4].clone()));
+        assert!(!queue.insert(ds[1].clone()));
+        assert!(!queue.insert(ds[3].clone()));
+        assert_eq!(queue.start_load(), Some(ds[1].id.clone()));
+        assert_eq!(queue.start_load(), None, "forgotten once a load starts");
+        assert!(!queue.wants_refill());
+
+        // Turned away while the load ran, then the load came back incomplete after
+        // a later id: the next refill starts at the smaller of the two.
+        assert!(!queue.insert(ds[3].clone()));
+        queue.loaded(false, Some(&ds[4].id));
+        assert_eq!(queue.start_load(), Some(ds[3].id.clone()));
+        queue.loaded(false, Some(&ds[1].id));
+        assert_eq!(queue.start_load(), Some(ds[1].id.clone()));
+        queue.loaded(true, Some(&ds[4].id));
+        assert_eq!(
+            queue.start_load(),
+            None,
+            "a complete load leaves nothing behind"
+        );
     }
 }

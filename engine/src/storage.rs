@@ -251,10 +251,12 @@ pub trait Storage: Send + Sync + 'static {
     ) -> StorageResult<Option<Delivery>>;
 
     /// The endpoint's pending deliveries in publish order (delivery id order), at most
-    /// `limit`.
+    /// `limit`: from the first, or from `from` on (that id included) when given (an
+    /// endpoint actor refilling its queue reads only past what it holds).
     async fn pending_deliveries(
         &self,
         endpoint_id: &EndpointId,
+        from: Option<&DeliveryId>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>>;
 

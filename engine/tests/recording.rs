@@ -143,9 +143,13 @@ impl Storage for GatedStorage {
     async fn pending_deliveries(
         &self,
         endpoint_id: &EndpointId,
+        from: Option<&DeliveryId>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
-        let read = self.inner.pending_deliveries(endpoint_id, limit).await;
+        let read = self
+            .inner
+            .pending_deliveries(endpoint_id, from, limit)
+            .await;
         if self.hold_loads.load(SeqCst) {
             self.load_gate.acquire().await.expect("gate open").forget();
         }
@@ -252,7 +256,7 @@ async fn until_none_pending(storage: &GatedStorage, endpoint_id: &EndpointId) {
     eventually(Duration::from_secs(30), || async {
         storage
             .inner
-            .pending_deliveries(endpoint_id, 10)
+            .pending_deliveries(endpoint_id, None, 10)
             .await
             .unwrap()
             .is_empty()
@@ -277,7 +281,7 @@ async fn successes_free_their_slot_before_their_record_is_stored_and_are_never_r
     let pending = g
         .storage
         .inner
-        .pending_deliveries(&g.endpoint_id, 10)
+        .pending_deliveries(&g.endpoint_id, None, 10)
         .await
         .unwrap();
     assert_eq!(pending.len(), 3, "storage still has them pending");

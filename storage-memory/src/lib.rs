@@ -427,14 +427,16 @@ impl Storage for MemoryStorage {
     async fn pending_deliveries(
         &self,
         endpoint_id: &EndpointId,
+        from: Option<&DeliveryId>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
         let state = self.state();
+        let start = from.map_or(Bound::Unbounded, Bound::Included);
         Ok(state
             .pending
             .get(endpoint_id)
             .map(|set| {
-                set.iter()
+                set.range::<DeliveryId, _>((start, Bound::Unbounded))
                     .take(limit)
                     .filter_map(|id| state.deliveries.get(id).cloned())
                     .collect()

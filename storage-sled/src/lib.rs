@@ -237,48 +237,66 @@ impl SledStorage {
         self.delivery_at(&record)
     }
 
-    /// An endpoint's deliveries still as published, in id order: every one of the
-    /// first buckets, until at least `limit` (or the end). Reports each bucket met
-    /// with nothing live to the writer, which removes it.
+    /// An endpoint's deliveries still as published, in id order, from `from` on when
+    /// given: every one of the first buckets, until at least `limit` (or the end).
+    /// Reports each bucket met with nothing live to the writer, which removes it.
     fn published_pending(
         &self,
         endpoint_id: &EndpointId,
+        from: Option<&DeliveryId>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
+        let all = keys::published_of(endpoint_id);
+        let start = from.map_or_else(|| all.clone(), |id| keys::published_bucket(endpoint_id, id));
+        let end = keys::prefix_end(&all);
         let mut found = Vec::new();
-        let mut bucket: Vec<u8> = Vec::new();
-        let mut live_in_bucket = 0;
-        let mut in_bucket = 0;
-        let close_bucket = |found: &mut Vec<Delivery>, bucket: &[u8], live: usize, all: usize| {
-            if all > 0 && live == 0 {
-                self.writer.report_settled(bucket.to_vec());
-            }
-            // A bucket's chunks may interleave: sort its live entries by id.
-            let start = found.len() - live;
-            found[start..].sort_by(|a: &Delivery, b: &Delivery| a.id.cmp(&b.id));
-        };
-        for chunk in self.tree.scan_prefix(keys::published_of(endpoint_id)) {
+        let mut bucket = BucketScan::default();
+        for chunk in self.tree.range(Self::key_range(start, end)) {
             let (key, chunk) = chunk.map_err(scan_error)?;
             let this = keys::bucket_of_chunk(&key);
-            if this != bucket.as_slice() {
-                close_bucket(&mut found, &bucket, live_in_bucket, in_bucket);
+            if this != bucket.key.as_slice() {
+                self.close_bucket(&mut found, &bucket);
                 if found.len() >= limit {
                     return Ok(found);
                 }
-                bucket = this.to_vec();
-                (live_in_bucket, in_bucket) = (0, 0);
+                bucket = BucketScan {
+                    key: this.to_vec(),
+                    ..BucketScan::default()
+                };
             }
             for record in records::chunk_records(&chunk)? {
                 let published: Delivery = records::decode(record, "delivery")?;
-                in_bucket += 1;
+                if from.is_some_and(|from| &published.id < from) {
+                    bucket.skipped = true;
+                    continue;
+                }
+                bucket.seen += 1;
                 if self.get(&keys::delivery(&published.id))?.is_none() {
                     found.push(published);
-                    live_in_bucket += 1;
+                    bucket.live += 1;
                 }
             }
         }
-        close_bucket(&mut found, &bucket, live_in_bucket, in_bucket);
+        self.close_bucket(&mut found, &bucket);
         Ok(found)
+    }
+
+    /// Ends a bucket of `published_pending`: sorts its live entries (its chunks may
+    /// interleave) and reports it when it had entries and none was live.
+    fn close_bucket(&self, found: &mut [Delivery], bucket: &BucketScan) {
+        if bucket.seen > 0 && bucket.live == 0 && !bucket.skipped {
+            self.writer.report_settled(bucket.key.clone());
+        }
+        let start = found.len() - bucket.live;
+        found[start..].sort_by(|a, b| a.id.cmp(&b.id));
+    }
+
+    /// The keys from `start` up to `end` (`None`: to the end of the tree).
+    fn key_range(start: Vec<u8>, end: Option<Vec<u8>>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+        (
+            Bound::Included(start),
+            end.map_or(Bound::Unbounded, Bound::Excluded),
+        )
     }
 
     /// Runs a purge `step` from the start of its range until it reports no next step;
@@ -316,6 +334,18 @@ impl SledStorage {
                 parse_endpoint_id(&id, "endpoint index")
             })
     }
+}
+
+/// One bucket of pending chunks as `published_pending` reads it.
+#[derive(Default)]
+struct BucketScan {
+    /// The bucket (`keys::published_bucket`).
+    key: Vec<u8>,
+    /// Entries looked at, and how many of them were live.
+    seen: usize,
+    live: usize,
+    /// Whether entries before the read's start were passed over unread.
+    skipped: bool,
 }
 
 /// Writes the format version into a fresh store, or checks the one found.
@@ -670,20 +700,22 @@ impl Storage for SledStorage {
     async fn pending_deliveries(
         &self,
         endpoint_id: &EndpointId,
+        from: Option<&DeliveryId>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
         // The deliveries as published, and those changed since (under `D`, indexed
         // under `P`); one that changed between the two reads is in both, as changed.
         let mut pending: BTreeMap<DeliveryId, Delivery> = self
-            .published_pending(endpoint_id, limit)?
+            .published_pending(endpoint_id, from, limit)?
             .into_iter()
             .map(|d| (d.id.clone(), d))
             .collect();
-        for entry in self
+        let all = keys::pending_of(endpoint_id);
+        let start = from.map_or_else(|| all.clone(), |id| keys::pending(endpoint_id, id));
+        let changed = self
             .tree
-            .scan_prefix(keys::pending_of(endpoint_id))
-            .take(limit)
-        {
+            .range(Self::key_range(start, keys::prefix_end(&all)));
+        for entry in changed.take(limit) {
             let (key, _) = entry.map_err(scan_error)?;
             let id = write::pending_id(&key)?;
             match self.delivery_at(&keys::delivery(&id))? {
@@ -897,7 +929,7 @@ mod tests {
             "a's chunks went; b's bucket holds live ones"
         );
         assert_eq!(
-            s.pending_deliveries(&b.id, 10).await.unwrap(),
+            s.pending_deliveries(&b.id, None, 10).await.unwrap(),
             vec![to_b[0].clone(), retried.clone(), to_b[2].clone()]
         );
 
@@ -913,7 +945,11 @@ mod tests {
                 Some(d)
             );
         }
-        assert!(s.pending_deliveries(&b.id, 10).await.unwrap().is_empty());
+        assert!(s
+            .pending_deliveries(&b.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(s.delivery_counts(&b.id).await.unwrap().pending, 0);
     }
 
@@ -942,14 +978,18 @@ mod tests {
         assert_eq!(published_chunks(&s), 4);
 
         // A reader finds a's bucket with nothing live in it.
-        assert!(s.pending_deliveries(&a.id, 10).await.unwrap().is_empty());
+        assert!(s
+            .pending_deliveries(&a.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
         s.flush().await.unwrap();
         assert_eq!(published_chunks(&s), 2);
 
         // The last live delivery of b's bucket changes: the writer, which has no
         // count for that bucket, checks it.
         assert_eq!(
-            s.pending_deliveries(&b.id, 10).await.unwrap(),
+            s.pending_deliveries(&b.id, None, 10).await.unwrap(),
             vec![to_b[1].clone()]
         );
         let done = attempted(&s, &to_b[1], 200).await;
@@ -994,14 +1034,18 @@ mod tests {
         assert_eq!(s.purge_before(at(10)).await.unwrap().events, 0);
         assert_eq!(s.get_delivery(&acme, &first.id).await.unwrap(), Some(first));
         assert_eq!(
-            s.pending_deliveries(&ep.id, 10).await.unwrap(),
+            s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
             deliveries[1]
         );
 
         attempted(&s, &deliveries[1][0], 200).await;
         assert_eq!(s.purge_before(at(10)).await.unwrap().events, 2);
         assert_eq!(published_chunks(&s), 0);
-        assert!(s.pending_deliveries(&ep.id, 10).await.unwrap().is_empty());
+        assert!(s
+            .pending_deliveries(&ep.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     /// Pending deliveries list in id order across buckets, chunks and changed
@@ -1029,9 +1073,20 @@ mod tests {
         attempted(&s, &all[5], 200).await;
         expected.remove(5);
         for limit in 0..=expected.len() + 1 {
-            let listed = s.pending_deliveries(&ep.id, limit).await.unwrap();
+            let listed = s.pending_deliveries(&ep.id, None, limit).await.unwrap();
             let want = &expected[..limit.min(expected.len())];
             assert_eq!(listed, want, "limit {limit}");
+        }
+        for from in &all {
+            let rest: Vec<&Delivery> = expected.iter().filter(|d| d.id >= from.id).collect();
+            for limit in [1, 3, 100] {
+                let listed = s
+                    .pending_deliveries(&ep.id, Some(&from.id), limit)
+                    .await
+                    .unwrap();
+                let want: Vec<Delivery> = rest.iter().take(limit).map(|d| (*d).clone()).collect();
+                assert_eq!(listed, want, "from {}, limit {limit}", from.id);
+            }
         }
     }
 }

@@ -52,8 +52,14 @@ async fn reopening_returns_every_pending_delivery_intact() {
     let mut ids = vec![a.id.clone(), b.id.clone()];
     ids.sort();
     assert_eq!(with, ids);
-    assert_eq!(s.pending_deliveries(&a.id, 1000).await.unwrap(), expected_a);
-    assert_eq!(s.pending_deliveries(&b.id, 1000).await.unwrap(), expected_b);
+    assert_eq!(
+        s.pending_deliveries(&a.id, None, 1000).await.unwrap(),
+        expected_a
+    );
+    assert_eq!(
+        s.pending_deliveries(&b.id, None, 1000).await.unwrap(),
+        expected_b
+    );
     assert_eq!(
         s.delivery_counts(&b.id).await.unwrap(),
         DeliveryCounts {
@@ -188,7 +194,7 @@ fn acknowledged_writes_survive_a_kill() {
     runtime.block_on(async {
         let s = SledStorage::open(&path).unwrap();
         let ep = herald::ids::EndpointId::parse(endpoint_id).unwrap();
-        let pending = s.pending_deliveries(&ep, usize::MAX).await.unwrap();
+        let pending = s.pending_deliveries(&ep, None, usize::MAX).await.unwrap();
         let stored: std::collections::HashSet<&str> =
             pending.iter().map(|d| d.id.as_str()).collect();
         let lost: Vec<&&str> = acked.iter().filter(|id| !stored.contains(**id)).collect();

@@ -395,11 +395,11 @@ pub async fn insert_event_stores_event_and_deliveries(s: &dyn Storage) {
         );
     }
     assert_eq!(
-        s.pending_deliveries(&a.id, 10).await.unwrap(),
+        s.pending_deliveries(&a.id, None, 10).await.unwrap(),
         vec![deliveries[0].clone()]
     );
     assert_eq!(
-        s.pending_deliveries(&b.id, 10).await.unwrap(),
+        s.pending_deliveries(&b.id, None, 10).await.unwrap(),
         vec![deliveries[1].clone()]
     );
 
@@ -452,7 +452,7 @@ pub async fn insert_event_is_idempotent_per_tenant(s: &dyn Storage) {
         first_deliveries
     );
     assert_eq!(
-        s.pending_deliveries(&ep.id, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
         first_deliveries
     );
     assert_eq!(s.delivery_counts(&ep.id).await.unwrap().pending, 1);
@@ -666,7 +666,7 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
     );
     assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
     assert!(s
-        .pending_deliveries(&third.id, 10)
+        .pending_deliveries(&third.id, None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -681,7 +681,7 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
     );
     assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
     assert_eq!(
-        s.pending_deliveries(&third.id, 10).await.unwrap(),
+        s.pending_deliveries(&third.id, None, 10).await.unwrap(),
         vec![ds[1].clone()]
     );
     let dead = s
@@ -740,7 +740,7 @@ pub async fn deliveries_are_found_while_they_settle(s: &dyn Storage) {
     };
     tokio::join!(writer, reader);
     assert!(s
-        .pending_deliveries(&endpoints[0].id, 10)
+        .pending_deliveries(&endpoints[0].id, None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -763,11 +763,15 @@ pub async fn pending_deliveries_in_id_order_with_limit(s: &dyn Storage) {
         );
     }
     assert_eq!(
-        s.pending_deliveries(&ep.id, 3).await.unwrap(),
+        s.pending_deliveries(&ep.id, None, 3).await.unwrap(),
         mine[..3].to_vec()
     );
-    assert_eq!(s.pending_deliveries(&ep.id, 100).await.unwrap(), mine);
-    assert!(s.pending_deliveries(&ep.id, 0).await.unwrap().is_empty());
+    assert_eq!(s.pending_deliveries(&ep.id, None, 100).await.unwrap(), mine);
+    assert!(s
+        .pending_deliveries(&ep.id, None, 0)
+        .await
+        .unwrap()
+        .is_empty());
 
     let mut done = mine[1].clone();
     done.status = DeliveryStatus::Succeeded;
@@ -779,9 +783,36 @@ pub async fn pending_deliveries_in_id_order_with_limit(s: &dyn Storage) {
         .filter(|(i, _)| *i != 1)
         .map(|(_, d)| d.clone())
         .collect();
-    assert_eq!(s.pending_deliveries(&ep.id, 100).await.unwrap(), expected);
+    assert_eq!(
+        s.pending_deliveries(&ep.id, None, 100).await.unwrap(),
+        expected
+    );
+    // From a given id on, that id included; a settled one is simply skipped.
+    for (at, from) in mine.iter().enumerate() {
+        let rest: Vec<Delivery> = expected
+            .iter()
+            .filter(|d| d.id >= from.id)
+            .cloned()
+            .collect();
+        let read = s
+            .pending_deliveries(&ep.id, Some(&from.id), 100)
+            .await
+            .unwrap();
+        assert_eq!(read, rest, "from delivery {at}");
+        let two = s
+            .pending_deliveries(&ep.id, Some(&from.id), 2)
+            .await
+            .unwrap();
+        assert_eq!(two, rest[..rest.len().min(2)].to_vec());
+    }
+    let later = DeliveryId::generate();
     assert!(s
-        .pending_deliveries(&EndpointId::generate(), 10)
+        .pending_deliveries(&ep.id, Some(&later), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .pending_deliveries(&EndpointId::generate(), None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -838,7 +869,7 @@ pub async fn record_attempt_logs_and_updates_pending_delivery(s: &dyn Storage) {
     s.record_attempt(&first, &d, &health(1)).await.unwrap();
     assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), Some(d.clone()));
     assert_eq!(
-        s.pending_deliveries(&ep.id, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
         vec![d.clone()],
         "still pending, with its new due time"
     );
@@ -852,7 +883,11 @@ pub async fn record_attempt_logs_and_updates_pending_delivery(s: &dyn Storage) {
     d.updated_at = at(7);
     s.record_attempt(&second, &d, &health(0)).await.unwrap();
     assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), Some(d.clone()));
-    assert!(s.pending_deliveries(&ep.id, 10).await.unwrap().is_empty());
+    assert!(s
+        .pending_deliveries(&ep.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(s.endpoint_health(&ep.id).await.unwrap(), health(0));
     assert_eq!(
         s.delivery_counts(&ep.id).await.unwrap(),
@@ -1173,7 +1208,7 @@ pub async fn update_deliveries_moves_between_states(s: &dyn Storage) {
         }
     );
     assert_eq!(
-        s.pending_deliveries(&ep.id, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
         vec![ds[1].clone()]
     );
     assert_eq!(
@@ -1192,7 +1227,7 @@ pub async fn update_deliveries_moves_between_states(s: &dyn Storage) {
         }
     );
     assert_eq!(
-        s.pending_deliveries(&ep.id, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
         vec![replayed, ds[1].clone()],
         "a replayed delivery keeps its place in id order"
     );
@@ -1261,7 +1296,11 @@ pub async fn delete_endpoint_kills_pending_and_keeps_history(s: &dyn Storage) {
         "a retried delivery dies with its history"
     );
     assert_eq!(s.get_delivery(&acme, &ds[0].id).await.unwrap(), Some(ok));
-    assert!(s.pending_deliveries(&ep.id, 10).await.unwrap().is_empty());
+    assert!(s
+        .pending_deliveries(&ep.id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         s.endpoints_with_pending().await.unwrap(),
         vec![keep.id.clone()]
@@ -1437,7 +1476,10 @@ pub async fn purge_before_removes_old_history_and_keeps_pending(s: &dyn Storage)
     assert!(s.get_event(&acme, &new.id).await.unwrap().is_some());
     let mut pending = waiting_ds.clone();
     pending.extend(new_ds.clone());
-    assert_eq!(s.pending_deliveries(&ep.id, 10).await.unwrap(), pending);
+    assert_eq!(
+        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
+        pending
+    );
     assert_eq!(
         s.delivery_counts(&ep.id).await.unwrap(),
         DeliveryCounts {

@@ -135,6 +135,8 @@ pub(crate) struct EndpointState {
     idle_since: Option<Timestamp>,
     idle_reported: bool,
     loading: bool,
+    /// A reload from the first pending delivery was asked for while a load ran.
+    reload_queued: bool,
     phase: Phase,
     /// Deliveries counted in the pending gauge.
     gauge: usize,
@@ -210,6 +212,7 @@ impl EndpointState {
             idle_since: None,
             idle_reported: false,
             loading: false,
+            reload_queued: false,
             phase: Phase::Starting,
             gauge: 0,
         }
@@ -295,15 +298,16 @@ impl EndpointState {
     }
 
     /// Queues pending deliveries read from storage; `complete` when they were all
-    /// there was.
+    /// there was from where the load began.
     fn take_loaded(&mut self, deliveries: Vec<Delivery>, complete: bool) {
         let settled = std::mem::take(&mut self.settled_while_loading);
+        let last = deliveries.last().map(|d| d.id.clone());
         for delivery in deliveries {
             if !settled.contains(&delivery.id) {
                 self.insert(delivery, None);
             }
         }
-        self.queue.refilled(complete);
+        self.queue.loaded(complete, last.as_ref());
     }
 
     /// A message from the Supervisor: counted for the idle handshake, and not idle.
@@ -345,7 +349,8 @@ impl EndpointState {
             return;
         };
         if self.queue.wants_refill() && !self.loading {
-            self.load(shared, myself);
+            let from = self.queue.start_load();
+            self.load(shared, myself, from);
         }
         loop {
             let now = shared.clock.now();
@@ -532,15 +537,37 @@ impl EndpointState {
         }
     }
 
-    /// Reads pending deliveries from storage in a task (start, reload, refill).
-    fn load(&mut self, shared: &Arc<Shared>, myself: &ActorRef<EndpointMsg>) {
+    /// Reads every pending delivery from the first, now or once the running load is
+    /// in: a replay or a retry stored pending deliveries with old ids, which a
+    /// refill (reading past what the queue holds) would not reach.
+    fn reload(&mut self, shared: &Arc<Shared>, myself: &ActorRef<EndpointMsg>) {
+        if self.loading {
+            self.reload_queued = true;
+            return;
+        }
+        self.queue.start_load();
+        self.load(shared, myself, None);
+    }
+
+    /// Reads pending deliveries from storage in a task: from the first (reload), or
+    /// from `from` on (a refill past what the queue holds).
+    fn load(
+        &mut self,
+        shared: &Arc<Shared>,
+        myself: &ActorRef<EndpointMsg>,
+        from: Option<DeliveryId>,
+    ) {
         self.loading = true;
         let limit = shared.config.queue_capacity;
         let id = self.endpoint_id.clone();
         let task_shared = shared.clone();
         let me = myself.clone();
         tokio::spawn(async move {
-            match task_shared.storage.pending_deliveries(&id, limit).await {
+            let read = task_shared
+                .storage
+                .pending_deliveries(&id, from.as_ref(), limit)
+                .await;
+            match read {
                 Ok(deliveries) => {
                     let complete = deliveries.len() < limit;
                     let _ = me.cast(EndpointMsg::Loaded {
@@ -664,7 +691,9 @@ async fn retire_in_storage(
     };
     let mut moved = 0u64;
     loop {
-        let mut pending = storage.pending_deliveries(endpoint_id, 10_000).await?;
+        let mut pending = storage
+            .pending_deliveries(endpoint_id, None, 10_000)
+            .await?;
         if pending.is_empty() {
             break;
         }
@@ -727,7 +756,7 @@ impl Actor for EndpointActor {
         state.adopt(&self.shared, endpoint);
         let limit = self.shared.config.queue_capacity.min(FIRST_PAGE);
         let pending = storage
-            .pending_deliveries(&state.endpoint_id, limit)
+            .pending_deliveries(&state.endpoint_id, None, limit)
             .await?;
         let complete = pending.len() < limit;
         state.take_loaded(pending, complete);
@@ -756,8 +785,8 @@ impl Actor for EndpointActor {
                     state.publish_breaker(shared);
                 }
                 state.adopt(shared, endpoint);
-                if state.phase == Phase::Running && !state.loading {
-                    state.load(shared, &myself);
+                if state.phase == Phase::Running {
+                    state.reload(shared, &myself);
                 }
             }
             EndpointMsg::AttemptFinished(report) => state.on_attempt(shared, &myself, report),
@@ -768,6 +797,9 @@ impl Actor for EndpointActor {
             } => {
                 state.loading = false;
                 state.take_loaded(deliveries, complete);
+                if std::mem::take(&mut state.reload_queued) && state.phase == Phase::Running {
+                    state.reload(shared, &myself);
+                }
             }
             EndpointMsg::Wake => {
                 state.wake = None;
