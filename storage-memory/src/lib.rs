@@ -432,16 +432,16 @@ impl Storage for MemoryStorage {
     ) -> StorageResult<Vec<Delivery>> {
         let state = self.state();
         let start = from.map_or(Bound::Unbounded, Bound::Included);
-        Ok(state
-            .pending
-            .get(endpoint_id)
-            .map(|set| {
-                set.range::<DeliveryId, _>((start, Bound::Unbounded))
-                    .take(limit)
-                    .filter_map(|id| state.deliveries.get(id).cloned())
-                    .collect()
-            })
-            .unwrap_or_default())
+        let Some(set) = state.pending.get(endpoint_id) else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::with_capacity(limit.min(set.len()));
+        found.extend(
+            set.range::<DeliveryId, _>((start, Bound::Unbounded))
+                .take(limit)
+                .filter_map(|id| state.deliveries.get(id).cloned()),
+        );
+        Ok(found)
     }
 
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {

@@ -558,7 +558,11 @@ impl EndpointState {
         from: Option<DeliveryId>,
     ) {
         self.loading = true;
-        let limit = shared.config.queue_capacity;
+        // A refill needs only what fits; a reload reads past what the queue holds.
+        let limit = match from {
+            Some(_) => self.queue.room().max(1),
+            None => shared.config.queue_capacity,
+        };
         let id = self.endpoint_id.clone();
         let task_shared = shared.clone();
         let me = myself.clone();
