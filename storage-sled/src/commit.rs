@@ -409,7 +409,9 @@ struct Bucket {
 impl Buckets {
     /// Checks every bucket due, staging the removal of those with nothing live, as
     /// the first writes of `group` (so the check sees only what is committed).
-    fn check(&mut self, tree: &Tree, group: &mut Group) {
+    /// Returns the buckets it staged for removal.
+    fn check(&mut self, tree: &Tree, group: &mut Group) -> Vec<Vec<u8>> {
+        let mut removed = Vec::new();
         let reported =
             std::mem::take(&mut *self.reported.lock().unwrap_or_else(PoisonError::into_inner));
         self.to_check.extend(reported);
@@ -424,6 +426,7 @@ impl Buckets {
                 Ok(0) => {
                     let staged = txn.staged();
                     group.join(staged);
+                    removed.push(bucket);
                 }
                 Ok(live) => {
                     self.live.insert(bucket, Bucket { live, settled });
@@ -433,6 +436,7 @@ impl Buckets {
                 }
             }
         }
+        removed
     }
 
     /// Counts what an applied group changed: its new chunks' entries, then the
@@ -476,14 +480,22 @@ fn run(
             }
         }
         let mut group = Group::default();
-        buckets.check(tree, &mut group);
+        let removing = buckets.check(tree, &mut group);
         for job in &mut jobs {
             job.stage(tree, &mut group);
         }
         let settled = std::mem::take(&mut group.extra.settled);
-        let applied = apply(tree, group, &mut last_chunk).map(|created| {
-            buckets.count(created, settled);
-        });
+        let applied = match apply(tree, group, &mut last_chunk) {
+            Ok(created) => {
+                buckets.count(created, settled);
+                Ok(())
+            }
+            Err(why) => {
+                // The removals did not happen: check those buckets again.
+                buckets.to_check.extend(removing);
+                Err(why)
+            }
+        };
         if let Err(applied) = to_flush.send(Applied { jobs, applied }) {
             // The flusher is gone (it panicked): nothing will be made durable.
             for job in applied.0.jobs {
