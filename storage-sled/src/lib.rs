@@ -87,9 +87,9 @@ use crate::records::{Counts, StoredEvent};
 
 /// The on-disk format this build reads and writes (6: deliveries published in
 /// chunks, their records under `D` from their first change; 5: attempts stored in
-/// chunks, one per endpoint and commit group; 4: records in postcard instead of JSON; 3: a
-/// pending delivery's record is its `P` entry; 2: attempts keyed by start time, no
-/// global time indexes).
+/// chunks, one per endpoint and commit group; 4: records in postcard instead of
+/// JSON; 3: a pending delivery's record is its `P` entry; 2: attempts keyed by start
+/// time, no global time indexes).
 pub const FORMAT_VERSION: u32 = 6;
 
 /// How long `SledStorage::open` waits for a locked directory to be released
@@ -246,12 +246,13 @@ impl SledStorage {
         from: Option<&DeliveryId>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
-        let all = keys::published_of(endpoint_id);
-        let start = from.map_or_else(|| all.clone(), |id| keys::published_bucket(endpoint_id, id));
-        let end = keys::prefix_end(&all);
+        let start = from.map(|id| keys::published_bucket(endpoint_id, id));
         let mut found = Vec::new();
         let mut bucket = BucketScan::default();
-        for chunk in self.tree.range(Self::key_range(start, end)) {
+        for chunk in self
+            .tree
+            .range(under(keys::published_of(endpoint_id), start))
+        {
             let (key, chunk) = chunk.map_err(scan_error)?;
             let this = keys::bucket_of_chunk(&key);
             if this != bucket.key.as_slice() {
@@ -265,14 +266,15 @@ impl SledStorage {
                 };
             }
             for record in records::chunk_records(&chunk)? {
-                let published: Delivery = records::decode(record, "delivery")?;
-                if from.is_some_and(|from| &published.id < from) {
+                // Only the entries read back whole: the id decides the rest.
+                let id = records::delivery_id(record)?;
+                if from.is_some_and(|from| &id < from) {
                     bucket.skipped = true;
                     continue;
                 }
                 bucket.seen += 1;
-                if self.get(&keys::delivery(&published.id))?.is_none() {
-                    found.push(published);
+                if self.get(&keys::delivery(&id))?.is_none() {
+                    found.push(records::decode(record, "delivery")?);
                     bucket.live += 1;
                 }
             }
@@ -289,14 +291,6 @@ impl SledStorage {
         }
         let start = found.len() - bucket.live;
         found[start..].sort_by(|a, b| a.id.cmp(&b.id));
-    }
-
-    /// The keys from `start` up to `end` (`None`: to the end of the tree).
-    fn key_range(start: Vec<u8>, end: Option<Vec<u8>>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
-        (
-            Bound::Included(start),
-            end.map_or(Bound::Unbounded, Bound::Excluded),
-        )
     }
 
     /// Runs a purge `step` from the start of its range until it reports no next step;
@@ -334,6 +328,12 @@ impl SledStorage {
                 parse_endpoint_id(&id, "endpoint index")
             })
     }
+}
+
+/// The keys under `prefix`, from `start` on when given (a key under `prefix`).
+fn under(prefix: Vec<u8>, start: Option<Vec<u8>>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    (Bound::Included(start.unwrap_or(prefix)), end)
 }
 
 /// One bucket of pending chunks as `published_pending` reads it.
@@ -710,11 +710,8 @@ impl Storage for SledStorage {
             .into_iter()
             .map(|d| (d.id.clone(), d))
             .collect();
-        let all = keys::pending_of(endpoint_id);
-        let start = from.map_or_else(|| all.clone(), |id| keys::pending(endpoint_id, id));
-        let changed = self
-            .tree
-            .range(Self::key_range(start, keys::prefix_end(&all)));
+        let start = from.map(|id| keys::pending(endpoint_id, id));
+        let changed = self.tree.range(under(keys::pending_of(endpoint_id), start));
         for entry in changed.take(limit) {
             let (key, _) = entry.map_err(scan_error)?;
             let id = write::pending_id(&key)?;

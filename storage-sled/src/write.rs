@@ -393,7 +393,7 @@ fn after(key: &[u8]) -> Vec<u8> {
 }
 
 /// A delivery's current record and where it is.
-pub(crate) enum Stored {
+enum Stored {
     /// Under `D`: it changed after its publish.
     Record(Delivery),
     /// Its entry in a pending chunk, as published.
@@ -458,12 +458,12 @@ fn live_entries(txn: &Txn<'_>, chunk: &[u8], settled: &HashSet<DeliveryId>) -> S
     Ok(live)
 }
 
-/// Delivery `id` in a pending chunk, if it is there.
+/// Delivery `id` in a pending chunk, if it is there (only that entry is decoded
+/// whole).
 pub(crate) fn find_published(chunk: &[u8], id: &DeliveryId) -> StorageResult<Option<Delivery>> {
     for record in records::chunk_records(chunk)? {
-        let published: Delivery = records::decode(record, "delivery")?;
-        if &published.id == id {
-            return Ok(Some(published));
+        if &records::delivery_id(record)? == id {
+            return records::decode(record, "delivery").map(Some);
         }
     }
     Ok(None)
