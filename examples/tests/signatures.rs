@@ -142,9 +142,23 @@ async fn walkthrough_publish_verify_disable_and_replay() {
     assert_eq!(replayed.status, 202, "{}", replayed.text());
     assert_eq!(replayed.json, json!({"replayed": 1}));
     assert!(receiver.wait_for(3, WAIT).await);
-    let again = &receiver.requests()[2];
-    assert_eq!(again.header("webhook-id"), Some(second_id.as_str()));
-    assert_eq!(again.header("x-delivery-attempt"), Some("2"));
+    let requests = receiver.requests();
+    // Each request as webhook-id and attempt, shown if the order is not as expected.
+    let seen: Vec<(Option<&str>, Option<&str>)> = requests
+        .iter()
+        .map(|r| (r.header("webhook-id"), r.header("x-delivery-attempt")))
+        .collect();
+    let again = &requests[2];
+    assert_eq!(
+        again.header("webhook-id"),
+        Some(second_id.as_str()),
+        "requests: {seen:?}"
+    );
+    assert_eq!(
+        again.header("x-delivery-attempt"),
+        Some("2"),
+        "requests: {seen:?}"
+    );
     assert_signed(again, &secret);
 
     // One delivery retried by hand, after it succeeded.
