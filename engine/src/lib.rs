@@ -54,6 +54,7 @@ pub mod engine;
 pub mod error;
 mod event_cache;
 pub mod filter;
+mod found_early;
 pub mod ids;
 pub mod metrics;
 pub mod model;

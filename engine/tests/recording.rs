@@ -1,7 +1,8 @@
 //! A success frees its endpoint's in-flight slot as soon as the response is in, not
-//! once its record is stored (on sled that waits for a group commit); and a delivery
+//! once its record is stored (on sled that waits for a group commit); a delivery
 //! whose record is still being written, or was written while a reload was reading,
-//! is never sent again by a reload that found it pending in storage.
+//! is never sent again by a reload that found it pending in storage; and one a load
+//! found before its hand-off came is not sent again by the late hand-off.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -21,16 +22,22 @@ use herald::{
     Timestamp,
 };
 use herald_storage_memory::MemoryStorage;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
-/// Memory storage whose `record_attempt` waits for a permit of `gate`, and whose
+/// Memory storage whose `record_attempt` waits for a permit of `gate`; whose
 /// `pending_deliveries`, while `hold_loads` is set, reads at once but answers only
-/// with a permit of `load_gate` (a load whose read is older than its answer).
+/// with a permit of `load_gate` (a load whose read is older than its answer); and
+/// whose `insert_event`, while `hold_inserts` is set, stores at once, signals
+/// `inserted`, and answers only with a permit of `insert_gate` (a publish whose
+/// deliveries are in storage before they are handed to their actor).
 struct GatedStorage {
     inner: MemoryStorage,
     gate: Semaphore,
     hold_loads: AtomicBool,
     load_gate: Semaphore,
+    hold_inserts: AtomicBool,
+    inserted: Notify,
+    insert_gate: Semaphore,
 }
 
 impl GatedStorage {
@@ -40,6 +47,9 @@ impl GatedStorage {
             gate: Semaphore::new(0),
             hold_loads: AtomicBool::new(false),
             load_gate: Semaphore::new(0),
+            hold_inserts: AtomicBool::new(false),
+            inserted: Notify::new(),
+            insert_gate: Semaphore::new(0),
         }
     }
 }
@@ -108,7 +118,16 @@ impl Storage for GatedStorage {
         event: &Event,
         deliveries: &[Delivery],
     ) -> StorageResult<InsertEvent> {
-        self.inner.insert_event(event, deliveries).await
+        let stored = self.inner.insert_event(event, deliveries).await;
+        if self.hold_inserts.load(SeqCst) {
+            self.inserted.notify_one();
+            self.insert_gate
+                .acquire()
+                .await
+                .expect("gate open")
+                .forget();
+        }
+        stored
     }
 
     async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<Event>> {
@@ -331,4 +350,57 @@ async fn a_success_stored_while_a_reload_reads_is_not_sent_again() {
     g.storage.load_gate.add_permits(1);
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(g.transport.sent().len(), 1, "sent once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_a_load_found_before_its_hand_off_is_not_sent_again() {
+    let g = Arc::new(Gated::start(|_| {}).await);
+    g.storage.gate.add_permits(100);
+
+    // The event is stored, but its hand-off to the endpoint's actor is held back.
+    g.storage.hold_inserts.store(true, SeqCst);
+    let publisher = g.clone();
+    let first = tokio::spawn(async move {
+        publisher
+            .engine
+            .publish(
+                &publisher.tenant,
+                NewEvent::new("order.filled", "{}").unwrap(),
+            )
+            .await
+            .unwrap()
+    });
+    g.storage.inserted.notified().await;
+    g.storage.hold_inserts.store(false, SeqCst);
+
+    // Meanwhile the actor (started by an update of the endpoint) reads the delivery
+    // from storage, sends it, and stores its success.
+    reload(&g.engine, &g.tenant, &g.endpoint_id).await;
+    assert!(g.transport.wait_for(1, Duration::from_secs(30)).await);
+    until_none_pending(&g.storage, &g.endpoint_id).await;
+
+    // The hand-off comes late; a second event follows it through the same path, so
+    // anything the late hand-off sends goes out before the second event does.
+    g.storage.insert_gate.add_permits(1);
+    let first = first.await.unwrap();
+    let second = g
+        .engine
+        .publish(&g.tenant, NewEvent::new("order.filled", "{}").unwrap())
+        .await
+        .unwrap();
+    assert!(g.transport.wait_for(2, Duration::from_secs(30)).await);
+    let sent: Vec<String> = g
+        .transport
+        .sent()
+        .iter()
+        .map(|r| r.header("webhook-id"))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            first.event.id.as_str().to_owned(),
+            second.event.id.as_str().to_owned()
+        ],
+        "each event sent once"
+    );
 }

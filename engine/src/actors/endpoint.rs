@@ -16,6 +16,7 @@ use crate::actors::Shared;
 use crate::breaker::{Breaker, BreakerConfig, BreakerState, Permit};
 use crate::config::EffectivePolicy;
 use crate::disable::{self, DisableRule};
+use crate::found_early::FoundEarly;
 use crate::ids::{AttemptId, DeliveryId, EndpointId};
 use crate::metrics;
 use crate::model::{
@@ -122,6 +123,9 @@ pub(crate) struct EndpointState {
     /// Deliveries whose record was stored as settled while a load was reading: the
     /// load may have read them still pending, so its result must not queue them again.
     settled_while_loading: HashSet<DeliveryId>,
+    /// Fresh deliveries a load queued before their hand-off came: the hand-off,
+    /// when it comes, is dropped (the delivery may have settled by then).
+    found_early: FoundEarly,
     breaker: Breaker,
     /// The breaker state last shown through `Shared` (shown again only on change).
     published_breaker: Option<BreakerState>,
@@ -203,6 +207,7 @@ impl EndpointState {
             held_bytes: 0,
             recording: HashSet::new(),
             settled_while_loading: HashSet::new(),
+            found_early: FoundEarly::default(),
             breaker: Breaker::new(breaker_config(shared)),
             published_breaker: None,
             health: EndpointHealth::default(),
@@ -279,32 +284,48 @@ impl EndpointState {
         }
     }
 
-    fn insert(&mut self, delivery: Delivery, event: Option<Arc<PreparedEvent>>) {
+    /// Queues a pending delivery unless it is here already; true when it was queued.
+    fn insert(&mut self, delivery: Delivery, event: Option<Arc<PreparedEvent>>) -> bool {
         if delivery.status != DeliveryStatus::Pending
             || self.queue.contains(&delivery.id)
             || self.recording.contains(&delivery.id)
         {
-            return;
+            return false;
         }
         let id = delivery.id.clone();
-        if self.queue.insert(delivery) {
-            if let Some(event) = event {
-                if self.held_bytes + event.body.len() <= MAX_HELD_BYTES {
-                    self.held_bytes += event.body.len();
-                    self.events.insert(id, event);
-                }
+        if !self.queue.insert(delivery) {
+            return false;
+        }
+        if let Some(event) = event {
+            if self.held_bytes + event.body.len() <= MAX_HELD_BYTES {
+                self.held_bytes += event.body.len();
+                self.events.insert(id, event);
             }
+        }
+        true
+    }
+
+    /// A delivery handed off by the Supervisor after its publish, unless a load
+    /// already queued it.
+    fn handed_off(&mut self, delivery: Delivery, event: Option<Arc<PreparedEvent>>) {
+        if !self.found_early.take(&delivery.id) {
+            self.insert(delivery, event);
         }
     }
 
     /// Queues pending deliveries read from storage; `complete` when they were all
     /// there was from where the load began.
-    fn take_loaded(&mut self, deliveries: Vec<Delivery>, complete: bool) {
+    fn take_loaded(&mut self, deliveries: Vec<Delivery>, complete: bool, now: Timestamp) {
         let settled = std::mem::take(&mut self.settled_while_loading);
         let last = deliveries.last().map(|d| d.id.clone());
         for delivery in deliveries {
-            if !settled.contains(&delivery.id) {
-                self.insert(delivery, None);
+            if settled.contains(&delivery.id) {
+                continue;
+            }
+            let id = delivery.id.clone();
+            let (attempts, created_at) = (delivery.attempts, delivery.created_at);
+            if self.insert(delivery, None) {
+                self.found_early.note(&id, attempts, created_at, now);
             }
         }
         self.queue.loaded(complete, last.as_ref());
@@ -763,7 +784,7 @@ impl Actor for EndpointActor {
             .pending_deliveries(&state.endpoint_id, None, limit)
             .await?;
         let complete = pending.len() < limit;
-        state.take_loaded(pending, complete);
+        state.take_loaded(pending, complete, self.shared.clock.now());
         state.act(&self.shared, &myself, &self.supervisor);
         Ok(())
     }
@@ -778,7 +799,7 @@ impl Actor for EndpointActor {
         match message {
             EndpointMsg::Enqueue(delivery, event) => {
                 state.heard_from_supervisor();
-                state.insert(delivery, event);
+                state.handed_off(delivery, event);
             }
             EndpointMsg::Reload { reset_breaker } => {
                 state.heard_from_supervisor();
@@ -800,7 +821,7 @@ impl Actor for EndpointActor {
                 complete,
             } => {
                 state.loading = false;
-                state.take_loaded(deliveries, complete);
+                state.take_loaded(deliveries, complete, shared.clock.now());
                 if std::mem::take(&mut state.reload_queued) && state.phase == Phase::Running {
                     state.reload(shared, &myself);
                 }
