@@ -6,7 +6,8 @@
 //! Paths under `/fail/` always answer 500 (failing endpoints); the others answer 200
 //! after the configured delay, or 500 with the configured probability, or 503 while
 //! the receiver is "down". Only 200s on healthy paths are counted as deliveries and
-//! give latency samples.
+//! give latency samples, each delivery (`x-delivery-id`) once: a delivery answered
+//! 200 again is counted as a duplicate instead.
 //!
 //! A load-tool row running in a child process drives the receiver of its parent over
 //! HTTP: `GET /_count` (deliveries so far), `GET /_stats` (`ReceiverStats` as JSON),
@@ -15,7 +16,9 @@
 //! Ownership: `BenchReceiver` owns the accept task, which owns every connection task;
 //! dropping it aborts them all.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,6 +45,9 @@ pub struct ReceiverStats {
     pub ok: u64,
     /// Requests answered with an error status.
     pub failed: u64,
+    /// Deliveries answered 200 again after their first 200 (not in `ok`).
+    #[serde(default)]
+    pub duplicates: u64,
     /// Arrival of the first counted delivery (Unix nanos; 0 if none).
     pub first_ns: u64,
     /// Arrival of the last counted delivery (Unix nanos; 0 if none).
@@ -55,10 +61,13 @@ pub struct ReceiverStats {
 struct State {
     ok: AtomicU64,
     failed: AtomicU64,
+    duplicates: AtomicU64,
     first_ns: AtomicU64,
     last_ns: AtomicU64,
     /// Latencies in microseconds; a std `Mutex`, never held across an `.await`.
     samples: Mutex<Vec<u64>>,
+    /// Hashes of the delivery ids answered 200.
+    delivered: Mutex<HashSet<u64>>,
     delay_ms: AtomicU64,
     /// Random failures per million requests.
     fail_ppm: AtomicU64,
@@ -71,6 +80,8 @@ impl State {
     fn reset(&self) {
         self.ok.store(0, Ordering::SeqCst);
         self.failed.store(0, Ordering::SeqCst);
+        self.duplicates.store(0, Ordering::SeqCst);
+        self.delivered.lock().unwrap().clear();
         self.first_ns.store(0, Ordering::SeqCst);
         self.last_ns.store(0, Ordering::SeqCst);
         self.samples.lock().unwrap().clear();
@@ -81,6 +92,7 @@ impl State {
         ReceiverStats {
             ok: self.ok.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
+            duplicates: self.duplicates.load(Ordering::SeqCst),
             first_ns: self.first_ns.load(Ordering::SeqCst),
             last_ns: self.last_ns.load(Ordering::SeqCst),
             latency: Percentiles::of_micros(&mut samples),
@@ -92,7 +104,16 @@ impl State {
         herald_testkit::receiver::splitmix64(&self.rng) % 1_000_000
     }
 
-    fn count_ok(&self, body: &[u8]) {
+    /// Counts a 200: a delivery's first, or a duplicate of one counted before.
+    fn count_ok(&self, delivery_id: Option<&[u8]>, body: &[u8]) {
+        if let Some(id) = delivery_id {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            id.hash(&mut hasher);
+            if !self.delivered.lock().unwrap().insert(hasher.finish()) {
+                self.duplicates.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
         let now = unix_nanos();
         if let Some(sent) = find_stamp(body) {
             let micros = now.saturating_sub(sent) / 1000;
@@ -265,7 +286,8 @@ async fn handle(
         state.failed.fetch_add(1, Ordering::Relaxed);
         return Ok(answer(StatusCode::INTERNAL_SERVER_ERROR, ""));
     }
-    state.count_ok(&body);
+    let delivery_id = parts.headers.get("x-delivery-id").map(|v| v.as_bytes());
+    state.count_ok(delivery_id, &body);
     Ok(answer(StatusCode::OK, "ok"))
 }
 

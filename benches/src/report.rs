@@ -62,7 +62,7 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
         params.rounds
     );
     out.push_str(&format!(
-        "{:<9} {:>11} {:>12} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>4}\n",
+        "{:<9} {:>11} {:>12} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>4} {:>4}\n",
         "row",
         "publish/s",
         "deliveries/s",
@@ -73,11 +73,12 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
         "sat p99",
         "peak MiB",
         "cpu µs/d",
-        "ok"
+        "ok",
+        "dup"
     ));
     for r in rows {
         out.push_str(&format!(
-            "{:<9} {:>11.0} {:>12.0} {:>6.2} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>8.0} {:>4}\n",
+            "{:<9} {:>11.0} {:>12.0} {:>6.2} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>8.0} {:>4} {:>4}\n",
             r.name,
             r.publishes_per_sec,
             r.deliveries_per_sec,
@@ -88,7 +89,8 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
             r.saturated_p99_ms,
             r.peak_rss_mb,
             r.cpu_ms_per_delivery * 1000.0,
-            if r.complete { "yes" } else { "NO" }
+            if r.complete { "yes" } else { "NO" },
+            r.duplicates
         ));
     }
     out

@@ -56,6 +56,9 @@ pub struct Row {
     pub deliveries: u64,
     /// Whether every delivery of both phases arrived in time.
     pub complete: bool,
+    /// Deliveries of both phases that arrived again after their first 200.
+    #[serde(default)]
+    pub duplicates: u64,
     /// Share of the throughput phase's wall time that sled's commit thread was on a
     /// CPU (sled row only; near 1.0 means it is the bottleneck).
     pub commit_thread_busy: f64,
@@ -144,6 +147,7 @@ async fn measure<P: Publisher>(
         saturated_p99_ms: throughput.latency.p99_ms,
         deliveries: throughput.ok,
         complete,
+        duplicates: throughput.duplicates + latency.duplicates,
         commit_thread_busy: commit_cpu / delivering.as_secs_f64().max(1e-9),
         cpu_ms_per_delivery: process_cpu * 1000.0 / throughput.ok.max(1) as f64,
     }
