@@ -64,10 +64,8 @@ struct State {
     duplicates: AtomicU64,
     first_ns: AtomicU64,
     last_ns: AtomicU64,
-    /// Latencies in microseconds; a std `Mutex`, never held across an `.await`.
-    samples: Mutex<Vec<u64>>,
-    /// Hashes of the delivery ids answered 200.
-    delivered: Mutex<HashSet<u64>>,
+    /// What each counted delivery left; a std `Mutex`, never held across an `.await`.
+    counted: Mutex<Counted>,
     delay_ms: AtomicU64,
     /// Random failures per million requests.
     fail_ppm: AtomicU64,
@@ -76,19 +74,29 @@ struct State {
     rng: AtomicU64,
 }
 
+/// The samples and the delivery ids of the counted deliveries, under one lock.
+#[derive(Debug, Default)]
+struct Counted {
+    /// Latencies in microseconds.
+    samples: Vec<u64>,
+    /// Hashes of the delivery ids answered 200.
+    delivered: HashSet<u64>,
+}
+
 impl State {
     fn reset(&self) {
         self.ok.store(0, Ordering::SeqCst);
         self.failed.store(0, Ordering::SeqCst);
         self.duplicates.store(0, Ordering::SeqCst);
-        self.delivered.lock().unwrap().clear();
         self.first_ns.store(0, Ordering::SeqCst);
         self.last_ns.store(0, Ordering::SeqCst);
-        self.samples.lock().unwrap().clear();
+        let mut counted = self.counted.lock().unwrap();
+        counted.samples.clear();
+        counted.delivered.clear();
     }
 
     fn stats(&self) -> ReceiverStats {
-        let mut samples = self.samples.lock().unwrap().clone();
+        let mut samples = self.counted.lock().unwrap().samples.clone();
         ReceiverStats {
             ok: self.ok.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
@@ -106,18 +114,21 @@ impl State {
 
     /// Counts a 200: a delivery's first, or a duplicate of one counted before.
     fn count_ok(&self, delivery_id: Option<&[u8]>, body: &[u8]) {
-        if let Some(id) = delivery_id {
+        let now = unix_nanos();
+        let hash = delivery_id.map(|id| {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             id.hash(&mut hasher);
-            if !self.delivered.lock().unwrap().insert(hasher.finish()) {
+            hasher.finish()
+        });
+        let sample = find_stamp(body).map(|sent| now.saturating_sub(sent) / 1000);
+        {
+            let mut counted = self.counted.lock().unwrap();
+            if hash.is_some_and(|hash| !counted.delivered.insert(hash)) {
+                drop(counted);
                 self.duplicates.fetch_add(1, Ordering::SeqCst);
                 return;
             }
-        }
-        let now = unix_nanos();
-        if let Some(sent) = find_stamp(body) {
-            let micros = now.saturating_sub(sent) / 1000;
-            self.samples.lock().unwrap().push(micros);
+            counted.samples.extend(sample);
         }
         let _ = self
             .first_ns
