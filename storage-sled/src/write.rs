@@ -89,8 +89,10 @@ pub(crate) fn delete_endpoint(
     let mut count = 0;
     for (key, chunk) in txn.scan_prefix(&keys::published_of(id))? {
         for record in records::chunk_records(&chunk)? {
-            let published: Delivery = records::decode(record, "delivery")?;
-            if txn.get(&keys::delivery(&published.id))?.is_none() {
+            // Only live entries are read back whole: the id decides the rest.
+            let id = records::delivery_id(record)?;
+            if txn.get(&keys::delivery(&id))?.is_none() {
+                let published: Delivery = records::decode(record, "delivery")?;
                 kill(txn, Stored::Published(published), now)?;
                 count += 1;
             }
