@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::sorted_ids::SortedIds;
+
 use crate::error::Invalid;
 use crate::ids::{EndpointId, TenantId};
 use crate::model::Endpoint;
@@ -105,9 +107,9 @@ impl Subscription {
 #[derive(Debug, Default)]
 struct TenantIndex {
     subscriptions: HashMap<EndpointId, Subscription>,
-    exact: HashMap<String, BTreeSet<EndpointId>>,
-    prefixes: HashMap<String, BTreeSet<EndpointId>>,
-    every_type: BTreeSet<EndpointId>,
+    exact: HashMap<String, SortedIds>,
+    prefixes: HashMap<String, SortedIds>,
+    every_type: SortedIds,
 }
 
 impl TenantIndex {
@@ -157,13 +159,13 @@ impl TenantIndex {
     fn matching(&self, event_type: &str, channels: &[String]) -> Vec<EndpointId> {
         let mut found: BTreeSet<&EndpointId> = self.every_type.iter().collect();
         if let Some(set) = self.exact.get(event_type) {
-            found.extend(set);
+            found.extend(set.iter());
         }
         if !self.prefixes.is_empty() {
             for (index, byte) in event_type.bytes().enumerate() {
                 if byte == b'.' {
                     if let Some(set) = self.prefixes.get(&event_type[..=index]) {
-                        found.extend(set);
+                        found.extend(set.iter());
                     }
                 }
             }

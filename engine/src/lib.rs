@@ -65,6 +65,7 @@ pub mod rate;
 pub mod request;
 pub mod retry;
 pub mod signing;
+mod sorted_ids;
 pub mod storage;
 pub mod time;
 pub mod transport;
