@@ -183,11 +183,18 @@ pub struct IdleResult {
     pub start_ms: f64,
     /// RSS before opening the store, MiB.
     pub rss_before_mb: f64,
+    /// RSS once the store was open, before `Engine::start`, MiB: sled's open is mostly
+    /// a fixed cost (its buffers), so `rss_started_mb - rss_opened_mb` is what starting
+    /// the engine on these endpoints added.
+    pub rss_opened_mb: f64,
     /// RSS once the engine started, MiB.
     pub rss_started_mb: f64,
     /// (RSS started - RSS before) / total, in bytes: an upper bound of what one idle
     /// endpoint costs (it includes sled's cache of the pages read at start).
     pub bytes_per_idle_endpoint: f64,
+    /// (RSS started - RSS opened) / total, in bytes: what `Engine::start` added per
+    /// endpoint (the subscription index, and sled's cache of the records it read).
+    pub bytes_per_endpoint_at_start: f64,
     /// Endpoint actors right after start.
     pub actors_after_start: usize,
     /// Most endpoint actors seen while the active endpoints were served.
@@ -244,6 +251,7 @@ async fn idle_child(
     let opened = Instant::now();
     let storage = setup::sled_storage(&dir);
     let open_ms = opened.elapsed().as_secs_f64() * 1000.0;
+    let rss_opened_mb = crate::rss::current_mib();
     let started = Instant::now();
     let engine = setup::start_engine(storage, setup::engine_config(), 64).await;
     let start_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -303,8 +311,11 @@ async fn idle_child(
         open_ms,
         start_ms,
         rss_before_mb,
+        rss_opened_mb,
         rss_started_mb,
         bytes_per_idle_endpoint: (rss_started_mb - rss_before_mb) * 1024.0 * 1024.0
+            / total.max(1) as f64,
+        bytes_per_endpoint_at_start: (rss_started_mb - rss_opened_mb) * 1024.0 * 1024.0
             / total.max(1) as f64,
         actors_after_start,
         actors_peak: usize::try_from(peak.load(Ordering::Relaxed)).unwrap(),

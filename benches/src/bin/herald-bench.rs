@@ -204,7 +204,8 @@ async fn idle(total: usize, active: usize, events_each: u64, json: Option<PathBu
     println!(
         "idle: {} endpoints registered, {} active ({} events each)\n\
          open store {:.0} ms, Engine::start {:.0} ms\n\
-         RSS before {:.1} MiB, after start {:.1} MiB => <= {:.0} B per idle endpoint\n\
+         RSS before {:.1} MiB, after the open {:.1} MiB, after start {:.1} MiB => <= {:.0} B per idle endpoint\n\
+         Engine::start added {:.0} B per endpoint (the index and sled's cache of the records read)\n\
          endpoint actors: {} after start, {} at peak, {} after idling ({:.1} s after the last delivery)\n\
          RSS after serving the active ones {:.1} MiB; all delivered: {}\n\
          the subscription index alone: {:.0} B per endpoint",
@@ -214,8 +215,10 @@ async fn idle(total: usize, active: usize, events_each: u64, json: Option<PathBu
         result.open_ms,
         result.start_ms,
         result.rss_before_mb,
+        result.rss_opened_mb,
         result.rss_started_mb,
         result.bytes_per_idle_endpoint,
+        result.bytes_per_endpoint_at_start,
         result.actors_after_start,
         result.actors_peak,
         result.actors_after_idle,
