@@ -113,9 +113,24 @@ pub(crate) fn chunk_records(bytes: &[u8]) -> StorageResult<Vec<&[u8]>> {
     Ok(records)
 }
 
+/// Room a record's encoding starts with: a delivery, an attempt or the fixed part of
+/// an event fits, so the buffer is not regrown (and copied) byte range by byte range.
+pub(crate) const RECORD_CAPACITY: usize = 256;
+
 /// Serializes a record (postcard).
 pub(crate) fn encode<T: Serialize>(value: &T) -> StorageResult<Vec<u8>> {
-    postcard::to_allocvec(value).map_err(|e| StorageError::backend("encoding a record", e))
+    encode_with_capacity(value, RECORD_CAPACITY)
+}
+
+/// Serializes a record (postcard) into a buffer of `capacity` bytes to start with: an
+/// event's is its payload's size plus `RECORD_CAPACITY`, plus 64 bytes per delivery
+/// (the two ids of its `DeliveryRef`).
+pub(crate) fn encode_with_capacity<T: Serialize>(
+    value: &T,
+    capacity: usize,
+) -> StorageResult<Vec<u8>> {
+    postcard::to_extend(value, Vec::with_capacity(capacity))
+        .map_err(|e| StorageError::backend("encoding a record", e))
 }
 
 /// Deserializes a record written by `encode`; `what` names it in the error.

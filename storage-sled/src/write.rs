@@ -151,7 +151,10 @@ impl EncodedEvent {
         };
         Ok(Self {
             key: keys::event(&event.tenant, &event.id),
-            value: records::encode(&stored)?,
+            value: records::encode_with_capacity(
+                &stored,
+                records::RECORD_CAPACITY + event.data.len() + 64 * deliveries.len(),
+            )?,
             tenant_event: (
                 keys::tenant_event(&event.tenant, event.created_at, &event.id),
                 event.id.as_str().as_bytes().to_vec(),
