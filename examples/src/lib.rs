@@ -2,6 +2,7 @@
 //! of http-api.md over an `Engine` until `shutdown` completes.
 //!
 //! # Layout
+//! - `allocator`: mimalloc's purge delay (kept 10 s, not 1 s).
 //! - `config`: `DaemonConfig` from TOML + `HERALD_*` + flags; errors name the key.
 //! - `api`: `router(state)`, every route in one table; handlers, extractors, errors, auth.
 //! - `telemetry`: logs to stderr, the Prometheus recorder behind `/metrics`.
@@ -14,6 +15,7 @@
 //! binds, starts a `Daemon`, prints the `listening on` line and serves.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod allocator;
 pub mod api;
 pub mod config;
 mod operational;

@@ -81,6 +81,8 @@ enum Command {
 }
 
 fn main() {
+    // Tuned as heraldd tunes it, so the embedded rows run on the daemon's allocator.
+    herald_examples::allocator::keep_freed_memory_a_while();
     let cli = Cli::parse();
     let runtime = setup::runtime();
     runtime.block_on(async move {

@@ -37,6 +37,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    herald_examples::allocator::keep_freed_memory_a_while();
     let cli = Cli::parse();
     let flags = Overrides {
         config: cli.config,
