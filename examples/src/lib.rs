@@ -2,7 +2,7 @@
 //! of http-api.md over an `Engine` until `shutdown` completes.
 //!
 //! # Layout
-//! - `allocator`: mimalloc's purge delay (kept 10 s, not 1 s).
+//! - `allocator`: mimalloc's tuning (freed memory kept 10 s, no transparent huge pages).
 //! - `config`: `DaemonConfig` from TOML + `HERALD_*` + flags; errors name the key.
 //! - `api`: `router(state)`, every route in one table; handlers, extractors, errors, auth.
 //! - `telemetry`: logs to stderr, the Prometheus recorder behind `/metrics`.

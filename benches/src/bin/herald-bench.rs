@@ -82,7 +82,7 @@ enum Command {
 
 fn main() {
     // Tuned as heraldd tunes it, so the embedded rows run on the daemon's allocator.
-    herald_examples::allocator::keep_freed_memory_a_while();
+    herald_examples::allocator::tune();
     let cli = Cli::parse();
     let runtime = setup::runtime();
     runtime.block_on(async move {

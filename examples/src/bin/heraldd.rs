@@ -37,7 +37,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    herald_examples::allocator::keep_freed_memory_a_while();
+    herald_examples::allocator::tune();
     let cli = Cli::parse();
     let flags = Overrides {
         config: cli.config,
