@@ -4,11 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::sorted_ids::SortedIds;
-
 use crate::error::Invalid;
 use crate::ids::{EndpointId, TenantId};
 use crate::model::Endpoint;
+use crate::sorted_ids::SortedIds;
 
 /// Checks an event type: 1 to 128 characters of `[A-Za-z0-9_.-]`.
 ///

@@ -23,6 +23,19 @@ pub(crate) struct StoredEvent {
     pub(crate) deliveries: Vec<DeliveryRef>,
 }
 
+impl StoredEvent {
+    /// Serializes it (postcard) into a buffer sized for it up front: the payload, a
+    /// `DeliveryRef` per delivery, and room for the rest.
+    pub(crate) fn encode(&self) -> StorageResult<Vec<u8>> {
+        let capacity =
+            RECORD_CAPACITY + self.event.data.len() + DELIVERY_REF_CAPACITY * self.deliveries.len();
+        encode_with_capacity(self, capacity)
+    }
+}
+
+/// Room for one encoded `DeliveryRef`: its two ids and their lengths.
+const DELIVERY_REF_CAPACITY: usize = 64;
+
 /// A delivery of a stored event: enough to find its record, which is its entry in
 /// a pending chunk (`Q` endpoint, bucket of its id) until it first changes, and
 /// under `D` delivery from then on.
@@ -115,20 +128,15 @@ pub(crate) fn chunk_records(bytes: &[u8]) -> StorageResult<Vec<&[u8]>> {
 
 /// Room a record's encoding starts with: a delivery, an attempt or the fixed part of
 /// an event fits, so the buffer is not regrown (and copied) byte range by byte range.
-pub(crate) const RECORD_CAPACITY: usize = 256;
+const RECORD_CAPACITY: usize = 256;
 
 /// Serializes a record (postcard).
 pub(crate) fn encode<T: Serialize>(value: &T) -> StorageResult<Vec<u8>> {
     encode_with_capacity(value, RECORD_CAPACITY)
 }
 
-/// Serializes a record (postcard) into a buffer of `capacity` bytes to start with: an
-/// event's is its payload's size plus `RECORD_CAPACITY`, plus 64 bytes per delivery
-/// (the two ids of its `DeliveryRef`).
-pub(crate) fn encode_with_capacity<T: Serialize>(
-    value: &T,
-    capacity: usize,
-) -> StorageResult<Vec<u8>> {
+/// Serializes a record (postcard) into a buffer of `capacity` bytes to start with.
+fn encode_with_capacity<T: Serialize>(value: &T, capacity: usize) -> StorageResult<Vec<u8>> {
     postcard::to_extend(value, Vec::with_capacity(capacity))
         .map_err(|e| StorageError::backend("encoding a record", e))
 }
@@ -231,7 +239,7 @@ mod tests {
                 endpoint_id: endpoint.id.clone(),
             }],
         };
-        let back: StoredEvent = decode(&encode(&stored).unwrap(), "event").unwrap();
+        let back: StoredEvent = decode(&stored.encode().unwrap(), "event").unwrap();
         assert_eq!(back.event, event);
         assert_eq!(back.deliveries.len(), 1);
         assert_eq!(back.deliveries[0].id, delivery.id);

@@ -151,10 +151,7 @@ impl EncodedEvent {
         };
         Ok(Self {
             key: keys::event(&event.tenant, &event.id),
-            value: records::encode_with_capacity(
-                &stored,
-                records::RECORD_CAPACITY + event.data.len() + 64 * deliveries.len(),
-            )?,
+            value: stored.encode()?,
             tenant_event: (
                 keys::tenant_event(&event.tenant, event.created_at, &event.id),
                 event.id.as_str().as_bytes().to_vec(),
