@@ -38,15 +38,6 @@ pub fn tune() {
     }
 }
 
-/// mimalloc's purge delay now in force, in ms.
-pub fn purge_delay_ms() -> i64 {
-    // SAFETY: `mi_option_get` reads mimalloc's option table for any option index.
-    #[allow(unsafe_code)]
-    unsafe {
-        libmimalloc_sys::mi_option_get(PURGE_DELAY_OPTION)
-    }
-}
-
 /// Turns transparent huge pages off for this process (what `MIMALLOC_ALLOW_THP=0`
 /// does at mimalloc's start): faults from now on map 4 KiB pages.
 #[cfg(target_os = "linux")]
@@ -62,18 +53,27 @@ fn disable_transparent_huge_pages() {
 #[cfg(not(target_os = "linux"))]
 fn disable_transparent_huge_pages() {}
 
-/// Whether transparent huge pages are off for this process.
-#[cfg(target_os = "linux")]
-pub fn transparent_huge_pages_disabled() -> bool {
-    // SAFETY: PR_GET_THP_DISABLE takes plain integers and reads a flag of this process.
-    #[allow(unsafe_code)]
-    let flag = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
-    flag == 1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// mimalloc's purge delay now in force, in ms.
+    fn purge_delay_ms() -> i64 {
+        // SAFETY: `mi_option_get` reads mimalloc's option table for any option index.
+        #[allow(unsafe_code)]
+        unsafe {
+            libmimalloc_sys::mi_option_get(PURGE_DELAY_OPTION)
+        }
+    }
+
+    /// Whether transparent huge pages are off for this process.
+    #[cfg(target_os = "linux")]
+    fn transparent_huge_pages_disabled() -> bool {
+        // SAFETY: PR_GET_THP_DISABLE takes plain integers and reads a flag of this process.
+        #[allow(unsafe_code)]
+        let flag = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        flag == 1
+    }
 
     /// The index names the purge delay (its default, 1,000 ms, reads back before),
     /// and both settings are in force after `tune` (unless this test's environment
