@@ -218,6 +218,11 @@ pub struct IndexResult {
     pub bytes_per_endpoint: f64,
 }
 
+/// An RSS growth of `mib` MiB shared by `count` items, in bytes each.
+fn bytes_each(mib: f64, count: usize) -> f64 {
+    mib * 1024.0 * 1024.0 / count.max(1) as f64
+}
+
 /// Reads every endpoint (and keeps them, so nothing freed is reused), then builds the
 /// Router's `SubscriptionIndex` from them: the RSS growth is the index alone.
 async fn index_child(dir: PathBuf) -> IndexResult {
@@ -231,7 +236,7 @@ async fn index_child(dir: PathBuf) -> IndexResult {
     let after = crate::rss::current_mib();
     let result = IndexResult {
         endpoints: index.len(),
-        bytes_per_endpoint: (after - before) * 1024.0 * 1024.0 / endpoints.len().max(1) as f64,
+        bytes_per_endpoint: bytes_each(after - before, endpoints.len()),
     };
     drop(index);
     drop(endpoints);
@@ -313,10 +318,8 @@ async fn idle_child(
         rss_before_mb,
         rss_opened_mb,
         rss_started_mb,
-        bytes_per_idle_endpoint: (rss_started_mb - rss_before_mb) * 1024.0 * 1024.0
-            / total.max(1) as f64,
-        bytes_per_endpoint_at_start: (rss_started_mb - rss_opened_mb) * 1024.0 * 1024.0
-            / total.max(1) as f64,
+        bytes_per_idle_endpoint: bytes_each(rss_started_mb - rss_before_mb, total),
+        bytes_per_endpoint_at_start: bytes_each(rss_started_mb - rss_opened_mb, total),
         actors_after_start,
         actors_peak: usize::try_from(peak.load(Ordering::Relaxed)).unwrap(),
         actors_after_idle,
