@@ -1,18 +1,16 @@
-//! Criterion: the per-attempt bookkeeping of an endpoint actor, all pure code: the
-//! breaker (permit and outcome), the retry schedule's next due time, and the pending
-//! queue (insert, take, finish) at a small and a large depth.
+//! Criterion: the per-attempt bookkeeping of an endpoint actor that is public pure
+//! code: the breaker (permit and outcome) and the retry schedule's next due time.
+//! (The actor's pending queue is internal to the engine; `herald-bench` measures
+//! it as part of every delivery.)
 #![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use herald::breaker::{Breaker, BreakerConfig};
-use herald::model::Ordering;
-use herald::queue::{Next, PendingQueue};
 use herald::retry::RetrySchedule;
 use herald::{DeliveryDefaults, Timestamp};
-use herald_testkit::conformance;
 
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -66,36 +64,5 @@ fn schedule(c: &mut Criterion) {
     group.finish();
 }
 
-fn queue(c: &mut Criterion) {
-    let tenant = conformance::tenant("acme");
-    let endpoint = conformance::endpoint(&tenant);
-    let event = conformance::event(&tenant, "order.filled", NOW);
-    let mut group = c.benchmark_group("pending_queue");
-    group.throughput(Throughput::Elements(1));
-    for depth in [16usize, 100_000] {
-        group.bench_with_input(
-            BenchmarkId::new("insert_next_finish", depth),
-            &depth,
-            |b, &depth| {
-                let mut queue = PendingQueue::new(Ordering::Unordered, depth + 16);
-                for _ in 0..depth {
-                    queue.insert(conformance::delivery(&event, &endpoint));
-                }
-                b.iter_batched(
-                    || conformance::delivery(&event, &endpoint),
-                    |delivery| {
-                        queue.insert(delivery);
-                        if let Next::Send(sent) = queue.next(NOW, 16) {
-                            queue.finish(&sent.id);
-                        }
-                    },
-                    criterion::BatchSize::SmallInput,
-                )
-            },
-        );
-    }
-    group.finish();
-}
-
-criterion_group!(benches, breaker, schedule, queue);
+criterion_group!(benches, breaker, schedule);
 criterion_main!(benches);

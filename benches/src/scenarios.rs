@@ -162,7 +162,7 @@ pub async fn populate_idle_store(dir: &std::path::Path, total: usize, addr: Sock
                 endpoint.event_types = vec![idle_type(i)];
                 endpoint.created_at = now;
                 endpoint.updated_at = now;
-                storage.put_endpoint(&endpoint).await.unwrap();
+                storage.create_endpoint(&endpoint).await.unwrap();
             }
         });
     }

@@ -168,6 +168,17 @@ impl Breaker {
         }
     }
 
+    /// A granted attempt was not sent (a local failure, not the receiver's): a probe
+    /// it held may go again.
+    pub fn not_sent(&mut self) {
+        if let BreakerState::HalfOpen { cooldown, .. } = self.state {
+            self.state = BreakerState::HalfOpen {
+                cooldown,
+                probing: false,
+            };
+        }
+    }
+
     /// Closes the breaker (re-enable).
     pub fn reset(&mut self) {
         self.state = BreakerState::Closed { failures: 0 };

@@ -56,6 +56,23 @@ pub fn reset_streak(health: &mut EndpointHealth) {
     health.failing_since = None;
 }
 
+/// Whether the failure streak in `health` began before the endpoint was last
+/// enabled (`enabled_at`): such a streak no longer counts, and its actor resets it.
+pub fn streak_predates(health: &EndpointHealth, enabled_at: Option<Timestamp>) -> bool {
+    match (health.failing_since, enabled_at) {
+        (Some(since), Some(enabled)) => since <= enabled,
+        _ => false,
+    }
+}
+
+/// `health` as it counts now: without a streak that predates the last enable.
+pub fn effective(mut health: EndpointHealth, enabled_at: Option<Timestamp>) -> EndpointHealth {
+    if streak_predates(&health, enabled_at) {
+        reset_streak(&mut health);
+    }
+    health
+}
+
 /// The reason to record for an automatic disable.
 pub fn reason_for(gone: bool) -> DisabledReason {
     if gone {

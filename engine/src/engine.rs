@@ -1,17 +1,19 @@
 //! `Engine`, the public handle: start, endpoints, publish, queries, replay, listeners,
 //! shutdown. Each call validates, talks to storage, and tells the actors what changed.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorRef};
+use ractor::Actor;
 use serde_json::value::RawValue;
-use tokio::sync::{broadcast, oneshot, Semaphore};
+use tokio::sync::{broadcast, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::actors::endpoint::EndpointMsg;
 use crate::actors::router::{PublishRequest, RouterMsg};
-use crate::actors::supervisor::{Supervisor, SupervisorMsg};
+use crate::actors::supervisor::Supervisor;
 use crate::actors::Shared;
 use crate::config::{EffectivePolicy, EngineConfig};
 use crate::disable;
@@ -24,7 +26,7 @@ use crate::model::{
 };
 use crate::notify::OperationalEvent;
 use crate::signing::Secret;
-use crate::storage::{EventFilter, Page, PageRequest, Storage};
+use crate::storage::{EventFilter, Page, PageRequest, ReplaceEndpoint, Storage};
 use crate::time::Timestamp;
 use crate::transport::Transport;
 use crate::validate;
@@ -58,18 +60,30 @@ pub struct Engine {
 
 struct Inner {
     shared: Arc<Shared>,
-    supervisor: ActorRef<SupervisorMsg>,
     /// Publishes between validation and durable write; bounds their memory.
     publish_slots: Arc<Semaphore>,
     /// The retention purge loop, stopped at shutdown or drop.
     purge: JoinHandle<()>,
+    /// The task that restarts the Supervisor, stopped at shutdown or drop.
+    watchdog: JoinHandle<()>,
+    /// Turns true when the engine gave up (see `Engine::failed`).
+    failure: watch::Receiver<bool>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         self.purge.abort();
+        self.watchdog.abort();
     }
 }
+
+/// Supervisor restarts allowed within `SUPERVISOR_WINDOW`; one more marks the engine
+/// failed (a process manager restarting the whole process is the better cure then).
+const SUPERVISOR_BUDGET: usize = 5;
+const SUPERVISOR_WINDOW: Duration = Duration::from_secs(60);
+
+/// Tries of a change to an endpoint that keeps meeting a newer version.
+const CHANGE_TRIES: usize = 16;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,27 +110,23 @@ impl Engine {
     ) -> Result<Engine, Error> {
         crate::retry::RetrySchedule::new(config.delivery.retry_schedule.clone())?;
         let slots = config.max_publishes_in_flight.max(1);
-        let shared = Arc::new(Shared::new(storage, transport, config));
-        let (supervisor, _) = Actor::spawn(
-            None,
-            Supervisor {
-                shared: shared.clone(),
-            },
-            (),
-        )
-        .await
-        .map_err(|error| {
+        let last_delivery = storage.last_delivery_id().await?;
+        let shared = Arc::new(Shared::new(storage, transport, config, last_delivery));
+        let supervisor = start_supervisor(&shared).await.map_err(|error| {
             tracing::error!(%error, "starting the engine's actors failed");
             Error::NotRunning
         })?;
+        let (failed, failure) = watch::channel(false);
+        let watchdog = tokio::spawn(watch_supervisor(shared.clone(), supervisor, failed));
         let purge = tokio::spawn(purge_loop(shared.clone()));
         tracing::info!("engine started");
         Ok(Engine {
             inner: Arc::new(Inner {
                 shared,
-                supervisor,
                 publish_slots: Arc::new(Semaphore::new(slots)),
                 purge,
+                watchdog,
+                failure,
             }),
         })
     }
@@ -144,11 +154,51 @@ impl Engine {
         }
     }
 
-    fn tell_changed(&self, endpoint_id: &EndpointId, reset_breaker: bool) {
-        let _ = self.inner.supervisor.cast(SupervisorMsg::Changed {
-            endpoint_id: endpoint_id.clone(),
-            reset_breaker,
-        });
+    /// Tells the endpoint's actor (starting one when none runs) that the endpoint
+    /// changed in storage.
+    fn tell_endpoint_changed(&self, endpoint_id: &EndpointId) {
+        self.shared()
+            .deliver(endpoint_id, EndpointMsg::EndpointChanged);
+    }
+
+    /// Tells the endpoint's actor that deliveries were queued again in storage.
+    fn tell_deliveries_changed(&self, endpoint_id: &EndpointId) {
+        self.shared()
+            .deliver(endpoint_id, EndpointMsg::DeliveriesChanged);
+    }
+
+    /// Applies `change` to the endpoint as stored and stores the result over the
+    /// version it was made from, reading again and retrying when another change came
+    /// first (a change is never lost to a concurrent one). `change` gets the current
+    /// endpoint and returns the next one (its version is set here) with a value.
+    async fn change_endpoint<T>(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        mut change: impl FnMut(&Endpoint) -> Result<(Endpoint, T), Error>,
+    ) -> Result<(Endpoint, T), Error> {
+        for _ in 0..CHANGE_TRIES {
+            let current = self.endpoint(tenant, id).await?;
+            let (mut next, value) = change(&current)?;
+            next.version = current.version + 1;
+            match self
+                .storage()
+                .replace_endpoint(&next, current.version)
+                .await?
+            {
+                ReplaceEndpoint::Replaced => return Ok((next, value)),
+                ReplaceEndpoint::Stale(None) => {
+                    return Err(Error::EndpointNotFound {
+                        tenant: tenant.clone(),
+                        endpoint_id: id.clone(),
+                    })
+                }
+                ReplaceEndpoint::Stale(Some(_)) => {}
+            }
+        }
+        Err(Error::Conflict(
+            "the endpoint kept changing while this change was made: try again".into(),
+        ))
     }
 
     async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint, Error> {
@@ -163,6 +213,9 @@ impl Engine {
 
     async fn info(&self, endpoint: Endpoint) -> Result<EndpointInfo, Error> {
         let health = self.storage().endpoint_health(&endpoint.id).await?;
+        // A streak from before the last enable no longer counts, even before the
+        // endpoint's actor has written that down.
+        let health = disable::effective(health, endpoint.enabled_at);
         let counts = self.storage().delivery_counts(&endpoint.id).await?;
         Ok(EndpointInfo {
             policy: EffectivePolicy::resolve(&endpoint, &self.config().delivery),
@@ -188,7 +241,7 @@ impl Engine {
             &self.config().destinations,
             self.now(),
         )?;
-        self.storage().put_endpoint(&endpoint).await?;
+        self.storage().create_endpoint(&endpoint).await?;
         self.tell_router(RouterMsg::Upsert(endpoint.clone()));
         let secret = endpoint.secrets.current.clone();
         Ok(CreatedEndpoint {
@@ -242,29 +295,30 @@ impl Engine {
         id: &EndpointId,
         mut patch: EndpointPatch,
     ) -> Result<EndpointInfo, Error> {
-        let current = self.endpoint(tenant, id).await?;
         let active = patch.active.take();
-        let mut next =
-            validate::patch_endpoint(&current, patch, &self.config().destinations, self.now())?;
-        let mut reset_breaker = false;
-        match active {
-            Some(false) if current.active => {
-                next.active = false;
-                next.disabled_reason = Some(DisabledReason::Manual);
-            }
-            Some(true) if !current.active => {
-                next.active = true;
-                next.disabled_reason = None;
-                reset_breaker = true;
-                let mut health = self.storage().endpoint_health(id).await?;
-                disable::reset_streak(&mut health);
-                self.storage().put_endpoint_health(id, &health).await?;
-            }
-            _ => {}
-        }
-        self.storage().put_endpoint(&next).await?;
+        let destinations = &self.config().destinations;
+        let now = self.now();
+        let (next, ()) = self
+            .change_endpoint(tenant, id, |current| {
+                let mut next = validate::patch_endpoint(current, patch.clone(), destinations, now)?;
+                match active {
+                    Some(false) if current.active => {
+                        next.active = false;
+                        next.disabled_reason = Some(DisabledReason::Manual);
+                    }
+                    Some(true) if !current.active => {
+                        next.active = true;
+                        next.disabled_reason = None;
+                        // Its actor resets the breaker and the failure streak.
+                        next.enabled_at = Some(now);
+                    }
+                    _ => {}
+                }
+                Ok((next, ()))
+            })
+            .await?;
         self.tell_router(RouterMsg::Upsert(next.clone()));
-        self.tell_changed(id, reset_breaker);
+        self.tell_endpoint_changed(id);
         self.info(next).await
     }
 
@@ -285,7 +339,7 @@ impl Engine {
             });
         }
         self.tell_router(RouterMsg::Remove(tenant.clone(), id.clone()));
-        self.tell_changed(id, false);
+        self.tell_endpoint_changed(id);
         Ok(())
     }
 
@@ -300,19 +354,24 @@ impl Engine {
         id: &EndpointId,
         secret: Option<String>,
     ) -> Result<RotatedSecret, Error> {
-        let mut endpoint = self.endpoint(tenant, id).await?;
-        let next = match secret {
-            Some(text) => Secret::parse(endpoint.signature_scheme, &text)?,
-            None => Secret::generate(),
-        };
+        let generated = Secret::generate();
         let now = self.now();
         let valid_until = now.plus(self.config().delivery.rotation_grace);
-        endpoint.secrets.rotate(next.clone(), valid_until);
-        endpoint.updated_at = now;
-        self.storage().put_endpoint(&endpoint).await?;
-        self.tell_changed(id, false);
+        let (_, new_secret) = self
+            .change_endpoint(tenant, id, |current| {
+                let new_secret = match &secret {
+                    Some(text) => Secret::parse(current.signature_scheme, text)?,
+                    None => generated.clone(),
+                };
+                let mut next = current.clone();
+                next.secrets.rotate(new_secret.clone(), valid_until);
+                next.updated_at = now;
+                Ok((next, new_secret))
+            })
+            .await?;
+        self.tell_endpoint_changed(id);
         Ok(RotatedSecret {
-            secret: next,
+            secret: new_secret,
             previous_valid_until: valid_until,
         })
     }
@@ -543,7 +602,7 @@ impl Engine {
             self.storage().update_deliveries(chunk).await?;
         }
         if !replay.is_empty() {
-            self.tell_changed(endpoint_id, false);
+            self.tell_deliveries_changed(endpoint_id);
         }
         Ok(replay.len() as u64)
     }
@@ -575,7 +634,7 @@ impl Engine {
         self.storage()
             .update_deliveries(std::slice::from_ref(&delivery))
             .await?;
-        self.tell_changed(&delivery.endpoint_id, false);
+        self.tell_deliveries_changed(&delivery.endpoint_id);
         Ok(delivery)
     }
 
@@ -585,11 +644,14 @@ impl Engine {
         self.shared().notifier.subscribe()
     }
 
-    /// Whether the actors run and make progress: the Supervisor handled its periodic
-    /// tick recently and the Router is up.
+    /// Whether the actors run and make progress: the engine has not given up, the
+    /// Supervisor handled its periodic tick recently and the Router is up.
     pub fn is_ready(&self) -> bool {
         let shared = self.shared();
-        if shared.is_closing() || shared.router().is_none() {
+        if shared.is_closing()
+            || shared.failed.load(AtomicOrdering::SeqCst)
+            || shared.router().is_none()
+        {
             return false;
         }
         let last = Timestamp(shared.heartbeat.load(AtomicOrdering::SeqCst));
@@ -597,23 +659,43 @@ impl Engine {
         shared.clock.now().since(last) <= allowed
     }
 
+    /// Resolves once the engine has given up: its Supervisor kept dying and was not
+    /// started again (or could not be). The engine then delivers nothing more and
+    /// `is_ready` is false; a daemon should exit so a process manager restarts it.
+    pub fn failed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut failure = self.inner.failure.clone();
+        async move {
+            // An error means the watchdog is gone (shutdown): nothing failed then.
+            if failure.wait_for(|failed| *failed).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// How many endpoint actors are running (idle endpoints have none).
     ///
     /// # Errors
-    /// `Error::NotRunning` when the Supervisor is gone.
+    /// `Error::NotRunning` when the engine is not running.
     pub async fn running_endpoint_actors(&self) -> Result<usize, Error> {
-        let (reply, answer) = oneshot::channel();
-        self.inner
-            .supervisor
-            .cast(SupervisorMsg::RunningCount(reply))
-            .map_err(|_| Error::NotRunning)?;
-        answer.await.map_err(|_| Error::NotRunning)
+        if self.shared().supervisor().is_none() {
+            return Err(Error::NotRunning);
+        }
+        Ok(self.shared().directory.len())
     }
 
     /// Test hook: makes the endpoint's actor fail as a bug would.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn crash_endpoint_actor(&self, id: &EndpointId) {
-        let _ = self.inner.supervisor.cast(SupervisorMsg::Crash(id.clone()));
+        let _ = self.shared().directory.send(id, EndpointMsg::Crash);
+    }
+
+    /// Test hook: makes the Supervisor fail as a bug would (the whole actor tree
+    /// dies with it).
+    #[cfg(feature = "testing")]
+    pub fn crash_supervisor(&self) {
+        if let Some(supervisor) = self.shared().supervisor() {
+            let _ = supervisor.cast(crate::actors::supervisor::SupervisorMsg::Crash);
+        }
     }
 
     /// Stops gracefully: refuses new publishes, lets in-flight attempts finish and be
@@ -626,27 +708,81 @@ impl Engine {
         let shared = self.shared();
         shared.closing.store(true, AtomicOrdering::SeqCst);
         self.inner.purge.abort();
+        self.inner.watchdog.abort();
         let deadline = tokio::time::Instant::now() + grace;
-        while shared.busy.load(AtomicOrdering::SeqCst) > 0 && tokio::time::Instant::now() < deadline
-        {
+        while shared.ledger.total() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let left = shared.busy.load(AtomicOrdering::SeqCst);
+        let left = shared.ledger.total();
         if left > 0 {
             tracing::warn!(
                 attempts = left,
                 "shutdown grace elapsed with attempts in flight; they will be retried"
             );
         }
-        let _ = self
-            .inner
-            .supervisor
-            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
-            .await;
+        if let Some(supervisor) = shared.supervisor() {
+            let _ = supervisor
+                .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+                .await;
+        }
+        shared.set_supervisor(None);
         self.storage().flush().await?;
         tracing::info!("engine stopped");
         Ok(())
     }
+}
+
+/// Starts a Supervisor (and with it the Router) and makes it the engine's.
+async fn start_supervisor(shared: &Arc<Shared>) -> Result<JoinHandle<()>, ractor::SpawnErr> {
+    let supervisor = Supervisor {
+        shared: shared.clone(),
+    };
+    let (actor, handle) = Actor::spawn(None, supervisor, ()).await?;
+    shared.set_supervisor(Some(actor));
+    Ok(handle)
+}
+
+/// Starts the Supervisor again whenever it dies (the actor tree dies with it; storage
+/// and the ledger carry everything over). Past `SUPERVISOR_BUDGET` restarts within
+/// `SUPERVISOR_WINDOW`, or when a restart fails, marks the engine failed.
+async fn watch_supervisor(
+    shared: Arc<Shared>,
+    mut supervisor: JoinHandle<()>,
+    failed: watch::Sender<bool>,
+) {
+    let mut restarts: VecDeque<tokio::time::Instant> = VecDeque::new();
+    loop {
+        let _ = (&mut supervisor).await;
+        if shared.is_closing() {
+            return;
+        }
+        shared.set_supervisor(None);
+        shared.set_router(None);
+        let now = tokio::time::Instant::now();
+        while restarts
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > SUPERVISOR_WINDOW)
+        {
+            restarts.pop_front();
+        }
+        if restarts.len() >= SUPERVISOR_BUDGET {
+            tracing::error!("the supervisor keeps dying; the engine gives up");
+            break;
+        }
+        restarts.push_back(now);
+        tracing::error!("the supervisor died; starting it again");
+        match start_supervisor(&shared).await {
+            Ok(handle) => supervisor = handle,
+            Err(error) => {
+                tracing::error!(%error, "starting the supervisor again failed; the engine gives up");
+                break;
+            }
+        }
+    }
+    shared.failed.store(true, AtomicOrdering::SeqCst);
+    let _ = failed.send(true);
+    // Keep the sender until the engine is dropped, so `failed()` stays resolved.
+    std::future::pending::<()>().await;
 }
 
 /// Purges events and attempt logs older than the retention period, periodically.

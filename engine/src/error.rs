@@ -43,6 +43,9 @@ pub enum StorageError {
     /// The storage has been closed.
     #[error("storage is closed")]
     Closed,
+    /// A record the write would create exists already (nothing was written).
+    #[error("already stored: {0}")]
+    Conflict(String),
     /// A list's cursor that this list did not make: the caller's input, not a
     /// failure (`Error::Invalid` naming `cursor` for callers of the engine).
     #[error("`{0}` is not a cursor of this list")]

@@ -281,6 +281,8 @@ mod tests {
             retry_schedule_secs: None,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+            enabled_at: None,
+            version: 1,
         }
     }
 

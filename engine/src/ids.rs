@@ -16,20 +16,65 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
 
-/// The one monotonic ULID source of the process: ids made later sort later, even
-/// within one millisecond.
-static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+/// The one monotonic ULID source of the process for ids made at the wall clock's
+/// time: ids made later sort later, even within one millisecond.
+static GENERATOR: Mutex<MonotonicUlids> = Mutex::new(MonotonicUlids::new());
 
 fn next_ulid() -> ulid::Ulid {
-    let mut guard = GENERATOR
+    let now = crate::time::Timestamp::from_system(SystemTime::now());
+    GENERATOR
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let generator = guard.get_or_insert_with(ulid::Generator::new);
-    // The generator only fails when 2^80 ids are made in one millisecond; fall back to
-    // a fresh random ULID for that millisecond rather than panicking.
-    generator
-        .generate_from_datetime(SystemTime::now())
-        .unwrap_or_else(|_| ulid::Ulid::new())
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .next(now.0)
+}
+
+/// ULIDs in strictly increasing order, each made at a given time or, when that time is
+/// behind the last one made, at the last one's time. Delivery ids come from one of
+/// these per engine (`actors::publishes`), raised at start above every stored id, so
+/// they follow publish order across restarts too.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MonotonicUlids {
+    last: Option<ulid::Ulid>,
+}
+
+impl MonotonicUlids {
+    /// A source that has made nothing yet.
+    pub(crate) const fn new() -> Self {
+        Self { last: None }
+    }
+
+    /// Makes every later ULID sort after `floor`.
+    pub(crate) fn raise_floor(&mut self, floor: ulid::Ulid) {
+        if self.last.is_none_or(|last| last < floor) {
+            self.last = Some(floor);
+        }
+    }
+
+    /// The time the next ULID is made at for `millis`: `millis`, or the last one's
+    /// time when that is later (a clock that stepped back).
+    pub(crate) fn time_for(&self, millis: u64) -> u64 {
+        self.last
+            .map_or(millis, |last| last.timestamp_ms().max(millis))
+    }
+
+    /// A ULID after every one made before, at `time_for(millis)`.
+    pub(crate) fn next(&mut self, millis: u64) -> ulid::Ulid {
+        let time = self.time_for(millis);
+        let next = match self.last {
+            Some(last) if last.timestamp_ms() == time => last
+                .increment()
+                // 2^80 ids in one millisecond: carry into the next one.
+                .unwrap_or_else(|| random_ulid(time.saturating_add(1))),
+            _ => random_ulid(time),
+        };
+        self.last = Some(next);
+        next
+    }
+}
+
+fn random_ulid(millis: u64) -> ulid::Ulid {
+    // Leaves headroom below the top so `increment` carries for a long while.
+    ulid::Ulid::from_parts(millis, rand::random::<u128>() >> 2)
 }
 
 /// `as_str`, `Display` and `Debug` (the bare text) for an id newtype over `Arc<str>`.
@@ -142,6 +187,41 @@ impl EventId {
 
 text_id!(EventId, "id");
 
+impl DeliveryId {
+    /// A delivery id made at `now`: its ULID carries `now` as its time, so ids of
+    /// deliveries created in time order sort in that order (the engine's own ids come
+    /// from the Router, in publish order). Ids made at the same time on one thread
+    /// sort in the order they were made.
+    pub fn generate_at(now: crate::time::Timestamp) -> Self {
+        thread_local! {
+            static LAST: std::cell::Cell<Option<ulid::Ulid>> = const { std::cell::Cell::new(None) };
+        }
+        let ulid = LAST.with(|last| {
+            let next = match last.get() {
+                Some(previous) if previous.timestamp_ms() == now.0 => {
+                    previous.increment().unwrap_or_else(|| random_ulid(now.0))
+                }
+                _ => random_ulid(now.0),
+            };
+            last.set(Some(next));
+            next
+        });
+        Self::from_ulid(ulid)
+    }
+
+    /// The id of `ulid`.
+    pub(crate) fn from_ulid(ulid: ulid::Ulid) -> Self {
+        Self(Arc::from(format!("{}_{}", Self::PREFIX, ulid)))
+    }
+
+    /// The ULID inside (every parsed or generated delivery id has one).
+    pub(crate) fn ulid(&self) -> Option<ulid::Ulid> {
+        self.0
+            .strip_prefix("dlv_")
+            .and_then(|text| ulid::Ulid::from_string(text).ok())
+    }
+}
+
 /// The account endpoints and events belong to: 1 to 64 characters of `[A-Za-z0-9_-]`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -182,6 +262,33 @@ mod tests {
         sorted.sort();
         assert_eq!(ids, sorted);
         assert!(ids[0].as_str().starts_with("dlv_"));
+    }
+
+    #[test]
+    fn monotonic_ulids_follow_time_and_never_go_back() {
+        let mut source = MonotonicUlids::new();
+        let a = source.next(1000);
+        let b = source.next(1000);
+        let c = source.next(999);
+        let d = source.next(2000);
+        assert!(a < b && b < c && c < d);
+        assert_eq!(
+            c.timestamp_ms(),
+            1000,
+            "a clock that steps back keeps the last time"
+        );
+        assert_eq!(d.timestamp_ms(), 2000);
+        source.raise_floor(ulid::Ulid::from_parts(5000, 7));
+        let e = source.next(3000);
+        assert!(e > ulid::Ulid::from_parts(5000, 7));
+        assert_eq!(e.timestamp_ms(), 5000);
+    }
+
+    #[test]
+    fn delivery_ids_made_at_a_time_carry_it() {
+        let id = DeliveryId::generate_at(crate::time::Timestamp(1_700_000_000_123));
+        assert_eq!(id.ulid().unwrap().timestamp_ms(), 1_700_000_000_123);
+        assert_eq!(DeliveryId::parse(id.as_str()).unwrap(), id);
     }
 
     #[test]

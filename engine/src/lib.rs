@@ -9,8 +9,10 @@
 //! - [`engine`]: the public handle; [`config`]: settings and defaults.
 //! - [`model`], [`ids`], [`time`]: the records and their ids.
 //! - [`storage`] and [`transport`]: the traits backends implement.
-//! - Pure rules: [`signing`], [`retry`], [`breaker`], [`disable`], [`outcome`],
-//!   [`queue`], [`filter`], [`validate`], [`destination`], [`rate`].
+//! - Pure rules: [`signing`], [`retry`], [`breaker`], [`disable`], [`filter`],
+//!   [`validate`], [`destination`]; inside the crate also `outcome` (what a
+//!   response means), `decide` (what it does), `queue` (an actor's pending
+//!   deliveries) and `rate` (rate limits).
 //! - `actors`: the Supervisor, Router and one EndpointActor per endpoint with work.
 //! - [`notify`]: operational events; [`metrics`]: metric names; [`views`]: API objects.
 //!
@@ -48,20 +50,20 @@
 pub(crate) mod actors;
 pub mod breaker;
 pub mod config;
+mod decide;
 pub mod destination;
 pub mod disable;
 pub mod engine;
 pub mod error;
 mod event_cache;
 pub mod filter;
-mod found_early;
 pub mod ids;
 pub mod metrics;
 pub mod model;
 pub mod notify;
-pub mod outcome;
-pub mod queue;
-pub mod rate;
+mod outcome;
+mod queue;
+mod rate;
 pub mod request;
 pub mod retry;
 pub mod signing;

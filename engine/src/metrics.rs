@@ -15,6 +15,10 @@ pub const DELIVERIES_DEAD: &str = "herald_deliveries_dead_total";
 pub const ATTEMPT_DURATION: &str = "herald_attempt_duration_seconds";
 /// Gauge: pending deliveries held by running endpoint actors.
 pub const PENDING_DELIVERIES: &str = "herald_pending_deliveries";
+/// Counter, label `reason` = `event_unreadable` | `event_missing` | `invalid_url`:
+/// deliveries whose attempt was not sent for a local reason (never the receiver's
+/// failure: no attempt is counted against it).
+pub const NOT_SENT: &str = "herald_deliveries_not_sent_total";
 /// Counter: endpoints disabled automatically.
 pub const ENDPOINTS_DISABLED: &str = "herald_endpoints_disabled_total";
 /// Gauge: endpoints whose breaker is open.
@@ -30,6 +34,11 @@ pub(crate) fn attempt(success: bool, duration: Duration) {
     let outcome = if success { "success" } else { "failure" };
     metrics::counter!(ATTEMPTS, "outcome" => outcome).increment(1);
     metrics::histogram!(ATTEMPT_DURATION).record(duration.as_secs_f64());
+}
+
+/// Records an attempt not sent, and why.
+pub(crate) fn not_sent(reason: &'static str) {
+    metrics::counter!(NOT_SENT, "reason" => reason).increment(1);
 }
 
 /// Records one delivery succeeded.

@@ -8,7 +8,7 @@ use crate::transport::TransportOutcome;
 
 /// The meaning of one attempt's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// 2xx: the delivery is done.
     Success,
     /// A failure; retry per schedule, not before `not_before` when the receiver said so.
@@ -21,7 +21,7 @@ pub enum Verdict {
 }
 
 /// Classifies an outcome at `now` (for `Retry-After` dates).
-pub fn classify(outcome: &TransportOutcome, now: Timestamp) -> Verdict {
+pub(crate) fn classify(outcome: &TransportOutcome, now: Timestamp) -> Verdict {
     match outcome.status {
         Some(status) if (200..300).contains(&status) => Verdict::Success,
         Some(410) => Verdict::Gone,
@@ -36,7 +36,7 @@ pub fn classify(outcome: &TransportOutcome, now: Timestamp) -> Verdict {
 }
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date (a date in the past means 0).
-pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse::<u64>().ok().map(Duration::from_secs);

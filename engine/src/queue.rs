@@ -1,18 +1,38 @@
-//! `PendingQueue`: one endpoint's pending deliveries in memory: due order (unordered)
-//! or strict publish order with head-of-line blocking (fifo), the in-flight set and
-//! `max_in_flight`. Bounded: past `capacity` new deliveries stay in storage only and
-//! the queue asks to be refilled once it drains, from the first delivery it turned
-//! away (everything pending before that one it holds, or has held).
+//! `PendingQueue`: the part of one endpoint's pending deliveries its actor holds in
+//! memory, what it may send next, and the two rules that keep it exact without a
+//! reconciliation set:
+//!
+//! - **A prefix of storage.** Waiting deliveries are ordered by `PendingKey` (due
+//!   time then id for unordered endpoints; id, which is publish order, under fifo).
+//!   The queue holds at most `capacity` (waiting plus in flight); past it, the
+//!   largest key waiting goes back to storage only and the `frontier` drops to it:
+//!   every pending delivery with a key below the frontier is held, those at or
+//!   above it may be in storage only. A delivery offered at or above the frontier
+//!   is left there, and a refill reads storage from the frontier on. So a fresh
+//!   delivery due now is always held before retries due later, whatever the
+//!   backlog (no starvation).
+//! - **One watermark for two paths.** New work reaches the actor by hand-off, and
+//!   also by loads (its start, a reload, a refill). A load first waits until every
+//!   publish that had ids when it began is stored, reads, and takes only deliveries
+//!   with ids up to the last of those (`through`); it then sets `seen_through`. A
+//!   hand-off at or below `seen_through` is dropped: the load saw it. A hand-off
+//!   above it is taken: no load took it. Nothing is taken twice, nothing is missed.
+//!
+//! A delivery leaves the queue in three steps: waiting, in flight (its attempt
+//! runs), settling (its outcome is decided and being stored). A settling delivery
+//! still counts as here, so a load that reads it as pending before its record is
+//! stored does not take it again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::ids::DeliveryId;
-use crate::model::{Delivery, Ordering};
+use crate::model::Delivery;
+use crate::storage::{PendingKey, PendingOrder};
 use crate::time::Timestamp;
 
 /// What the queue says when asked for work.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// Send this delivery now (it is now in flight).
     Send(Delivery),
     /// Nothing is due before this time.
@@ -21,179 +41,329 @@ pub enum Next {
     Blocked,
 }
 
-/// One endpoint's pending deliveries.
+/// Where a delivery the queue knows stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    /// Waiting under this key.
+    Waiting(PendingKey),
+    /// Its attempt runs.
+    InFlight,
+    /// Decided; its record is being stored.
+    Settling,
+}
+
+/// What `offer` did with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offered {
+    /// It waits here now.
+    Held,
+    /// The queue has it already (waiting, in flight or settling).
+    AlreadyHere,
+    /// Its key is at or beyond the frontier: it stays in storage until a refill.
+    Beyond,
+}
+
+/// Where a delivery goes after its attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AfterAttempt {
+    /// It waits for another attempt (its due time set).
+    Retry(Delivery),
+    /// It is done here (succeeded or dead); its record is being stored.
+    Settle,
+}
+
+/// The pending deliveries one endpoint actor holds.
 #[derive(Debug)]
-pub struct PendingQueue {
-    ordering: Ordering,
-    /// Deliveries not in flight, by id (= publish order).
-    waiting: BTreeMap<DeliveryId, Delivery>,
-    /// The same deliveries by due time, for unordered sending.
-    by_due: BTreeSet<(Timestamp, DeliveryId)>,
-    /// Deliveries whose attempt is running.
-    in_flight: BTreeSet<DeliveryId>,
-    /// Most deliveries held (waiting + in flight).
+pub(crate) struct PendingQueue {
+    order: PendingOrder,
+    /// Deliveries waiting for an attempt, in `order`.
+    waiting: BTreeMap<PendingKey, Delivery>,
+    /// Every delivery the queue knows, and where it is.
+    places: HashMap<DeliveryId, Place>,
+    in_flight: usize,
+    /// Most deliveries waiting plus in flight.
     capacity: usize,
-    /// The smallest id turned away for lack of room since the last refill began:
-    /// storage holds it, and may hold more after it.
-    overflow_from: Option<DeliveryId>,
+    /// Keys at or above it may be pending in storage without being held.
+    frontier: Option<PendingKey>,
+    /// The last id a load covered: hand-offs up to it are dropped.
+    seen_through: Option<DeliveryId>,
 }
 
 impl PendingQueue {
-    /// An empty queue.
-    pub fn new(ordering: Ordering, capacity: usize) -> Self {
+    /// An empty queue taking deliveries in `order`, holding at most `capacity`.
+    pub(crate) fn new(order: PendingOrder, capacity: usize) -> Self {
         Self {
-            ordering,
+            order,
             waiting: BTreeMap::new(),
-            by_due: BTreeSet::new(),
-            in_flight: BTreeSet::new(),
+            places: HashMap::new(),
+            in_flight: 0,
             capacity: capacity.max(1),
-            overflow_from: None,
+            frontier: None,
+            seen_through: None,
         }
     }
 
-    /// Changes the ordering (endpoint updated).
-    pub fn set_ordering(&mut self, ordering: Ordering) {
-        self.ordering = ordering;
+    /// The order it takes deliveries in.
+    pub(crate) fn order(&self) -> PendingOrder {
+        self.order
     }
 
-    /// Whether the delivery is waiting or in flight here.
-    pub fn contains(&self, id: &DeliveryId) -> bool {
-        self.waiting.contains_key(id) || self.in_flight.contains(id)
-    }
-
-    /// Adds a pending delivery unless it is already here. Returns false (and remembers
-    /// that storage holds more) when the queue is full.
-    pub fn insert(&mut self, delivery: Delivery) -> bool {
-        if self.contains(&delivery.id) {
-            return true;
+    /// Changes the order (the endpoint's ordering changed): what waits is re-keyed,
+    /// and since storage is read in the new order from now on, what is beyond the
+    /// old frontier is read again from the start.
+    pub(crate) fn set_order(&mut self, order: PendingOrder) {
+        if order == self.order {
+            return;
         }
-        if self.len() >= self.capacity {
-            self.turned_away(&delivery.id);
+        self.order = order;
+        let waiting = std::mem::take(&mut self.waiting);
+        for (_, delivery) in waiting {
+            let key = PendingKey::of(&delivery, order);
+            self.places
+                .insert(delivery.id.clone(), Place::Waiting(key.clone()));
+            self.waiting.insert(key, delivery);
+        }
+        if self.frontier.is_some() {
+            self.frontier = Some(PendingKey {
+                due: Timestamp::EPOCH,
+                id: lowest_id(),
+            });
+        }
+    }
+
+    /// Whether the queue has the delivery (waiting, in flight or settling).
+    #[cfg(test)]
+    pub(crate) fn contains(&self, id: &DeliveryId) -> bool {
+        self.places.contains_key(id)
+    }
+
+    /// A delivery handed off after its publish: dropped when a load covered it
+    /// (false), else offered.
+    pub(crate) fn hand_off(&mut self, delivery: Delivery) -> bool {
+        if self
+            .seen_through
+            .as_ref()
+            .is_some_and(|seen| &delivery.id <= seen)
+        {
             return false;
         }
-        self.put_waiting(delivery);
-        true
+        self.offer(delivery) == Offered::Held
     }
 
-    /// Remembers that storage holds `id`, and maybe more after it, that are not here.
-    fn turned_away(&mut self, id: &DeliveryId) {
-        if self.overflow_from.as_ref().is_none_or(|from| id < from) {
-            self.overflow_from = Some(id.clone());
+    /// Adds a pending delivery unless the queue has it or its key is beyond the
+    /// frontier; past capacity, the largest waiting key goes back to storage.
+    pub(crate) fn offer(&mut self, delivery: Delivery) -> Offered {
+        if self.places.contains_key(&delivery.id) {
+            return Offered::AlreadyHere;
+        }
+        let key = PendingKey::of(&delivery, self.order);
+        if self
+            .frontier
+            .as_ref()
+            .is_some_and(|frontier| &key >= frontier)
+        {
+            return Offered::Beyond;
+        }
+        self.places
+            .insert(delivery.id.clone(), Place::Waiting(key.clone()));
+        self.waiting.insert(key.clone(), delivery);
+        if self.len() > self.capacity {
+            self.evict_last();
+            if !self.waiting.contains_key(&key) {
+                return Offered::Beyond;
+            }
+        }
+        Offered::Held
+    }
+
+    /// Sends the largest waiting key back to storage and lowers the frontier to it.
+    fn evict_last(&mut self) {
+        if let Some((key, _)) = self.waiting.pop_last() {
+            self.places.remove(&key.id);
+            self.lower_frontier(key);
         }
     }
 
-    fn put_waiting(&mut self, delivery: Delivery) {
-        let due = delivery.next_attempt_at.unwrap_or(Timestamp::EPOCH);
-        self.by_due.insert((due, delivery.id.clone()));
-        self.waiting.insert(delivery.id.clone(), delivery);
+    fn lower_frontier(&mut self, key: PendingKey) {
+        if self
+            .frontier
+            .as_ref()
+            .is_none_or(|frontier| &key < frontier)
+        {
+            self.frontier = Some(key);
+        }
     }
 
-    fn take_waiting(&mut self, id: &DeliveryId) -> Option<Delivery> {
-        let delivery = self.waiting.remove(id)?;
-        let due = delivery.next_attempt_at.unwrap_or(Timestamp::EPOCH);
-        self.by_due.remove(&(due, id.clone()));
-        Some(delivery)
-    }
-
-    /// The delivery that would go next, by ordering and in-flight limit.
-    /// `None` when nothing may go (blocked by in-flight attempts, or nothing waits).
-    fn candidate(&self, max_in_flight: u32) -> Option<(Timestamp, DeliveryId)> {
+    /// The first waiting delivery that may go, by order and in-flight limit, and when
+    /// it is due; `None` when none may go.
+    fn candidate(&self, max_in_flight: u32) -> Option<(&PendingKey, Timestamp)> {
         let limit = usize::try_from(max_in_flight.max(1)).unwrap_or(usize::MAX);
-        match self.ordering {
-            Ordering::Fifo if !self.in_flight.is_empty() => None,
-            Ordering::Fifo => self
-                .waiting
-                .values()
-                .next()
-                .map(|d| (d.next_attempt_at.unwrap_or(Timestamp::EPOCH), d.id.clone())),
-            Ordering::Unordered if self.in_flight.len() >= limit => None,
-            Ordering::Unordered => self.by_due.iter().next().cloned(),
+        if self.in_flight >= limit {
+            return None;
         }
+        let (key, delivery) = self.waiting.first_key_value()?;
+        Some((key, delivery.due()))
     }
 
-    /// Whether a delivery could be sent at `now` (without taking it): `Blocked`,
-    /// `WaitUntil`, or `Send` is not returned; `None` means one is ready.
-    pub fn peek(&self, now: Timestamp, max_in_flight: u32) -> Option<Next> {
+    /// Whether a delivery may be sent at `now` without taking it: `None` when one is
+    /// ready, else `Blocked` or `WaitUntil`.
+    pub(crate) fn peek(&self, now: Timestamp, max_in_flight: u32) -> Option<Next> {
         match self.candidate(max_in_flight) {
             None => Some(Next::Blocked),
-            Some((due, _)) if due > now => Some(Next::WaitUntil(due)),
+            Some((_, due)) if due > now => Some(Next::WaitUntil(due)),
             Some(_) => None,
         }
     }
 
-    /// The next delivery to send at `now` with at most `max_in_flight` attempts running.
-    /// A returned delivery is moved to the in-flight set.
-    pub fn next(&mut self, now: Timestamp, max_in_flight: u32) -> Next {
-        match self.candidate(max_in_flight) {
+    /// The next delivery to send at `now` with at most `max_in_flight` attempts
+    /// running; a returned delivery is in flight.
+    pub(crate) fn next(&mut self, now: Timestamp, max_in_flight: u32) -> Next {
+        let key = match self.candidate(max_in_flight) {
+            None => return Next::Blocked,
+            Some((_, due)) if due > now => return Next::WaitUntil(due),
+            Some((key, _)) => key.clone(),
+        };
+        match self.waiting.remove(&key) {
+            Some(delivery) => {
+                self.places.insert(delivery.id.clone(), Place::InFlight);
+                self.in_flight += 1;
+                Next::Send(delivery)
+            }
             None => Next::Blocked,
-            Some((due, _)) if due > now => Next::WaitUntil(due),
-            Some((_, id)) => match self.take_waiting(&id) {
-                Some(delivery) => {
-                    self.in_flight.insert(id);
-                    Next::Send(delivery)
+        }
+    }
+
+    /// Takes over a delivery whose attempt an earlier actor of the endpoint started
+    /// (its outcome is about to be handled): in flight, wherever it was.
+    pub(crate) fn adopt(&mut self, delivery: &Delivery) {
+        if let Some(Place::Waiting(key)) = self.places.get(&delivery.id) {
+            self.waiting.remove(key);
+        }
+        if self.places.insert(delivery.id.clone(), Place::InFlight) != Some(Place::InFlight) {
+            self.in_flight += 1;
+        }
+    }
+
+    /// An attempt's outcome is decided: the delivery waits again, or settles. A retry
+    /// due at or beyond the frontier settles too (storage holds it once its record
+    /// is in, and a refill reads it back then).
+    pub(crate) fn attempted(&mut self, id: &DeliveryId, after: AfterAttempt) {
+        if self.places.get(id) == Some(&Place::InFlight) {
+            self.in_flight -= 1;
+        }
+        match after {
+            AfterAttempt::Retry(delivery) => {
+                let key = PendingKey::of(&delivery, self.order);
+                if self
+                    .frontier
+                    .as_ref()
+                    .is_some_and(|frontier| &key >= frontier)
+                {
+                    self.places.insert(id.clone(), Place::Settling);
+                } else {
+                    self.places.insert(id.clone(), Place::Waiting(key.clone()));
+                    self.waiting.insert(key, delivery);
                 }
-                None => Next::Blocked,
-            },
+            }
+            AfterAttempt::Settle => {
+                self.places.insert(id.clone(), Place::Settling);
+            }
         }
     }
 
-    /// An attempt finished and the delivery left the queue (succeeded or dead).
-    pub fn finish(&mut self, id: &DeliveryId) {
-        self.in_flight.remove(id);
+    /// A delivery that was not sent (a local failure) waits again as it was.
+    pub(crate) fn not_sent(&mut self, delivery: Delivery) {
+        self.attempted(&delivery.id.clone(), AfterAttempt::Retry(delivery));
     }
 
-    /// An attempt finished and the delivery waits for its next attempt.
-    pub fn requeue(&mut self, delivery: Delivery) {
-        self.in_flight.remove(&delivery.id);
-        self.put_waiting(delivery);
-    }
-
-    /// Removes and returns every waiting delivery (disable); in-flight ones stay tracked.
-    pub fn drain_waiting(&mut self) -> Vec<Delivery> {
-        self.by_due.clear();
-        self.overflow_from = None;
-        std::mem::take(&mut self.waiting).into_values().collect()
-    }
-
-    /// Waiting plus in flight.
-    pub fn len(&self) -> usize {
-        self.waiting.len() + self.in_flight.len()
-    }
-
-    /// Whether nothing is waiting or in flight.
-    pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty() && self.in_flight.is_empty()
-    }
-
-    /// Attempts running.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
-    }
-
-    /// Whether storage holds deliveries that did not fit and there is room again.
-    pub fn wants_refill(&self) -> bool {
-        self.overflow_from.is_some() && self.len() <= self.capacity / 2
-    }
-
-    /// Starts a load from storage: returns where a refill reads from (the first id
-    /// turned away, `None` when none was), and forgets it: what is turned away from
-    /// now on is remembered afresh.
-    pub fn start_load(&mut self) -> Option<DeliveryId> {
-        self.overflow_from.take()
-    }
-
-    /// A load is in (its deliveries inserted): when storage may hold more after its
-    /// `last` delivery (`complete` false), the next refill starts there.
-    pub fn loaded(&mut self, complete: bool, last: Option<&DeliveryId>) {
-        if let (false, Some(last)) = (complete, last) {
-            self.turned_away(last);
+    /// A settling delivery's record is stored: the queue forgets it.
+    pub(crate) fn recorded(&mut self, id: &DeliveryId) {
+        if self.places.get(id) == Some(&Place::Settling) {
+            self.places.remove(id);
         }
+    }
+
+    /// Where a refill reads from: `None` when storage holds nothing the queue lacks.
+    pub(crate) fn frontier(&self) -> Option<&PendingKey> {
+        self.frontier.as_ref()
+    }
+
+    /// Whether storage may hold deliveries the queue lacks and it has room for them.
+    pub(crate) fn wants_refill(&self) -> bool {
+        self.frontier.is_some() && self.len() <= self.capacity / 2
     }
 
     /// How many more deliveries fit.
-    pub fn room(&self) -> usize {
+    pub(crate) fn room(&self) -> usize {
         self.capacity.saturating_sub(self.len())
     }
+
+    /// Takes what a load read from storage, from `from` (the start when `None`), at
+    /// most `limit`: only deliveries with ids up to `through`, which every publish
+    /// the load waited for had (later ones come by hand-off). Then hand-offs up to
+    /// `through` are dropped, and the frontier is where the read stopped when it may
+    /// have stopped short (`read.len() == limit`).
+    pub(crate) fn loaded(
+        &mut self,
+        from: Option<PendingKey>,
+        read: Vec<Delivery>,
+        limit: usize,
+        through: Option<DeliveryId>,
+    ) {
+        let short = read.len() >= limit;
+        let last = read.last().map(|d| PendingKey::of(d, self.order));
+        // A read from at or below the frontier covers what was beyond it: the
+        // frontier is rebuilt from this read and whatever it evicts.
+        let covers = |frontier: &PendingKey| from.as_ref().is_none_or(|from| from <= frontier);
+        if self.frontier.as_ref().is_some_and(covers) {
+            self.frontier = None;
+        }
+        for delivery in read {
+            if through
+                .as_ref()
+                .is_some_and(|through| &delivery.id <= through)
+            {
+                self.offer(delivery);
+            }
+        }
+        if let (true, Some(last)) = (short, last) {
+            self.lower_frontier(last);
+        }
+        if through > self.seen_through {
+            self.seen_through = through;
+        }
+    }
+
+    /// Removes and returns every waiting delivery (retiring); in-flight and settling
+    /// ones stay tracked.
+    pub(crate) fn drain_waiting(&mut self) -> Vec<Delivery> {
+        self.frontier = None;
+        let waiting = std::mem::take(&mut self.waiting);
+        for key in waiting.keys() {
+            self.places.remove(&key.id);
+        }
+        waiting.into_values().collect()
+    }
+
+    /// Waiting plus in flight (what counts against the capacity).
+    pub(crate) fn len(&self) -> usize {
+        self.waiting.len() + self.in_flight
+    }
+
+    /// Whether nothing waits, runs or settles.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+
+    /// Attempts running.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+}
+
+/// An id below every delivery id (`dlv_` then the smallest ULID).
+fn lowest_id() -> DeliveryId {
+    DeliveryId::from_ulid(ulid::Ulid::nil())
 }
 
 #[cfg(test)]
@@ -211,86 +381,154 @@ mod tests {
         )
     }
 
+    fn at(delivery: &Delivery, due: u64) -> Delivery {
+        Delivery {
+            next_attempt_at: Some(Timestamp(due)),
+            ..delivery.clone()
+        }
+    }
+
+    fn sent(queue: &mut PendingQueue, now: u64) -> Delivery {
+        match queue.next(Timestamp(now), 100) {
+            Next::Send(d) => d,
+            other => panic!("expected a send, got {other:?}"),
+        }
+    }
+
     #[test]
     fn unordered_respects_max_in_flight_and_due_times() {
-        let mut queue = PendingQueue::new(Ordering::Unordered, 100);
+        let mut queue = PendingQueue::new(PendingOrder::Due, 100);
         let a = delivery(0);
         let b = delivery(0);
         let c = delivery(50);
         for d in [&a, &b, &c] {
-            queue.insert(d.clone());
+            assert_eq!(queue.offer(d.clone()), Offered::Held);
         }
         assert_eq!(queue.next(Timestamp(10), 2), Next::Send(a.clone()));
         assert_eq!(queue.next(Timestamp(10), 2), Next::Send(b.clone()));
         assert_eq!(queue.next(Timestamp(10), 2), Next::Blocked);
-        queue.finish(&a.id);
+        queue.attempted(&a.id, AfterAttempt::Settle);
         assert_eq!(queue.next(Timestamp(10), 2), Next::WaitUntil(Timestamp(50)));
         assert_eq!(queue.next(Timestamp(50), 2), Next::Send(c));
+        assert!(queue.contains(&a.id), "settling until recorded");
+        queue.recorded(&a.id);
+        assert!(!queue.contains(&a.id));
     }
 
     #[test]
     fn fifo_head_blocks_until_it_leaves() {
-        let mut queue = PendingQueue::new(Ordering::Fifo, 100);
+        let mut queue = PendingQueue::new(PendingOrder::Publish, 100);
         let a = delivery(0);
         let b = delivery(0);
-        queue.insert(a.clone());
-        queue.insert(b.clone());
-        assert_eq!(queue.next(Timestamp(0), 16), Next::Send(a.clone()));
-        assert_eq!(queue.next(Timestamp(0), 16), Next::Blocked);
-        let mut retried = a.clone();
-        retried.next_attempt_at = Some(Timestamp(100));
-        queue.requeue(retried.clone());
+        queue.offer(a.clone());
+        queue.offer(b.clone());
+        assert_eq!(queue.next(Timestamp(0), 1), Next::Send(a.clone()));
+        assert_eq!(queue.next(Timestamp(0), 1), Next::Blocked);
+        queue.attempted(&a.id, AfterAttempt::Retry(at(&a, 100)));
         // b was published later, so it waits behind a's retry.
-        assert_eq!(
-            queue.next(Timestamp(1), 16),
-            Next::WaitUntil(Timestamp(100))
-        );
-        assert_eq!(queue.next(Timestamp(100), 16), Next::Send(retried));
-        queue.finish(&a.id);
-        assert_eq!(queue.next(Timestamp(100), 16), Next::Send(b));
+        assert_eq!(queue.next(Timestamp(1), 1), Next::WaitUntil(Timestamp(100)));
+        assert_eq!(queue.next(Timestamp(100), 1), Next::Send(at(&a, 100)));
+        queue.attempted(&a.id, AfterAttempt::Settle);
+        assert_eq!(queue.next(Timestamp(100), 1), Next::Send(b));
     }
 
     #[test]
-    fn capacity_overflow_asks_for_refill() {
-        let mut queue = PendingQueue::new(Ordering::Unordered, 2);
-        assert!(queue.insert(delivery(0)));
-        assert!(queue.insert(delivery(0)));
-        assert!(!queue.insert(delivery(0)));
-        assert!(!queue.wants_refill());
-        let Next::Send(first) = queue.next(Timestamp(0), 10) else {
-            panic!()
-        };
-        queue.finish(&first.id);
+    fn past_capacity_the_latest_due_go_back_to_storage() {
+        let mut queue = PendingQueue::new(PendingOrder::Due, 2);
+        let late = delivery(500);
+        let later = delivery(900);
+        assert_eq!(queue.offer(later.clone()), Offered::Held);
+        assert_eq!(queue.offer(late.clone()), Offered::Held);
+        // A fresh delivery due now takes the place of the latest retry.
+        let fresh = delivery(10);
+        assert_eq!(queue.offer(fresh.clone()), Offered::Held);
+        assert!(!queue.contains(&later.id));
+        assert_eq!(
+            queue.frontier(),
+            Some(&PendingKey::of(&later, PendingOrder::Due))
+        );
+        assert_eq!(sent(&mut queue, 10), fresh);
+        queue.attempted(&fresh.id, AfterAttempt::Settle);
+        // Anything due at or after the frontier stays in storage; before it, a
+        // delivery is held while there is room.
+        assert_eq!(queue.offer(delivery(950)), Offered::Beyond);
+        assert_eq!(queue.offer(delivery(600)), Offered::Held);
+        assert_eq!(
+            queue.offer(delivery(700)),
+            Offered::Beyond,
+            "full: 700 goes back"
+        );
+        assert_eq!(queue.frontier().map(|key| key.due), Some(Timestamp(700)));
+    }
+
+    #[test]
+    fn a_retry_beyond_the_frontier_settles_and_is_read_back_later() {
+        let mut queue = PendingQueue::new(PendingOrder::Due, 2);
+        let a = delivery(0);
+        let b = delivery(0);
+        let c = delivery(0);
+        queue.offer(a.clone());
+        queue.offer(b.clone());
+        assert_eq!(queue.offer(c.clone()), Offered::Beyond);
+        let first = sent(&mut queue, 0);
+        queue.attempted(&first.id, AfterAttempt::Retry(at(&first, 10_000)));
+        assert!(queue.contains(&first.id));
+        assert_eq!(queue.len(), 1, "settling, not waiting");
+        queue.recorded(&first.id);
+        assert!(!queue.contains(&first.id));
         assert!(queue.wants_refill());
-        assert_eq!(queue.room(), 1);
     }
 
     #[test]
-    fn a_refill_starts_at_the_first_delivery_turned_away() {
-        let mut queue = PendingQueue::new(Ordering::Unordered, 2);
-        let ds: Vec<Delivery> = (0..5).map(|_| delivery(0)).collect();
-        assert!(queue.insert(ds[0].clone()));
-        assert!(queue.insert(ds[2].clone()));
-        // Turned away out of order: the refill starts at the smaller id.
-        assert!(!queue.insert(ds[4].clone()));
-        assert!(!queue.insert(ds[1].clone()));
-        assert!(!queue.insert(ds[3].clone()));
-        assert_eq!(queue.start_load(), Some(ds[1].id.clone()));
-        assert_eq!(queue.start_load(), None, "forgotten once a load starts");
-        assert!(!queue.wants_refill());
+    fn a_load_takes_only_what_it_covers_and_drops_covered_hand_offs() {
+        let mut queue = PendingQueue::new(PendingOrder::Publish, 100);
+        let ds: Vec<Delivery> = (0..4).map(|_| delivery(0)).collect();
+        // The load read all four, but only the first two publishes were stored
+        // when it began: the last two come by hand-off.
+        queue.loaded(None, ds.clone(), 100, Some(ds[1].id.clone()));
+        assert!(queue.contains(&ds[0].id) && queue.contains(&ds[1].id));
+        assert!(!queue.contains(&ds[2].id));
+        let first = sent(&mut queue, 0);
+        queue.attempted(&first.id, AfterAttempt::Settle);
+        queue.recorded(&first.id);
+        // The late hand-offs of covered deliveries are dropped, even after they
+        // settled; the others are taken.
+        assert!(!queue.hand_off(ds[0].clone()));
+        assert!(!queue.hand_off(ds[1].clone()));
+        assert!(queue.hand_off(ds[2].clone()));
+        assert!(queue.hand_off(ds[3].clone()));
+        assert!(!queue.contains(&ds[0].id));
+    }
 
-        // Turned away while the load ran, then the load came back incomplete after
-        // a later id: the next refill starts at the smaller of the two.
-        assert!(!queue.insert(ds[3].clone()));
-        queue.loaded(false, Some(&ds[4].id));
-        assert_eq!(queue.start_load(), Some(ds[3].id.clone()));
-        queue.loaded(false, Some(&ds[1].id));
-        assert_eq!(queue.start_load(), Some(ds[1].id.clone()));
-        queue.loaded(true, Some(&ds[4].id));
-        assert_eq!(
-            queue.start_load(),
-            None,
-            "a complete load leaves nothing behind"
-        );
+    #[test]
+    fn a_short_read_leaves_the_frontier_where_it_stopped() {
+        let mut queue = PendingQueue::new(PendingOrder::Publish, 10);
+        let ds: Vec<Delivery> = (0..6).map(|_| delivery(0)).collect();
+        let through = Some(ds[5].id.clone());
+        queue.loaded(None, ds[..3].to_vec(), 3, through.clone());
+        let frontier = PendingKey::of(&ds[2], PendingOrder::Publish);
+        assert_eq!(queue.frontier(), Some(&frontier));
+        assert!(queue.wants_refill());
+        // The refill reads from the frontier (the last entry again) on.
+        queue.loaded(Some(frontier), ds[2..].to_vec(), 10, through);
+        assert_eq!(queue.frontier(), None);
+        assert_eq!(queue.len(), 6);
+    }
+
+    #[test]
+    fn an_adopted_attempt_is_in_flight_wherever_it_was() {
+        let mut queue = PendingQueue::new(PendingOrder::Due, 10);
+        let a = delivery(0);
+        queue.offer(a.clone());
+        queue.adopt(&a);
+        assert_eq!(queue.in_flight(), 1);
+        assert_eq!(queue.next(Timestamp(0), 10), Next::Blocked);
+        let unknown = delivery(0);
+        queue.adopt(&unknown);
+        assert_eq!(queue.in_flight(), 2);
+        queue.attempted(&a.id, AfterAttempt::Settle);
+        queue.attempted(&unknown.id, AfterAttempt::Retry(at(&unknown, 5)));
+        assert_eq!(queue.in_flight(), 0);
+        assert_eq!(sent(&mut queue, 5).id, unknown.id);
     }
 }

@@ -14,7 +14,7 @@ use governor::{Quota, RateLimiter};
 
 /// Nanoseconds since the limiter's creation, on tokio's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TokioInstant(u64);
+pub(crate) struct TokioInstant(u64);
 
 impl Add<Nanos> for TokioInstant {
     type Output = Self;
@@ -36,7 +36,7 @@ impl Reference for TokioInstant {
 
 /// governor's clock on `tokio::time::Instant`.
 #[derive(Debug, Clone)]
-pub struct TokioClock {
+pub(crate) struct TokioClock {
     start: tokio::time::Instant,
 }
 
@@ -50,7 +50,7 @@ impl Clock for TokioClock {
 
 /// At most `rate` attempts per second, bursting up to `rate`.
 #[derive(Debug)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     rate: u32,
     limiter: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>,
     clock: TokioClock,
@@ -58,7 +58,7 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// A limiter of `rate` per second (`None` for 0).
-    pub fn new(rate: u32) -> Option<Self> {
+    pub(crate) fn new(rate: u32) -> Option<Self> {
         let per_second = NonZeroU32::new(rate)?;
         let clock = TokioClock {
             start: tokio::time::Instant::now(),
@@ -72,12 +72,12 @@ impl RateLimit {
     }
 
     /// The configured rate.
-    pub fn rate(&self) -> u32 {
+    pub(crate) fn rate(&self) -> u32 {
         self.rate
     }
 
     /// Takes a token, or says how long until one is available.
-    pub fn try_take(&self) -> Result<(), Duration> {
+    pub(crate) fn try_take(&self) -> Result<(), Duration> {
         self.limiter
             .check()
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::error::StorageError;
 use crate::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use crate::model::DeliveryStatus;
 use crate::model::{Attempt, AttemptOutcome, Delivery, Endpoint, EndpointHealth, Event};
 use crate::time::Timestamp;
 
@@ -65,6 +66,61 @@ pub struct EventFilter {
     pub since: Option<Timestamp>,
     /// Only events created before this time.
     pub until: Option<Timestamp>,
+}
+
+/// An order of an endpoint's pending deliveries: the two orders its actor takes
+/// them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingOrder {
+    /// By when each is due, then by id: what an unordered endpoint sends next. A
+    /// delivery never attempted is due at its publish.
+    Due,
+    /// By id, which is publish order: what a fifo endpoint sends next.
+    Publish,
+}
+
+/// A position in an endpoint's pending deliveries, in either `PendingOrder`: keys
+/// compare by due time, then id; in publish order every key's `due` is the epoch.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PendingKey {
+    /// When the delivery is due (the epoch in publish order).
+    pub due: Timestamp,
+    /// The delivery.
+    pub id: DeliveryId,
+}
+
+impl PendingKey {
+    /// The key of `delivery` in `order`.
+    pub fn of(delivery: &Delivery, order: PendingOrder) -> Self {
+        let due = match order {
+            PendingOrder::Due => delivery.due(),
+            PendingOrder::Publish => Timestamp::EPOCH,
+        };
+        Self {
+            due,
+            id: delivery.id.clone(),
+        }
+    }
+}
+
+/// What `replace_endpoint` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplaceEndpoint {
+    /// The endpoint is stored.
+    Replaced,
+    /// The stored endpoint is not at the version the change was made from (it is
+    /// given; `None` when it was deleted): nothing was written.
+    Stale(Option<Box<Endpoint>>),
+}
+
+/// A delivery's new state, with the attempt that led to it when one did (a delivery
+/// killed because its event was purged changes without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The delivery as it now stands.
+    pub delivery: Delivery,
+    /// The attempt to log.
+    pub attempt: Option<Attempt>,
 }
 
 /// What `insert_event` did.
@@ -125,6 +181,16 @@ pub fn parse_attempt_cursor(cursor: &str) -> Option<(Timestamp, AttemptId)> {
     ))
 }
 
+/// Whether `delivery` is pending with a key at or after `from` in `order` (the
+/// filter every backend's `pending_deliveries` applies).
+pub fn pending_from(delivery: &Delivery, order: PendingOrder, from: Option<&PendingKey>) -> bool {
+    delivery.status == DeliveryStatus::Pending
+        && from.is_none_or(|from| match order {
+            PendingOrder::Due => &PendingKey::of(delivery, order) >= from,
+            PendingOrder::Publish => delivery.id >= from.id,
+        })
+}
+
 /// Endpoints per `endpoints_after` page when every endpoint is read.
 pub const ENDPOINT_PAGE: usize = 1024;
 
@@ -157,8 +223,21 @@ pub async fn for_each_endpoint_page<S: Storage + ?Sized>(
 /// Durable storage of endpoints, events, deliveries and attempts.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// Creates or replaces an endpoint.
-    async fn put_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()>;
+    /// Stores a new endpoint.
+    ///
+    /// # Errors
+    /// `StorageError::Conflict` when an endpoint with its id exists (nothing is written).
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()>;
+
+    /// Replaces an endpoint, but only if the stored one is at `expected_version` (a
+    /// compare-and-set: every change to an endpoint is made from the version it read,
+    /// so concurrent changes never undo each other). `endpoint.version` is stored as
+    /// given (callers set `expected_version + 1`).
+    async fn replace_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        expected_version: u64,
+    ) -> StorageResult<ReplaceEndpoint>;
 
     /// One endpoint of a tenant.
     async fn get_endpoint(
@@ -206,7 +285,7 @@ pub trait Storage: Send + Sync + 'static {
     /// The endpoint's stored health (default when none was written yet).
     async fn endpoint_health(&self, id: &EndpointId) -> StorageResult<EndpointHealth>;
 
-    /// Replaces the endpoint's health record (re-enable resets it).
+    /// Replaces the endpoint's health record. Its actor is the one writer.
     async fn put_endpoint_health(
         &self,
         id: &EndpointId,
@@ -250,28 +329,51 @@ pub trait Storage: Send + Sync + 'static {
         id: &DeliveryId,
     ) -> StorageResult<Option<Delivery>>;
 
-    /// The endpoint's pending deliveries in publish order (delivery id order), at most
-    /// `limit`: from the first, or from `from` on (that id included) when given (an
-    /// endpoint actor refilling its queue reads only past what it holds).
+    /// The endpoint's pending deliveries in `order`, at most `limit`: from the first,
+    /// or from `from` on (that key included) when given (an endpoint actor refilling
+    /// its queue reads only past what it holds). In `PendingOrder::Publish` only
+    /// `from.id` counts.
     async fn pending_deliveries(
         &self,
         endpoint_id: &EndpointId,
-        from: Option<&DeliveryId>,
+        order: PendingOrder,
+        from: Option<&PendingKey>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>>;
 
     /// Every endpoint that has at least one pending delivery.
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>>;
 
-    /// Atomically: appends the attempt, stores the endpoint's health, and replaces the
-    /// delivery **only if the stored one is still pending** (a delivery dead-lettered or
-    /// deleted meanwhile keeps that state; the attempt is logged all the same).
+    /// The largest delivery id ever stored (`None` for a store that never held one):
+    /// the engine makes every new delivery id larger, so ids follow publish order
+    /// across restarts even when the clock stepped back.
+    async fn last_delivery_id(&self) -> StorageResult<Option<DeliveryId>>;
+
+    /// Atomically, for endpoint `endpoint_id`: logs each outcome's attempt, replaces
+    /// each delivery **only if the stored one is still pending** (a delivery
+    /// dead-lettered or deleted meanwhile keeps that state; its attempt is logged all
+    /// the same), and stores the endpoint's health.
+    async fn record_outcomes(
+        &self,
+        endpoint_id: &EndpointId,
+        outcomes: &[Outcome],
+        health: &EndpointHealth,
+    ) -> StorageResult<()>;
+
+    /// `record_outcomes` of one attempt.
     async fn record_attempt(
         &self,
         attempt: &Attempt,
         delivery: &Delivery,
         health: &EndpointHealth,
-    ) -> StorageResult<()>;
+    ) -> StorageResult<()> {
+        let outcome = Outcome {
+            delivery: delivery.clone(),
+            attempt: Some(attempt.clone()),
+        };
+        self.record_outcomes(&attempt.endpoint_id, &[outcome], health)
+            .await
+    }
 
     /// Atomically replaces these deliveries (replay, retry, dead-lettering).
     async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()>;

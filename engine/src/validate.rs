@@ -201,6 +201,8 @@ pub fn new_endpoint(
         retry_schedule_secs: input.retry_schedule_secs,
         created_at: now,
         updated_at: now,
+        enabled_at: None,
+        version: 1,
     })
 }
 

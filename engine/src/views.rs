@@ -86,6 +86,8 @@ pub struct EndpointObject<'a> {
     pub created_at: String,
     /// Last change.
     pub updated_at: String,
+    /// 1 at creation, one more with every change (of any kind, the engine's too).
+    pub version: u64,
     /// `closed`, `open`, `half_open`.
     pub breaker: &'static str,
     /// Counters.
@@ -119,6 +121,7 @@ impl EndpointInfo {
                 .collect(),
             created_at: e.created_at.to_rfc3339(),
             updated_at: e.updated_at.to_rfc3339(),
+            version: e.version,
             breaker: self.breaker.as_str(),
             stats: EndpointStatsObject {
                 pending: self.counts.pending,

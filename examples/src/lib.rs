@@ -83,6 +83,32 @@ impl Daemon {
     /// # Errors
     /// With context naming what failed (data dir locked, bad TLS files, ...).
     pub async fn start(config: DaemonConfig, listener: TcpListener) -> anyhow::Result<Daemon> {
+        let storage: Arc<dyn Storage> =
+            match config.storage {
+                StorageKind::Memory => Arc::new(MemoryStorage::new()),
+                StorageKind::Sled => {
+                    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                        format!("cannot create data_dir {}", config.data_dir.display())
+                    })?;
+                    let path = config.data_dir.join("db");
+                    Arc::new(SledStorage::open(&path).with_context(|| {
+                        format!("cannot open the storage in {}", path.display())
+                    })?)
+                }
+            };
+        Self::start_on(config, listener, storage).await
+    }
+
+    /// As `start`, on a storage the caller opened (its `storage` setting is not
+    /// read): an embedder's own backend, or a test's.
+    ///
+    /// # Errors
+    /// As `start`.
+    pub async fn start_on(
+        config: DaemonConfig,
+        listener: TcpListener,
+        storage: Arc<dyn Storage>,
+    ) -> anyhow::Result<Daemon> {
         let local_addr = listener
             .local_addr()
             .context("the listener has no local address")?;
@@ -105,19 +131,6 @@ impl Daemon {
                 (stored.token, generated)
             }
         };
-        let storage: Arc<dyn Storage> =
-            match config.storage {
-                StorageKind::Memory => Arc::new(MemoryStorage::new()),
-                StorageKind::Sled => {
-                    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                        format!("cannot create data_dir {}", config.data_dir.display())
-                    })?;
-                    let path = config.data_dir.join("db");
-                    Arc::new(SledStorage::open(&path).with_context(|| {
-                        format!("cannot open the storage in {}", path.display())
-                    })?)
-                }
-            };
         let transport: Arc<dyn Transport> = Arc::new(
             HttpTransport::new(config.transport_config())
                 .context("cannot build the HTTP transport")?,
@@ -180,17 +193,27 @@ impl Daemon {
 
     /// Serves until `shutdown` completes, then stops taking requests, gives in-flight
     /// requests and attempts up to `shutdown_grace`, and stops the engine (which
-    /// flushes storage).
+    /// flushes storage). When the engine gives up meanwhile (its actors kept dying),
+    /// stops the same way and returns an error, so the process exits non-zero and a
+    /// process manager starts it again; `/readyz` answers 503 from that moment.
     ///
     /// # Errors
-    /// When serving fails or the engine's final flush fails.
+    /// When serving fails, the engine gave up, or the engine's final flush fails.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let failed = self.engine.failed();
+        let (gave_up, gave_up_seen) = tokio::sync::oneshot::channel();
         let signal = async move {
-            shutdown.await;
+            tokio::select! {
+                () = shutdown => {}
+                () = failed => {
+                    tracing::error!("the engine gave up; stopping");
+                    let _ = gave_up.send(());
+                }
+            }
             let _ = stop.send(true);
         };
         let app = api::router(self.state);
@@ -228,6 +251,12 @@ impl Daemon {
             .context("stopping the engine failed");
         for task in &self.tasks {
             task.abort();
+        }
+        if gave_up_seen.await.is_ok() {
+            anyhow::bail!(
+                "the engine's actors kept failing and could not be restarted; \
+                 exiting so that the process is started again"
+            );
         }
         result
     }

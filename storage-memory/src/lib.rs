@@ -7,8 +7,8 @@
 //! makes every write atomic; durability is trivially "as long as the process lives".
 //!
 //! Hot operations are O(log n): pending deliveries of an endpoint are a `BTreeSet` of
-//! delivery ids (publish order), dead letters likewise, and `delivery_counts` reads
-//! the sizes of those sets.
+//! delivery ids (publish order) and one of (due, id) (due order), dead letters a set
+//! of ids, and `delivery_counts` reads the sizes of those sets.
 #![warn(missing_docs, unreachable_pub)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,8 +22,8 @@ use herald::model::{
     Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
 };
 use herald::storage::{
-    self, DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage,
-    StorageResult,
+    self, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest, PendingKey,
+    PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 
@@ -58,6 +58,10 @@ struct State {
     deliveries: HashMap<DeliveryId, Delivery>,
     /// Pending delivery ids per endpoint; an endpoint without pending work has no entry.
     pending: HashMap<EndpointId, BTreeSet<DeliveryId>>,
+    /// The same deliveries by (due, id), for reads in due order.
+    pending_due: HashMap<EndpointId, BTreeSet<PendingKey>>,
+    /// The largest delivery id ever stored.
+    last_delivery: Option<DeliveryId>,
     /// Dead delivery ids per endpoint; an endpoint without dead letters has no entry.
     dead: HashMap<EndpointId, BTreeSet<DeliveryId>>,
     /// Attempts per endpoint, by start time then attempt id (the listing order).
@@ -141,13 +145,15 @@ impl State {
     /// Stores `delivery`, moving it between the pending and dead indexes as its status
     /// says.
     fn put_delivery(&mut self, delivery: Delivery) {
-        if let Some(old) = self.deliveries.get(&delivery.id) {
-            let (endpoint, id) = (old.endpoint_id.clone(), old.id.clone());
-            match old.status {
-                DeliveryStatus::Pending => set_remove(&mut self.pending, &endpoint, &id),
-                DeliveryStatus::Dead => set_remove(&mut self.dead, &endpoint, &id),
-                DeliveryStatus::Succeeded => {}
-            }
+        if let Some(old) = self.deliveries.remove(&delivery.id) {
+            self.unindex(&old);
+        }
+        if self
+            .last_delivery
+            .as_ref()
+            .is_none_or(|last| &delivery.id > last)
+        {
+            self.last_delivery = Some(delivery.id.clone());
         }
         match delivery.status {
             DeliveryStatus::Pending => {
@@ -155,6 +161,11 @@ impl State {
                     &mut self.pending,
                     &delivery.endpoint_id,
                     delivery.id.clone(),
+                );
+                set_add(
+                    &mut self.pending_due,
+                    &delivery.endpoint_id,
+                    PendingKey::of(&delivery, PendingOrder::Due),
                 );
             }
             DeliveryStatus::Dead => {
@@ -168,11 +179,21 @@ impl State {
     /// Removes a delivery and its index entries.
     fn remove_delivery(&mut self, id: &DeliveryId) {
         if let Some(old) = self.deliveries.remove(id) {
-            match old.status {
-                DeliveryStatus::Pending => set_remove(&mut self.pending, &old.endpoint_id, id),
-                DeliveryStatus::Dead => set_remove(&mut self.dead, &old.endpoint_id, id),
-                DeliveryStatus::Succeeded => {}
+            self.unindex(&old);
+        }
+    }
+
+    /// Removes the index entries of a delivery's stored state.
+    fn unindex(&mut self, old: &Delivery) {
+        let (endpoint, id) = (&old.endpoint_id, &old.id);
+        match old.status {
+            DeliveryStatus::Pending => {
+                set_remove(&mut self.pending, endpoint, id);
+                let key = PendingKey::of(old, PendingOrder::Due);
+                set_remove(&mut self.pending_due, endpoint, &key);
             }
+            DeliveryStatus::Dead => set_remove(&mut self.dead, endpoint, id),
+            DeliveryStatus::Succeeded => {}
         }
     }
 
@@ -186,21 +207,36 @@ impl State {
 
 #[async_trait]
 impl Storage for MemoryStorage {
-    async fn put_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
         let mut state = self.state();
-        let old_tenant = state
-            .endpoints
-            .insert(endpoint.id.clone(), endpoint.clone())
-            .map(|old| old.tenant);
-        if let Some(old_tenant) = old_tenant {
-            set_remove(&mut state.tenant_endpoints, &old_tenant, &endpoint.id);
+        if state.endpoints.contains_key(&endpoint.id) {
+            return Err(StorageError::Conflict(format!("endpoint {}", endpoint.id)));
         }
+        state
+            .endpoints
+            .insert(endpoint.id.clone(), endpoint.clone());
         set_add(
             &mut state.tenant_endpoints,
             &endpoint.tenant,
             endpoint.id.clone(),
         );
         Ok(())
+    }
+
+    async fn replace_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        expected_version: u64,
+    ) -> StorageResult<ReplaceEndpoint> {
+        let mut state = self.state();
+        let Some(stored) = state.endpoints.get_mut(&endpoint.id) else {
+            return Ok(ReplaceEndpoint::Stale(None));
+        };
+        if stored.version != expected_version || stored.tenant != endpoint.tenant {
+            return Ok(ReplaceEndpoint::Stale(Some(Box::new(stored.clone()))));
+        }
+        *stored = endpoint.clone();
+        Ok(ReplaceEndpoint::Replaced)
     }
 
     async fn get_endpoint(
@@ -427,21 +463,44 @@ impl Storage for MemoryStorage {
     async fn pending_deliveries(
         &self,
         endpoint_id: &EndpointId,
-        from: Option<&DeliveryId>,
+        order: PendingOrder,
+        from: Option<&PendingKey>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
         let state = self.state();
-        let start = from.map_or(Bound::Unbounded, Bound::Included);
-        let Some(set) = state.pending.get(endpoint_id) else {
-            return Ok(Vec::new());
+        let found = match order {
+            PendingOrder::Publish => {
+                let Some(set) = state.pending.get(endpoint_id) else {
+                    return Ok(Vec::new());
+                };
+                let start = from.map_or(Bound::Unbounded, |key| Bound::Included(&key.id));
+                let mut found = Vec::with_capacity(limit.min(set.len()));
+                found.extend(
+                    set.range::<DeliveryId, _>((start, Bound::Unbounded))
+                        .take(limit)
+                        .filter_map(|id| state.deliveries.get(id).cloned()),
+                );
+                found
+            }
+            PendingOrder::Due => {
+                let Some(set) = state.pending_due.get(endpoint_id) else {
+                    return Ok(Vec::new());
+                };
+                let start = from.map_or(Bound::Unbounded, Bound::Included);
+                let mut found = Vec::with_capacity(limit.min(set.len()));
+                found.extend(
+                    set.range::<PendingKey, _>((start, Bound::Unbounded))
+                        .take(limit)
+                        .filter_map(|key| state.deliveries.get(&key.id).cloned()),
+                );
+                found
+            }
         };
-        let mut found = Vec::with_capacity(limit.min(set.len()));
-        found.extend(
-            set.range::<DeliveryId, _>((start, Bound::Unbounded))
-                .take(limit)
-                .filter_map(|id| state.deliveries.get(id).cloned()),
-        );
         Ok(found)
+    }
+
+    async fn last_delivery_id(&self) -> StorageResult<Option<DeliveryId>> {
+        Ok(self.state().last_delivery.clone())
     }
 
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
@@ -451,24 +510,26 @@ impl Storage for MemoryStorage {
         Ok(ids)
     }
 
-    async fn record_attempt(
+    async fn record_outcomes(
         &self,
-        attempt: &Attempt,
-        delivery: &Delivery,
+        endpoint_id: &EndpointId,
+        outcomes: &[Outcome],
         health: &EndpointHealth,
     ) -> StorageResult<()> {
         let mut state = self.state();
-        state
-            .attempts
-            .entry(attempt.endpoint_id.clone())
-            .or_default()
-            .insert((attempt.started_at, attempt.id.clone()), attempt.clone());
-        state
-            .health
-            .insert(attempt.endpoint_id.clone(), health.clone());
-        if state.is_pending(&delivery.id) {
-            state.put_delivery(delivery.clone());
+        for outcome in outcomes {
+            if let Some(attempt) = &outcome.attempt {
+                state
+                    .attempts
+                    .entry(attempt.endpoint_id.clone())
+                    .or_default()
+                    .insert((attempt.started_at, attempt.id.clone()), attempt.clone());
+            }
+            if state.is_pending(&outcome.delivery.id) {
+                state.put_delivery(outcome.delivery.clone());
+            }
         }
+        state.health.insert(endpoint_id.clone(), health.clone());
         Ok(())
     }
 

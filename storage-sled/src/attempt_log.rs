@@ -127,7 +127,7 @@ pub(crate) fn list(
                 break;
             }
             for record in records::chunk_records(value)? {
-                let attempt: Attempt = records::decode(record, "attempt")?;
+                let attempt: Attempt = records::decode(record)?;
                 if wanted(&attempt) {
                     unlisted.push(Unlisted { attempt, chunk });
                 }

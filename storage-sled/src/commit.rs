@@ -29,11 +29,17 @@
 //! never remove a live one. Readers that meet a bucket with nothing live in it
 //! report it (`CommitWriter::report_settled`) so it is checked too.
 //!
+//! The writer also keeps the largest delivery id any group wrote (published in a
+//! chunk or written under `D`), and stores it under `L` with the group that raised
+//! it, so `last_delivery_id` never goes back, even once that delivery is purged.
+//!
 //! The flush runs on a second thread, so the writer stages and applies the next
 //! group while the previous one is being synced (a pipeline: the writer is the
 //! bottleneck under load, and it would otherwise sit idle through every fdatasync).
 //! The flusher takes every applied group waiting for it and flushes once for all of
-//! them; a group is answered only by a flush that began after it was applied.
+//! them; a group is answered only by a flush that began after it was applied. Sled's
+//! flush alone reaches only the page cache (`sync_file_range`), so the flusher then
+//! syncs the files to the device (`device_sync`) before it answers.
 //!
 //! Sled calls block, so both are dedicated std threads; callers wait on a tokio
 //! oneshot and never block a runtime worker. `CommitWriter` owns the threads:
@@ -52,6 +58,7 @@ use herald::time::Timestamp;
 use sled::Tree;
 use tokio::sync::oneshot;
 
+use crate::device_sync::DeviceSync;
 use crate::{keys, records};
 
 /// At most this many requests share one batch and one flush.
@@ -83,6 +90,8 @@ struct Extra {
     published: Vec<Published>,
     /// The bucket and id of each chunk entry that stopped being live.
     settled: Vec<(Vec<u8>, DeliveryId)>,
+    /// The largest delivery id written.
+    largest: Option<DeliveryId>,
 }
 
 impl Extra {
@@ -90,6 +99,16 @@ impl Extra {
         self.appends.extend(other.appends);
         self.published.extend(other.published);
         self.settled.extend(other.settled);
+        if let Some(id) = &other.largest {
+            self.saw(id);
+        }
+    }
+
+    /// Keeps `id` when it is the largest delivery id so far.
+    fn saw(&mut self, id: &DeliveryId) {
+        if self.largest.as_ref().is_none_or(|largest| id > largest) {
+            self.largest = Some(id.clone());
+        }
     }
 }
 
@@ -155,6 +174,12 @@ impl Txn<'_> {
     /// longer live: its record is now under `D`.
     pub(crate) fn settled(&mut self, bucket: Vec<u8>, id: DeliveryId) {
         self.extra.settled.push((bucket, id));
+    }
+
+    /// Tells the writer that a record of delivery `id` is written (published or
+    /// under `D`), for `last_delivery_id`.
+    pub(crate) fn wrote_delivery(&mut self, id: &DeliveryId) {
+        self.extra.saw(id);
     }
 
     /// Up to `limit` entries with `start <= key < end` in key order, including staged
@@ -307,19 +332,33 @@ impl std::fmt::Debug for dyn Job {
     }
 }
 
+/// What the writer numbers and tracks across groups, as stored when it starts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    /// The last chunk number used (`keys::chunk_number`; 0 before the first chunk).
+    pub(crate) last_chunk: u64,
+    /// The largest delivery id written (`keys::last_delivery`).
+    pub(crate) last_delivery: Option<DeliveryId>,
+}
+
 impl CommitWriter {
-    /// Starts the writer thread on `tree`, whose last chunk number (stored under
-    /// `keys::chunk_number`) is `last_chunk`.
+    /// Starts the writer thread on `tree`, from the `counters` stored in it, and the
+    /// flusher thread, which syncs to the device with `device` after each flush
+    /// (`None`: sled's flush alone, for a temporary store).
     ///
     /// # Errors
-    /// When the thread cannot be spawned.
-    pub(crate) fn start(tree: Tree, last_chunk: u64) -> std::io::Result<Self> {
+    /// When a thread cannot be spawned.
+    pub(crate) fn start(
+        tree: Tree,
+        counters: Counters,
+        device: Option<DeviceSync>,
+    ) -> std::io::Result<Self> {
         let (queue, requests) = mpsc::channel::<Box<dyn Job>>();
         let (to_flush, applied) = mpsc::channel::<Applied>();
         let flush_tree = tree.clone();
         let flusher = std::thread::Builder::new()
             .name("herald-sled-flush".into())
-            .spawn(move || flush_loop(&flush_tree, &applied))?;
+            .spawn(move || flush_loop(&flush_tree, device, &applied))?;
         let reported = Reported::default();
         let buckets = Buckets {
             live: HashMap::new(),
@@ -328,7 +367,7 @@ impl CommitWriter {
         };
         let writer = std::thread::Builder::new()
             .name("herald-sled-commit".into())
-            .spawn(move || run(&tree, &requests, &to_flush, last_chunk, buckets))?;
+            .spawn(move || run(&tree, &requests, &to_flush, counters, buckets))?;
         Ok(Self {
             queue: Some(queue),
             threads: vec![writer, flusher],
@@ -401,9 +440,10 @@ struct Buckets {
 struct Bucket {
     /// Live entries.
     live: u64,
-    /// The entries settled since the bucket was last checked: the check takes
-    /// these as settled without reading `D` (their `D` was written with the news).
-    settled: HashSet<DeliveryId>,
+    /// The ids of the entries settled since the bucket was last checked: the check
+    /// takes these as settled without reading `D` (their `D` was written with the
+    /// news). Text, as the check reads the ids in the chunk without parsing them.
+    settled: HashSet<Box<str>>,
 }
 
 impl Buckets {
@@ -450,7 +490,7 @@ impl Buckets {
             match self.live.get_mut(&bucket) {
                 Some(known) => {
                     known.live = known.live.saturating_sub(1);
-                    known.settled.insert(id);
+                    known.settled.insert(id.as_str().into());
                     if known.live == 0 {
                         self.to_check.insert(bucket);
                     }
@@ -468,7 +508,7 @@ fn run(
     tree: &Tree,
     requests: &mpsc::Receiver<Box<dyn Job>>,
     to_flush: &mpsc::Sender<Applied>,
-    mut last_chunk: u64,
+    mut counters: Counters,
     mut buckets: Buckets,
 ) {
     while let Ok(first) = requests.recv() {
@@ -485,7 +525,7 @@ fn run(
             job.stage(tree, &mut group);
         }
         let settled = std::mem::take(&mut group.extra.settled);
-        let applied = match apply(tree, group, &mut last_chunk) {
+        let applied = match apply(tree, group, &mut counters) {
             Ok(created) => {
                 buckets.count(created, settled);
                 Ok(())
@@ -507,13 +547,21 @@ fn run(
 
 /// Applies `group` as one batch (atomic, visible to readers, not yet durable), its
 /// appends as one chunk per log and its published deliveries as one chunk per
-/// bucket, numbered after `last_chunk`. Returns each new pending chunk's bucket and
-/// entry count.
-fn apply(tree: &Tree, group: Group, last_chunk: &mut u64) -> Result<Vec<(Vec<u8>, u64)>, String> {
+/// bucket, numbered after the last chunk, and the largest delivery id when it grew;
+/// `counters` follow once the batch is applied. Returns each new pending chunk's
+/// bucket and entry count.
+fn apply(
+    tree: &Tree,
+    group: Group,
+    counters: &mut Counters,
+) -> Result<Vec<(Vec<u8>, u64)>, String> {
     let Group { writes, extra } = group;
     if writes.is_empty() && extra.appends.is_empty() && extra.published.is_empty() {
         return Ok(Vec::new());
     }
+    // A chunk number is never reused, even when the batch then fails, so two chunks
+    // never share a key; the largest delivery id moves only once it is stored.
+    let last_chunk = &mut counters.last_chunk;
     let mut batch = sled::Batch::default();
     for (key, value) in writes {
         match value {
@@ -533,8 +581,20 @@ fn apply(tree: &Tree, group: Group, last_chunk: &mut u64) -> Result<Vec<(Vec<u8>
     if numbered {
         batch.insert(keys::chunk_number(), last_chunk.to_be_bytes().to_vec());
     }
+    let grown = extra.largest.filter(|largest| {
+        counters
+            .last_delivery
+            .as_ref()
+            .is_none_or(|last| largest > last)
+    });
+    if let Some(largest) = &grown {
+        batch.insert(keys::last_delivery(), largest.as_str().as_bytes().to_vec());
+    }
     tree.apply_batch(batch)
         .map_err(|e| format!("applying the batch: {e}"))?;
+    if grown.is_some() {
+        counters.last_delivery = grown;
+    }
     Ok(created)
 }
 
@@ -568,8 +628,7 @@ fn published_chunks(published: Vec<Published>, last_chunk: &mut u64) -> Vec<NewC
 }
 
 /// One chunk per log of `appends`, in the order appended, keyed by the log, its
-/// newest time and the next number after `last_chunk` (a number is never reused,
-/// even when the batch then fails, so two chunks never share a key).
+/// newest time and the next number after `last_chunk`.
 fn chunks(appends: Vec<Append>, last_chunk: &mut u64) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut logs: BTreeMap<Vec<u8>, (Timestamp, Vec<Vec<u8>>)> = BTreeMap::new();
     for append in appends {
@@ -588,15 +647,17 @@ fn chunks(appends: Vec<Append>, last_chunk: &mut u64) -> Vec<(Vec<u8>, Vec<u8>)>
         .collect()
 }
 
-/// The flusher loop: take every applied group waiting, flush once, answer them all.
-fn flush_loop(tree: &Tree, applied: &mpsc::Receiver<Applied>) {
+/// The flusher loop: take every applied group waiting, flush once (then sync to the
+/// device with `device`), answer them all.
+fn flush_loop(tree: &Tree, mut device: Option<DeviceSync>, applied: &mpsc::Receiver<Applied>) {
     while let Ok(first) = applied.recv() {
         let mut groups = vec![first];
         groups.extend(applied.try_iter());
         let flushed = tree
             .flush()
             .map(|_| ())
-            .map_err(|e| format!("flushing: {e}"));
+            .map_err(|e| format!("flushing: {e}"))
+            .and_then(|()| device.as_mut().map_or(Ok(()), DeviceSync::sync));
         for group in groups {
             let outcome = group.applied.and(flushed.clone());
             if let Err(why) = &outcome {
@@ -647,7 +708,7 @@ mod tests {
     #[tokio::test]
     async fn failed_closures_write_nothing_and_groups_commit() {
         let tree = tree();
-        let writer = CommitWriter::start(tree.clone(), 0).unwrap();
+        let writer = CommitWriter::start(tree.clone(), Counters::default(), None).unwrap();
         let failed: StorageResult<()> = writer
             .write(|txn| {
                 txn.insert(b"x".to_vec(), b"1".to_vec());
@@ -682,7 +743,11 @@ mod tests {
     #[tokio::test]
     async fn appends_of_a_group_become_one_chunk_per_log_numbered_onwards() {
         let tree = tree();
-        let writer = CommitWriter::start(tree.clone(), 7).unwrap();
+        let counters = Counters {
+            last_chunk: 7,
+            last_delivery: None,
+        };
+        let writer = CommitWriter::start(tree.clone(), counters, None).unwrap();
         writer
             .write(|txn| {
                 txn.append(b"Ax".to_vec(), Timestamp(5), b"x1".to_vec());
@@ -727,5 +792,58 @@ mod tests {
         );
         let stored = tree.get(keys::chunk_number()).unwrap().unwrap();
         assert_eq!(stored.as_ref(), 9u64.to_be_bytes());
+    }
+
+    /// The largest delivery id goes under `L` with the group that raised it; a
+    /// smaller one, or one of a closure that failed, leaves it as it is.
+    #[tokio::test]
+    async fn the_largest_delivery_id_is_stored_only_when_it_grows() {
+        let tree = tree();
+        let id = |ms: u64| DeliveryId::generate_at(Timestamp(ms));
+        let (small, large, between, larger) = (id(1), id(2), id(3), id(4));
+        let writer = CommitWriter::start(tree.clone(), Counters::default(), None).unwrap();
+        let stored = || {
+            tree.get(keys::last_delivery())
+                .unwrap()
+                .map(|v| String::from_utf8(v.to_vec()).unwrap())
+        };
+        let write = |ids: Vec<DeliveryId>, fail: bool| {
+            writer.write(move |txn| {
+                txn.insert(b"k".to_vec(), Vec::new());
+                for id in &ids {
+                    txn.wrote_delivery(id);
+                }
+                if fail {
+                    return Err(StorageError::Corrupt("no".into()));
+                }
+                Ok(())
+            })
+        };
+        write(vec![large.clone(), small.clone()], false)
+            .await
+            .unwrap();
+        assert_eq!(stored().as_deref(), Some(large.as_str()));
+        write(vec![small], false).await.unwrap();
+        assert_eq!(stored().as_deref(), Some(large.as_str()));
+        assert!(write(vec![larger.clone()], true).await.is_err());
+        assert_eq!(stored().as_deref(), Some(large.as_str()));
+        drop(writer);
+
+        // Started from a larger id (stored by a group since), a smaller one is not
+        // written over what is stored.
+        let counters = Counters {
+            last_chunk: 0,
+            last_delivery: Some(larger),
+        };
+        let writer = CommitWriter::start(tree.clone(), counters, None).unwrap();
+        writer
+            .write(move |txn| {
+                txn.insert(b"k".to_vec(), Vec::new());
+                txn.wrote_delivery(&between);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored().as_deref(), Some(large.as_str()));
     }
 }

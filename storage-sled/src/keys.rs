@@ -12,6 +12,7 @@
 //! prefix. Pure functions, no I/O.
 
 use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
+use herald::storage::PendingKey;
 use herald::time::Timestamp;
 
 /// The prefix byte of each kind of key (see the keyspace in the crate docs).
@@ -38,8 +39,8 @@ pub(crate) mod kind {
     /// `Q` endpoint id, bucket, chunk number → the deliveries to that endpoint
     /// published in one commit group whose ids share the bucket (a pending chunk).
     pub(crate) const PUBLISHED: u8 = b'Q';
-    /// `P` endpoint id, delivery id → nothing, while the delivery is pending with
-    /// its record under `D` (retried or replayed).
+    /// `P` endpoint id, due time, delivery id → nothing, while the delivery is
+    /// pending with its record under `D` (retried or replayed).
     pub(crate) const PENDING: u8 = b'P';
     /// `X` endpoint id, delivery id → delivery id, while dead.
     pub(crate) const DEAD: u8 = b'X';
@@ -48,6 +49,8 @@ pub(crate) mod kind {
     pub(crate) const ATTEMPT: u8 = b'A';
     /// `S`: the last chunk number used.
     pub(crate) const CHUNK_NUMBER: u8 = b'S';
+    /// `L`: the largest delivery id ever written.
+    pub(crate) const LAST_DELIVERY: u8 = b'L';
 }
 
 /// A key under construction.
@@ -163,7 +166,13 @@ pub(crate) fn tenant_event(tenant: &TenantId, created_at: Timestamp, id: &EventI
 
 /// `D` delivery.
 pub(crate) fn delivery(id: &DeliveryId) -> Vec<u8> {
-    Key::new(kind::DELIVERY).text(id.as_str()).into_bytes()
+    delivery_text(id.as_str())
+}
+
+/// `D` delivery, from the id's text as stored (a chunk entry's id is not parsed to
+/// find its record).
+pub(crate) fn delivery_text(id: &str) -> Vec<u8> {
+    Key::new(kind::DELIVERY).text(id).into_bytes()
 }
 
 /// How many characters of a delivery id name its bucket: `dlv_` and the first 9 of
@@ -181,6 +190,37 @@ pub(crate) fn published_bucket(endpoint: &EndpointId, id: &DeliveryId) -> Vec<u8
         .text(endpoint.as_str())
         .text(bucket)
         .into_bytes()
+}
+
+/// The first time a ULID cannot carry (48 bits of milliseconds, in the year 10889).
+const ULID_TIME_END: u64 = 1 << 48;
+
+/// Crockford's base 32, the alphabet of ULIDs.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// `Q` endpoint, bucket: the prefix of the pending chunks of `endpoint` holding
+/// the ids made at `time` (ms), or `None` past the last time a ULID carries. A
+/// ULID's first 10 characters are its 48-bit time, 3 bits then 5 per character, so
+/// its first 9 (the bucket's) are the time's top 43 bits: `time >> 5`.
+pub(crate) fn published_bucket_at(endpoint: &EndpointId, time: Timestamp) -> Option<Vec<u8>> {
+    if time.0 >= ULID_TIME_END {
+        return None;
+    }
+    let top = time.0 >> 5;
+    let mut text = [0u8; BUCKET_CHARS];
+    text[..4].copy_from_slice(b"dlv_");
+    for (i, char) in text[4..].iter_mut().enumerate() {
+        let shift = 40 - 5 * i;
+        // Masked to 5 bits: always an index into the alphabet.
+        *char = CROCKFORD[((top >> shift) & 0x1f) as usize];
+    }
+    let text = std::str::from_utf8(&text).expect("the alphabet and prefix are ASCII");
+    Some(
+        Key::new(kind::PUBLISHED)
+            .text(endpoint.as_str())
+            .text(text)
+            .into_bytes(),
+    )
 }
 
 /// Prefix of an endpoint's `Q` keys.
@@ -203,12 +243,18 @@ pub(crate) fn bucket_of_chunk(key: &[u8]) -> &[u8] {
     &key[..key.len().saturating_sub(8)]
 }
 
-/// `P` endpoint, delivery.
-pub(crate) fn pending(endpoint: &EndpointId, id: &DeliveryId) -> Vec<u8> {
+/// `P` endpoint, due, delivery: a changed pending delivery, due at `due`.
+pub(crate) fn pending(endpoint: &EndpointId, due: Timestamp, id: &DeliveryId) -> Vec<u8> {
     Key::new(kind::PENDING)
         .text(endpoint.as_str())
+        .number(due.0)
         .text(id.as_str())
         .into_bytes()
+}
+
+/// The `P` key of `from` under `endpoint`: where a due-order read starts.
+pub(crate) fn pending_at(endpoint: &EndpointId, from: &PendingKey) -> Vec<u8> {
+    pending(endpoint, from.due, &from.id)
 }
 
 /// Prefix of an endpoint's `P` keys.
@@ -257,6 +303,11 @@ pub(crate) fn chunk_number() -> Vec<u8> {
     vec![kind::CHUNK_NUMBER]
 }
 
+/// `L`.
+pub(crate) fn last_delivery() -> Vec<u8> {
+    vec![kind::LAST_DELIVERY]
+}
+
 /// Prefix of an endpoint's `A` keys.
 pub(crate) fn attempts_of(endpoint: &EndpointId) -> Vec<u8> {
     Key::new(kind::ATTEMPT).text(endpoint.as_str()).into_bytes()
@@ -274,11 +325,13 @@ pub(crate) fn group_and_number(key: &[u8]) -> Option<(&[u8], u64)> {
     Some((group, u64::from_be_bytes(word)))
 }
 
-/// The delivery id's text in a `P` key (endpoint, then delivery). Ids hold no
-/// `0x00`, so the text is the bytes before the terminator.
-pub(crate) fn pending_delivery(key: &[u8]) -> Option<&[u8]> {
-    let start = first_text_end(key)?;
-    key.get(start..key.len().checked_sub(2)?)
+/// The due time and the delivery id's text in a `P` key (endpoint, due, delivery).
+/// Ids hold no `0x00`, so the text is the bytes before the terminator.
+pub(crate) fn pending_entry(key: &[u8]) -> Option<(u64, &[u8])> {
+    let (_, due) = group_and_number(key)?;
+    let start = first_text_end(key)? + 8;
+    let id = key.get(start..key.len().checked_sub(2)?)?;
+    Some((due, id))
 }
 
 /// For a key of the form prefix byte, text, ...: where the text's terminator ends.
@@ -358,15 +411,54 @@ mod tests {
     }
 
     #[test]
-    fn pending_keys_give_back_their_delivery_and_buckets_sort_as_ids() {
+    fn pending_keys_give_back_their_due_time_and_delivery_and_sort_by_them() {
         let ep = EndpointId::generate();
-        let id = |text: &str| DeliveryId::parse(text).unwrap();
         let d = DeliveryId::generate();
         assert_eq!(
-            pending_delivery(&pending(&ep, &d)),
-            Some(d.as_str().as_bytes())
+            pending_entry(&pending(&ep, Timestamp(7), &d)),
+            Some((7, d.as_str().as_bytes()))
         );
-        assert_eq!(pending_delivery(b"P"), None);
+        assert_eq!(pending_entry(b"P"), None);
+        assert_eq!(pending_entry(&pending_of(&ep)), None, "no due time");
+        let earlier_id = DeliveryId::generate_at(Timestamp(1));
+        assert!(pending(&ep, Timestamp(7), &d) < pending(&ep, Timestamp(8), &earlier_id));
+        assert!(pending(&ep, Timestamp(7), &earlier_id) < pending(&ep, Timestamp(7), &d));
+        let from = PendingKey {
+            due: Timestamp(7),
+            id: d.clone(),
+        };
+        assert_eq!(pending_at(&ep, &from), pending(&ep, Timestamp(7), &d));
+    }
+
+    #[test]
+    fn the_bucket_of_a_time_is_the_bucket_of_every_id_made_then() {
+        let ep = EndpointId::generate();
+        for ms in [
+            0,
+            31,
+            32,
+            1_700_000_000_000,
+            1_700_000_000_031,
+            (1 << 48) - 1,
+        ] {
+            let id = DeliveryId::generate_at(Timestamp(ms));
+            assert_eq!(
+                published_bucket_at(&ep, Timestamp(ms)),
+                Some(published_bucket(&ep, &id)),
+                "{ms} ms"
+            );
+        }
+        assert_eq!(published_bucket_at(&ep, Timestamp(1 << 48)), None);
+        assert_eq!(
+            published_bucket_at(&ep, Timestamp(1_700_000_000_000)),
+            published_bucket_at(&ep, Timestamp(1_700_000_000_000 + 1)),
+        );
+    }
+
+    #[test]
+    fn buckets_sort_as_ids() {
+        let ep = EndpointId::generate();
+        let id = |text: &str| DeliveryId::parse(text).unwrap();
 
         // The same first 9 ULID characters (32 ms): one bucket; the next span sorts after.
         let early = id("dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV");

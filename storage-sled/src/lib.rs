@@ -3,8 +3,11 @@
 //! # Layout
 //! - `lib.rs` (this file): opening a data directory, the keyspace, and the reads.
 //! - `keys`: the order-preserving key encoding, one function per kind of key.
-//! - `records`: how values are encoded (postcard records, fixed-width counters).
+//! - `records`: the stored record types (frozen formats, apart from the domain
+//!   structs), fixed-width counters and chunks.
 //! - `commit`: group commit: the writer thread, the flusher thread, and stopping them.
+//! - `device_sync`: making a flushed group durable on the device (fdatasync).
+//! - `permissions`: the data directory `0700`, its files `0600`.
 //! - `attempt_log`: listing an endpoint's attempts newest first from its chunks.
 //! - `write`: the write rules, run on the commit thread.
 //!
@@ -16,19 +19,20 @@
 //! | key | value | serves |
 //! |---|---|---|
 //! | `V` | format version (`u32` BE) | open-time compatibility check |
-//! | `E` endpoint | `Endpoint` | `get_endpoint`, `endpoint_by_id`, `endpoints_after` |
+//! | `E` endpoint | `EndpointRecord` | `get_endpoint`, `endpoint_by_id`, `endpoints_after`, `replace_endpoint`'s compare |
 //! | `e` tenant, endpoint | endpoint id | `list_endpoints` (ids sort by creation) |
-//! | `H` endpoint | `EndpointHealth` | `endpoint_health` |
+//! | `H` endpoint | `HealthRecord` | `endpoint_health` |
 //! | `C` endpoint | pending, dead (`u64` BE each) | `delivery_counts` in O(1) |
 //! | `W` endpoint | endpoint id | `endpoints_with_pending` (present while pending > 0) |
-//! | `N` tenant, event | event + its deliveries' ids and endpoints | `get_event`, idempotency, `event_deliveries` |
+//! | `N` tenant, event | `EventRecord`: the event + its deliveries' ids and endpoints | `get_event`, idempotency, `event_deliveries` |
 //! | `n` tenant, created_at, event | event id | `list_events` (time filters are key bounds), `purge_before` |
-//! | `Q` endpoint, bucket, chunk number | the deliveries to that endpoint published in one commit group, their ids in one 32 ms bucket | `pending_deliveries` in publish order, `get_delivery` |
-//! | `D` delivery | `Delivery`, from its first change (attempt, replay, kill) on | `get_delivery`, `pending_deliveries` |
-//! | `P` endpoint, delivery | nothing; present while the delivery is pending with its record under `D` | `pending_deliveries` |
+//! | `Q` endpoint, bucket, chunk number | the deliveries (`DeliveryRecord`s) to that endpoint published in one commit group, their ids in one 32 ms bucket | `pending_deliveries` in both orders, `get_delivery` |
+//! | `D` delivery | `DeliveryRecord`, from its first change (attempt, replay, kill) on | `get_delivery`, `pending_deliveries` |
+//! | `P` endpoint, due (`u64` BE ms), delivery | nothing; present while the delivery is pending with its record under `D` | `pending_deliveries` in due order (a range from any key), and in publish order (read whole) |
 //! | `X` endpoint, delivery | delivery id | `list_dead_letters` |
-//! | `A` endpoint, newest started_at, chunk number | the endpoint's attempts recorded in one commit group | `list_attempts` newest first, `purge_before` |
+//! | `A` endpoint, newest started_at, chunk number | the endpoint's `AttemptRecord`s recorded in one commit group | `list_attempts` newest first, `purge_before` |
 //! | `S` | last chunk number (`u64` BE) | numbering `A` and `Q` chunks uniquely |
+//! | `L` | the largest delivery id ever written (text) | `last_delivery_id`; written only when it grows |
 //!
 //! No index spans tenants or endpoints: each publish and attempt writes only keys
 //! it needs to be found by, and few of them. A publish writes no key per delivery:
@@ -46,11 +50,33 @@
 //! time, each in time order; an attempt chunk goes once its newest attempt is older
 //! than the cutoff.
 //!
+//! # Pending deliveries in two orders
+//! A live `Q` entry is a fresh delivery: pending, never attempted, due at its
+//! creation. The engine makes a delivery id at its creation time (the ULID's time
+//! is `created_at`, `DeliveryId::generate_at`), so for a fresh delivery due order,
+//! (due, id), is id order, and a `Q` scan in key order is in both orders at once.
+//! The reads rely on this. Changed pending deliveries are indexed by due time under
+//! `P`. So a due-order read from (due, id) merges a `Q` scan from the bucket of
+//! that due time with a `P` range from that key, and takes the first `limit` of
+//! both. A publish-order read merges a `Q` scan from the bucket of that id with all
+//! of the endpoint's `P` entries, ordered by id (the id is in the key): `P` holds
+//! only deliveries retried or replayed, few for a fifo endpoint, whose failing
+//! head blocks the rest.
+//!
 //! # Writes and durability
 //! Every write goes through the commit thread (`commit`): concurrent writes share
-//! one batch and one flush, and each returns only once durable. Reads go straight
-//! to the tree: a batch is atomic to readers too, so a read sees a write whole or
-//! not at all (it may see a group just before its flush completes).
+//! one batch and one flush, and each returns only once durable: after sled's flush
+//! and an `fdatasync` of its files (`device_sync`; sled alone would leave them in
+//! the page cache). Reads run on tokio's blocking pool (`spawn_blocking`), never on
+//! an async worker: a sled read may wait on the disk. A batch is atomic to readers
+//! too, so a read sees a write whole or not at all (it may see a group just before
+//! its flush completes).
+//!
+//! # Files
+//! The data directory is `0700` and every file in it `0600` (`permissions`): it
+//! holds endpoint secrets and payloads. Files sled creates after the open (snapshots)
+//! get the process's umask, but are out of others' reach inside the `0700`
+//! directory; blob files are set to `0600` as they are synced.
 //!
 //! # Recovery
 //! Nothing to do on open beyond sled's own recovery: pending deliveries, with their
@@ -60,13 +86,16 @@
 
 mod attempt_log;
 mod commit;
+mod device_sync;
 mod keys;
+mod permissions;
 mod records;
 mod write;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -76,21 +105,23 @@ use herald::model::{
     Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
 };
 use herald::storage::{
-    self, DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage,
-    StorageResult,
+    self, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest, PendingKey,
+    PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 use sled::Tree;
 
-use crate::commit::CommitWriter;
+use crate::commit::{CommitWriter, Counters};
+use crate::device_sync::DeviceSync;
 use crate::records::{Counts, StoredEvent};
 
-/// The on-disk format this build reads and writes (6: deliveries published in
-/// chunks, their records under `D` from their first change; 5: attempts stored in
-/// chunks, one per endpoint and commit group; 4: records in postcard instead of
-/// JSON; 3: a pending delivery's record is its `P` entry; 2: attempts keyed by start
-/// time, no global time indexes).
-pub const FORMAT_VERSION: u32 = 6;
+/// The on-disk format this build reads and writes (7: storage-owned record types,
+/// `P` keyed by due time, the largest delivery id under `L`; 6: deliveries
+/// published in chunks, their records under `D` from their first change; 5:
+/// attempts stored in chunks, one per endpoint and commit group; 4: records in
+/// postcard instead of JSON; 3: a pending delivery's record is its `P` entry; 2:
+/// attempts keyed by start time, no global time indexes).
+pub const FORMAT_VERSION: u32 = 7;
 
 /// How long `SledStorage::open` waits for a locked directory to be released
 /// before it reports `OpenError::Locked`.
@@ -106,12 +137,13 @@ pub enum OpenError {
         /// The data directory.
         path: PathBuf,
     },
-    /// The directory cannot be created, read or recovered.
+    /// The directory cannot be created, read, restricted to its owner, synced or
+    /// recovered.
     #[error("data directory {path} cannot be opened")]
     Unreadable {
         /// The data directory.
         path: PathBuf,
-        /// What sled reported.
+        /// What sled reported (`sled::Error::Io` for the file system's errors).
         #[source]
         source: sled::Error,
     },
@@ -131,10 +163,18 @@ pub enum OpenError {
 }
 
 /// Durable storage on sled. Open one per data directory and share it behind an
-/// `Arc`; dropping the last handle stops the commit thread after it has committed
-/// every write already queued.
+/// `Arc`; dropping the last handle (and the last read still running, which holds
+/// the store too) stops the commit thread after it has committed every write
+/// already queued.
 #[derive(Debug)]
 pub struct SledStorage {
+    /// The store, shared with the reads running on the blocking pool.
+    store: Arc<Store>,
+}
+
+/// What the handle and its running reads share.
+#[derive(Debug)]
+struct Store {
     /// The commit thread; declared first so it stops before the tree is dropped.
     writer: CommitWriter,
     /// The default tree, for reads.
@@ -143,31 +183,55 @@ pub struct SledStorage {
     _db: sled::Db,
 }
 
+/// What a commit waits for before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Sled's flush, then an `fdatasync` (`device_sync`): the data is on the device.
+    Device,
+    /// Sled's flush alone: the data is in the page cache (a temporary store, whose
+    /// files sled does not sync either).
+    PageCache,
+}
+
 impl SledStorage {
-    /// Opens (or creates) the data directory at `path`.
+    /// Opens (or creates) the data directory at `path`, creating it `0700` or
+    /// tightening it to `0700`, and setting every file in it to `0600`.
     ///
     /// # Errors
     /// `Locked` when another process has it open (after waiting `LOCK_WAIT` for it
     /// to let go), `IncompatibleFormat` when it holds another format, `Unreadable`
-    /// for anything else sled reports, `Thread` when the commit thread cannot start.
+    /// for anything else sled or the file system reports, `Thread` when the commit
+    /// thread cannot start.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
-        let path = path.as_ref().to_path_buf();
-        let config = sled::Config::new().path(&path);
-        Self::with_config(&config, path)
+        Self::open_with(path.as_ref(), Durability::Device)
     }
 
     /// A storage in a temporary directory that sled removes when it is dropped (for
-    /// tests and benchmarks that want real writes and flushes).
+    /// tests and benchmarks that want real writes and flushes). Its commits wait for
+    /// sled's flush but not for the device: sled does not sync a temporary store's
+    /// files either.
     ///
     /// # Errors
     /// As `open`.
     pub fn temporary() -> Result<Self, OpenError> {
         let config = sled::Config::new().temporary(true);
         let path = config.get_path();
-        Self::with_config(&config, path)
+        Self::with_config(&config, path, Durability::PageCache)
     }
 
-    fn with_config(config: &sled::Config, path: PathBuf) -> Result<Self, OpenError> {
+    /// `open`, with commits waiting for `durability`.
+    fn open_with(path: &Path, durability: Durability) -> Result<Self, OpenError> {
+        let path = path.to_path_buf();
+        permissions::prepare(&path).map_err(|e| unreadable(&path, e))?;
+        let config = sled::Config::new().path(&path);
+        Self::with_config(&config, path, durability)
+    }
+
+    fn with_config(
+        config: &sled::Config,
+        path: PathBuf,
+        durability: Durability,
+    ) -> Result<Self, OpenError> {
         let began = Instant::now();
         let db = loop {
             match config.open() {
@@ -184,17 +248,89 @@ impl SledStorage {
                 Err(source) => return Err(OpenError::Unreadable { path, source }),
             }
         };
+        permissions::restrict(&path).map_err(|e| unreadable(&path, e))?;
         let tree: Tree = (*db).clone();
         check_format(&tree, &path)?;
-        let last_chunk = read_last_chunk(&tree, &path)?;
-        let writer = CommitWriter::start(tree.clone(), last_chunk).map_err(OpenError::Thread)?;
+        let counters = read_counters(&tree, &path)?;
+        let device = match durability {
+            Durability::Device => Some(DeviceSync::open(&path).map_err(|e| unreadable(&path, e))?),
+            Durability::PageCache => None,
+        };
+        let writer =
+            CommitWriter::start(tree.clone(), counters, device).map_err(OpenError::Thread)?;
         Ok(Self {
-            writer,
-            tree,
-            _db: db,
+            store: Arc::new(Store {
+                writer,
+                tree,
+                _db: db,
+            }),
         })
     }
 
+    /// Runs the read `op` on tokio's blocking pool (a sled read may wait on the
+    /// disk, which must not stall an async worker) and waits for its answer. A
+    /// panic in `op` goes on in the caller, as it would have inline.
+    async fn read<R, F>(&self, op: F) -> StorageResult<R>
+    where
+        F: FnOnce(&Store) -> StorageResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || op(&store)).await {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down.
+            Err(_) => Err(StorageError::Closed),
+        }
+    }
+
+    /// Runs a purge `step` from the start of its range until it reports no next step;
+    /// each step is its own small write, so a large purge never builds one huge batch
+    /// and publishes keep flowing between steps. Returns how many it removed.
+    async fn purge_in_steps(
+        &self,
+        cutoff: Timestamp,
+        step: write::PurgeStep,
+    ) -> StorageResult<u64> {
+        let mut removed = 0;
+        let mut start = None;
+        loop {
+            let (count, next) = self
+                .store
+                .writer
+                .write(move |txn| step(txn, cutoff, start))
+                .await?;
+            removed += count;
+            match next {
+                Some(next) => start = Some(next),
+                None => return Ok(removed),
+            }
+        }
+    }
+}
+
+/// A file system error met opening the data directory.
+fn unreadable(path: &Path, error: std::io::Error) -> OpenError {
+    OpenError::Unreadable {
+        path: path.to_path_buf(),
+        source: sled::Error::Io(error),
+    }
+}
+
+/// Where a read of an endpoint's chunk entries (`Store::published_pending`) starts,
+/// and which entries of its first bucket it keeps.
+#[derive(Debug, Clone, Copy)]
+enum PublishedFrom<'a> {
+    /// From the first.
+    Start,
+    /// Publish order: from this id on.
+    Id(&'a DeliveryId),
+    /// Due order: from this key on (a fresh entry's due time is its id's time).
+    Key(&'a PendingKey),
+}
+
+/// The reads, run on the blocking pool (`SledStorage::read`).
+impl Store {
     /// The stored value of `key`.
     fn get(&self, key: &[u8]) -> StorageResult<Option<sled::IVec>> {
         self.tree
@@ -205,7 +341,7 @@ impl SledStorage {
     /// The record stored under `key`, if any.
     fn delivery_at(&self, key: &[u8]) -> StorageResult<Option<Delivery>> {
         self.get(key)?
-            .map(|bytes| records::decode(&bytes, "delivery"))
+            .map(|bytes| records::decode(&bytes))
             .transpose()
     }
 
@@ -237,16 +373,26 @@ impl SledStorage {
         self.delivery_at(&record)
     }
 
-    /// An endpoint's deliveries still as published, in id order, from `from` on when
-    /// given: every one of the first buckets, until at least `limit` (or the end).
-    /// Reports each bucket met with nothing live to the writer, which removes it.
+    /// An endpoint's deliveries still as published, in id order (which is also due
+    /// order: see the crate docs), from `from` on: every one of the first buckets,
+    /// until at least `limit` (or the end). Reports each bucket met with nothing
+    /// live to the writer, which removes it.
     fn published_pending(
         &self,
         endpoint_id: &EndpointId,
-        from: Option<&DeliveryId>,
+        from: PublishedFrom<'_>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
-        let start = from.map(|id| keys::published_bucket(endpoint_id, id));
+        let start = match from {
+            PublishedFrom::Start => None,
+            PublishedFrom::Id(id) => Some(keys::published_bucket(endpoint_id, id)),
+            // Entries of earlier buckets were made, so are due, before `key.due`.
+            PublishedFrom::Key(key) => match keys::published_bucket_at(endpoint_id, key.due) {
+                Some(bucket) => Some(bucket),
+                // Past every time an id can carry: no fresh delivery is due then.
+                None => return Ok(Vec::new()),
+            },
+        };
         let mut found = Vec::new();
         let mut bucket = BucketScan::default();
         for chunk in self
@@ -267,16 +413,26 @@ impl SledStorage {
             }
             for record in records::chunk_records(&chunk)? {
                 // Only the entries read back whole: the id decides the rest.
-                let id = records::delivery_id(record)?;
-                if from.is_some_and(|from| &id < from) {
-                    bucket.skipped = true;
-                    continue;
+                let id = records::delivery_id_text(record)?;
+                if let PublishedFrom::Id(from) = from {
+                    if id < from.as_str() {
+                        bucket.skipped = true;
+                        continue;
+                    }
                 }
                 bucket.seen += 1;
-                if self.get(&keys::delivery(&id))?.is_none() {
-                    found.push(records::decode(record, "delivery")?);
-                    bucket.live += 1;
+                if self.get(&keys::delivery_text(id))?.is_some() {
+                    continue;
                 }
+                let delivery: Delivery = records::decode(record)?;
+                if let PublishedFrom::Key(from) = from {
+                    if &PendingKey::of(&delivery, PendingOrder::Due) < from {
+                        bucket.skipped = true;
+                        continue;
+                    }
+                }
+                found.push(delivery);
+                bucket.live += 1;
             }
         }
         self.close_bucket(&mut found, &bucket);
@@ -293,29 +449,6 @@ impl SledStorage {
         found[start..].sort_by(|a, b| a.id.cmp(&b.id));
     }
 
-    /// Runs a purge `step` from the start of its range until it reports no next step;
-    /// each step is its own small write, so a large purge never builds one huge batch
-    /// and publishes keep flowing between steps. Returns how many it removed.
-    async fn purge_in_steps(
-        &self,
-        cutoff: Timestamp,
-        step: write::PurgeStep,
-    ) -> StorageResult<u64> {
-        let mut removed = 0;
-        let mut start = None;
-        loop {
-            let (count, next) = self
-                .writer
-                .write(move |txn| step(txn, cutoff, start))
-                .await?;
-            removed += count;
-            match next {
-                Some(next) => start = Some(next),
-                None => return Ok(removed),
-            }
-        }
-    }
-
     /// The ids of a tenant's endpoints, oldest first.
     fn tenant_endpoint_ids(
         &self,
@@ -327,6 +460,289 @@ impl SledStorage {
                 let (_, id) = entry.map_err(scan_error)?;
                 parse_endpoint_id(&id, "endpoint index")
             })
+    }
+
+    fn endpoint_by_id(&self, id: &EndpointId) -> StorageResult<Option<Endpoint>> {
+        self.get(&keys::endpoint(id))?
+            .map(|bytes| records::decode(&bytes))
+            .transpose()
+    }
+
+    fn list_endpoints(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Endpoint>> {
+        let cursor_key = match &page.cursor {
+            Some(c) => Some(keys::tenant_endpoint(
+                tenant,
+                &EndpointId::parse(c).map_err(|_| bad_cursor(c))?,
+            )),
+            None => None,
+        };
+        let bounds = newest_first_bounds(keys::tenant_endpoints(tenant), cursor_key);
+        let items = self.tree.range(bounds).rev().filter_map(|entry| {
+            let found = entry.map_err(scan_error).and_then(|(_, id)| {
+                let id = parse_endpoint_id(&id, "endpoint index")?;
+                self.endpoint_by_id(&id)
+            });
+            found.transpose()
+        });
+        paginate(items, page.limit, |e| e.id.to_string())
+    }
+
+    fn endpoints_after(
+        &self,
+        after: Option<&EndpointId>,
+        limit: usize,
+    ) -> StorageResult<Vec<Endpoint>> {
+        let lower = match after {
+            Some(id) => Bound::Excluded(keys::endpoint(id)),
+            None => Bound::Included(vec![keys::kind::ENDPOINT]),
+        };
+        let upper =
+            keys::prefix_end(&[keys::kind::ENDPOINT]).map_or(Bound::Unbounded, Bound::Excluded);
+        self.tree
+            .range((lower, upper))
+            .take(limit)
+            .map(|entry| {
+                let (_, bytes) = entry.map_err(scan_error)?;
+                records::decode(&bytes)
+            })
+            .collect()
+    }
+
+    fn endpoint_health(&self, id: &EndpointId) -> StorageResult<EndpointHealth> {
+        Ok(self
+            .get(&keys::health(id))?
+            .map(|bytes| records::decode(&bytes))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    fn delivery_counts(&self, id: &EndpointId) -> StorageResult<DeliveryCounts> {
+        let counts = match self.get(&keys::counts(id))? {
+            Some(bytes) => Counts::decode(&bytes)?,
+            None => Counts::default(),
+        };
+        Ok(DeliveryCounts {
+            pending: counts.pending,
+            dead: counts.dead,
+        })
+    }
+
+    fn stored_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<StoredEvent>> {
+        self.get(&keys::event(tenant, id))?
+            .map(|bytes| StoredEvent::decode(&bytes))
+            .transpose()
+    }
+
+    fn list_events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Event>> {
+        let prefix = keys::tenant_events(tenant);
+        let lower = match filter.since {
+            Some(since) => prefix.clone().number(since.0).into_bytes(),
+            None => prefix.clone().into_bytes(),
+        };
+        let mut upper = match filter.until {
+            Some(until) => Some(prefix.clone().number(until.0).into_bytes()),
+            None => keys::prefix_end(&prefix.clone().into_bytes()),
+        };
+        if let Some(c) = &page.cursor {
+            let (created_at, id) = storage::parse_event_cursor(c).ok_or_else(|| bad_cursor(c))?;
+            let after = keys::tenant_event(tenant, created_at, &id);
+            if upper.as_ref().is_none_or(|u| &after < u) {
+                upper = Some(after);
+            }
+        }
+        if upper.as_ref().is_some_and(|u| u <= &lower) {
+            return Ok(Page::empty());
+        }
+        let upper = match upper {
+            Some(u) => Bound::Excluded(u),
+            None => Bound::Unbounded,
+        };
+        let items = self
+            .tree
+            .range((Bound::Included(lower), upper))
+            .rev()
+            .filter_map(|entry| {
+                let found = entry.map_err(scan_error).and_then(|(_, id)| {
+                    let id = records::text(&id, "event index")?;
+                    let id = EventId::parse(&id)
+                        .map_err(|_| StorageError::Corrupt(format!("event index: {id}")))?;
+                    self.stored_event(tenant, &id)
+                });
+                match found {
+                    Ok(Some(stored))
+                        if filter
+                            .event_type
+                            .as_ref()
+                            .is_none_or(|t| &stored.event.event_type == t) =>
+                    {
+                        Some(Ok(stored.event))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            });
+        paginate(items, page.limit, storage::event_cursor)
+    }
+
+    fn event_deliveries(
+        &self,
+        tenant: &TenantId,
+        event_id: &EventId,
+    ) -> StorageResult<Vec<Delivery>> {
+        let Some(stored) = self.stored_event(tenant, event_id)? else {
+            return Ok(Vec::new());
+        };
+        let mut deliveries = Vec::with_capacity(stored.deliveries.len());
+        for delivery in &stored.deliveries {
+            let endpoint = [Ok(delivery.endpoint_id.clone())];
+            if let Some(found) = self.find_delivery(&delivery.id, endpoint)? {
+                deliveries.push(found);
+            }
+        }
+        deliveries.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(deliveries)
+    }
+
+    fn get_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> StorageResult<Option<Delivery>> {
+        Ok(self
+            .find_delivery(id, self.tenant_endpoint_ids(tenant))?
+            .filter(|d| &d.tenant == tenant))
+    }
+
+    /// Pending deliveries in due order: the chunk entries from the bucket of
+    /// `from.due` on (in id order, which is their due order), merged with the `P`
+    /// range from `from`. The deliveries as published are read first, then those
+    /// changed since: one that changed between the two reads is in both, and its
+    /// changed record wins.
+    fn pending_by_due(
+        &self,
+        endpoint_id: &EndpointId,
+        from: Option<&PendingKey>,
+        limit: usize,
+    ) -> StorageResult<Vec<Delivery>> {
+        let published_from = from.map_or(PublishedFrom::Start, PublishedFrom::Key);
+        let mut pending: BTreeMap<DeliveryId, Delivery> = self
+            .published_pending(endpoint_id, published_from, limit)?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        let start = from.map(|key| keys::pending_at(endpoint_id, key));
+        let changed = self.tree.range(under(keys::pending_of(endpoint_id), start));
+        for entry in changed.take(limit) {
+            let (key, _) = entry.map_err(scan_error)?;
+            self.merge_changed(&mut pending, write::pending_id(&key)?)?;
+        }
+        let mut found: Vec<Delivery> = pending
+            .into_values()
+            .filter(|d| storage::pending_from(d, PendingOrder::Due, from))
+            .collect();
+        found.sort_by_cached_key(|d| PendingKey::of(d, PendingOrder::Due));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// Pending deliveries in publish (id) order: the chunk entries from the bucket
+    /// of `from` on, merged with every `P` entry of the endpoint from `from` on in id
+    /// order (keyed by due time, so read whole: the id is in the key, and only the
+    /// first `limit` records are read).
+    fn pending_by_id(
+        &self,
+        endpoint_id: &EndpointId,
+        from: Option<&DeliveryId>,
+        limit: usize,
+    ) -> StorageResult<Vec<Delivery>> {
+        let published_from = from.map_or(PublishedFrom::Start, PublishedFrom::Id);
+        let mut pending: BTreeMap<DeliveryId, Delivery> = self
+            .published_pending(endpoint_id, published_from, limit)?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
+        let mut changed = Vec::new();
+        for entry in self.tree.scan_prefix(keys::pending_of(endpoint_id)) {
+            let (key, _) = entry.map_err(scan_error)?;
+            let id = write::pending_id(&key)?;
+            if from.is_none_or(|from| &id >= from) {
+                changed.push(id);
+            }
+        }
+        changed.sort_unstable();
+        for id in changed.into_iter().take(limit) {
+            self.merge_changed(&mut pending, id)?;
+        }
+        Ok(pending.into_values().take(limit).collect())
+    }
+
+    /// Puts delivery `id`'s record (under `D`) in `pending` while it is pending, and
+    /// takes it out otherwise (it settled since its `P` entry was read).
+    fn merge_changed(
+        &self,
+        pending: &mut BTreeMap<DeliveryId, Delivery>,
+        id: DeliveryId,
+    ) -> StorageResult<()> {
+        match self.delivery_at(&keys::delivery(&id))? {
+            Some(d) if d.status == DeliveryStatus::Pending => {
+                pending.insert(id, d);
+            }
+            _ => {
+                pending.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
+        self.tree
+            .scan_prefix([keys::kind::WITH_PENDING])
+            .map(|entry| {
+                let (_, id) = entry.map_err(scan_error)?;
+                parse_endpoint_id(&id, "pending endpoints")
+            })
+            .collect()
+    }
+
+    fn last_delivery_id(&self) -> StorageResult<Option<DeliveryId>> {
+        self.get(&keys::last_delivery())?
+            .map(|bytes| parse_delivery_id(&bytes, "largest delivery id"))
+            .transpose()
+    }
+
+    fn list_dead_letters(
+        &self,
+        tenant: &TenantId,
+        endpoint_id: &EndpointId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>> {
+        let cursor_key = match &page.cursor {
+            Some(c) => Some(keys::dead(
+                endpoint_id,
+                &DeliveryId::parse(c).map_err(|_| bad_cursor(c))?,
+            )),
+            None => None,
+        };
+        let bounds = newest_first_bounds(keys::dead_of(endpoint_id), cursor_key);
+        let items = self.tree.range(bounds).rev().filter_map(|entry| {
+            let found = entry.map_err(scan_error).and_then(|(_, id)| {
+                let id = parse_delivery_id(&id, "delivery index")?;
+                self.delivery_at(&keys::delivery(&id))
+            });
+            match found {
+                Ok(Some(d)) if d.status == DeliveryStatus::Dead && &d.tenant == tenant => {
+                    Some(Ok(d))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }
+        });
+        paginate(items, page.limit, |d| d.id.to_string())
     }
 }
 
@@ -341,10 +757,10 @@ fn under(prefix: Vec<u8>, start: Option<Vec<u8>>) -> (Bound<Vec<u8>>, Bound<Vec<
 struct BucketScan {
     /// The bucket (`keys::published_bucket`).
     key: Vec<u8>,
-    /// Entries looked at, and how many of them were live.
+    /// Entries looked at, and how many of them were live and kept.
     seen: usize,
     live: usize,
-    /// Whether entries before the read's start were passed over unread.
+    /// Whether entries before the read's start were passed over.
     skipped: bool,
 }
 
@@ -380,25 +796,38 @@ fn check_format(tree: &Tree, path: &Path) -> Result<(), OpenError> {
     Ok(())
 }
 
-/// The last attempt chunk number used in the directory (`keys::chunk_number`; 0
-/// before the first chunk).
-fn read_last_chunk(tree: &Tree, path: &Path) -> Result<u64, OpenError> {
-    let stored = tree
-        .get(keys::chunk_number())
-        .map_err(|source| OpenError::Unreadable {
+/// What the writer numbers and tracks, as stored in the directory: the last chunk
+/// number used (`keys::chunk_number`; 0 before the first chunk) and the largest
+/// delivery id written (`keys::last_delivery`).
+fn read_counters(tree: &Tree, path: &Path) -> Result<Counters, OpenError> {
+    let read = |key: Vec<u8>| {
+        tree.get(key).map_err(|source| OpenError::Unreadable {
             path: path.to_path_buf(),
             source,
-        })?;
-    match stored {
-        None => Ok(0),
+        })
+    };
+    let malformed = |what: &str| OpenError::IncompatibleFormat {
+        path: path.to_path_buf(),
+        found: format!("unknown (a malformed {what})"),
+        expected: FORMAT_VERSION,
+    };
+    let last_chunk = match read(keys::chunk_number())? {
+        None => 0,
         Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref())
             .map(u64::from_be_bytes)
-            .map_err(|_| OpenError::IncompatibleFormat {
-                path: path.to_path_buf(),
-                found: "unknown (a malformed chunk number)".into(),
-                expected: FORMAT_VERSION,
-            }),
-    }
+            .map_err(|_| malformed("chunk number"))?,
+    };
+    let last_delivery = match read(keys::last_delivery())? {
+        None => None,
+        Some(bytes) => Some(
+            parse_delivery_id(&bytes, "largest delivery id")
+                .map_err(|_| malformed("largest delivery id"))?,
+        ),
+    };
+    Ok(Counters {
+        last_chunk,
+        last_delivery,
+    })
 }
 
 /// An endpoint id stored as the value of the index `what` names.
@@ -407,25 +836,10 @@ fn parse_endpoint_id(bytes: &[u8], what: &str) -> StorageResult<EndpointId> {
     EndpointId::parse(&text).map_err(|_| StorageError::Corrupt(format!("{what}: {text}")))
 }
 
-/// Up to `limit` records (`what` names them in errors) from scanned entries.
-fn decode_records<T: serde::de::DeserializeOwned>(
-    entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-    what: &str,
-    limit: usize,
-) -> StorageResult<Vec<T>> {
-    entries
-        .take(limit)
-        .map(|entry| {
-            let (_, bytes) = entry.map_err(scan_error)?;
-            records::decode(&bytes, what)
-        })
-        .collect()
-}
-
-/// A delivery id stored as an index value.
-fn parse_delivery_id(bytes: &[u8]) -> StorageResult<DeliveryId> {
-    let text = records::text(bytes, "delivery index")?;
-    DeliveryId::parse(&text).map_err(|_| StorageError::Corrupt(format!("delivery index: {text}")))
+/// A delivery id stored as the value `what` names.
+fn parse_delivery_id(bytes: &[u8], what: &str) -> StorageResult<DeliveryId> {
+    let text = records::text(bytes, what)?;
+    DeliveryId::parse(&text).map_err(|_| StorageError::Corrupt(format!("{what}: {text}")))
 }
 
 /// A malformed cursor: a caller bug or a cursor from another list.
@@ -485,10 +899,25 @@ fn scan_error(e: sled::Error) -> StorageError {
 
 #[async_trait]
 impl Storage for SledStorage {
-    async fn put_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+        let encoded = records::encode(endpoint)?;
         let endpoint = endpoint.clone();
-        self.writer
-            .write(move |txn| write::put_endpoint(txn, &endpoint))
+        self.store
+            .writer
+            .write(move |txn| write::create_endpoint(txn, &endpoint, encoded))
+            .await
+    }
+
+    async fn replace_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        expected_version: u64,
+    ) -> StorageResult<ReplaceEndpoint> {
+        let encoded = records::encode(endpoint)?;
+        let endpoint = endpoint.clone();
+        self.store
+            .writer
+            .write(move |txn| write::replace_endpoint(txn, &endpoint, encoded, expected_version))
             .await
     }
 
@@ -504,9 +933,8 @@ impl Storage for SledStorage {
     }
 
     async fn endpoint_by_id(&self, id: &EndpointId) -> StorageResult<Option<Endpoint>> {
-        self.get(&keys::endpoint(id))?
-            .map(|bytes| records::decode(&bytes, "endpoint"))
-            .transpose()
+        let id = id.clone();
+        self.read(move |store| store.endpoint_by_id(&id)).await
     }
 
     async fn list_endpoints(
@@ -514,24 +942,9 @@ impl Storage for SledStorage {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> StorageResult<Page<Endpoint>> {
-        let cursor_key = match &page.cursor {
-            Some(c) => Some(keys::tenant_endpoint(
-                tenant,
-                &EndpointId::parse(c).map_err(|_| bad_cursor(c))?,
-            )),
-            None => None,
-        };
-        let bounds = newest_first_bounds(keys::tenant_endpoints(tenant), cursor_key);
-        let items = self.tree.range(bounds).rev().filter_map(|entry| {
-            let found = entry.map_err(scan_error).and_then(|(_, id)| {
-                let id = parse_endpoint_id(&id, "endpoint index")?;
-                self.get(&keys::endpoint(&id))?
-                    .map(|bytes| records::decode::<Endpoint>(&bytes, "endpoint"))
-                    .transpose()
-            });
-            found.transpose()
-        });
-        paginate(items, page.limit, |e| e.id.to_string())
+        let (tenant, page) = (tenant.clone(), page.clone());
+        self.read(move |store| store.list_endpoints(&tenant, &page))
+            .await
     }
 
     async fn endpoints_after(
@@ -539,13 +952,9 @@ impl Storage for SledStorage {
         after: Option<&EndpointId>,
         limit: usize,
     ) -> StorageResult<Vec<Endpoint>> {
-        let lower = match after {
-            Some(id) => Bound::Excluded(keys::endpoint(id)),
-            None => Bound::Included(vec![keys::kind::ENDPOINT]),
-        };
-        let upper =
-            keys::prefix_end(&[keys::kind::ENDPOINT]).map_or(Bound::Unbounded, Bound::Excluded);
-        decode_records(self.tree.range((lower, upper)), "endpoint", limit)
+        let after = after.cloned();
+        self.read(move |store| store.endpoints_after(after.as_ref(), limit))
+            .await
     }
 
     async fn delete_endpoint(
@@ -555,17 +964,15 @@ impl Storage for SledStorage {
         now: Timestamp,
     ) -> StorageResult<Option<u64>> {
         let (tenant, id) = (tenant.clone(), id.clone());
-        self.writer
+        self.store
+            .writer
             .write(move |txn| write::delete_endpoint(txn, &tenant, &id, now))
             .await
     }
 
     async fn endpoint_health(&self, id: &EndpointId) -> StorageResult<EndpointHealth> {
-        Ok(self
-            .get(&keys::health(id))?
-            .map(|bytes| records::decode(&bytes, "health"))
-            .transpose()?
-            .unwrap_or_default())
+        let id = id.clone();
+        self.read(move |store| store.endpoint_health(&id)).await
     }
 
     async fn put_endpoint_health(
@@ -574,20 +981,15 @@ impl Storage for SledStorage {
         health: &EndpointHealth,
     ) -> StorageResult<()> {
         let (id, health) = (id.clone(), health.clone());
-        self.writer
+        self.store
+            .writer
             .write(move |txn| write::put_health(txn, &id, &health))
             .await
     }
 
     async fn delivery_counts(&self, id: &EndpointId) -> StorageResult<DeliveryCounts> {
-        let counts = match self.get(&keys::counts(id))? {
-            Some(bytes) => Counts::decode(&bytes)?,
-            None => Counts::default(),
-        };
-        Ok(DeliveryCounts {
-            pending: counts.pending,
-            dead: counts.dead,
-        })
+        let id = id.clone();
+        self.read(move |store| store.delivery_counts(&id)).await
     }
 
     async fn insert_event(
@@ -596,17 +998,16 @@ impl Storage for SledStorage {
         deliveries: &[Delivery],
     ) -> StorageResult<InsertEvent> {
         let encoded = write::EncodedEvent::new(event, deliveries)?;
-        self.writer
+        self.store
+            .writer
             .write(move |txn| write::insert_event(txn, encoded))
             .await
     }
 
     async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<Event>> {
-        Ok(self
-            .get(&keys::event(tenant, id))?
-            .map(|bytes| records::decode::<StoredEvent>(&bytes, "event"))
-            .transpose()?
-            .map(|stored| stored.event))
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.read(move |store| Ok(store.stored_event(&tenant, &id)?.map(|s| s.event)))
+            .await
     }
 
     async fn list_events(
@@ -615,56 +1016,9 @@ impl Storage for SledStorage {
         filter: &EventFilter,
         page: &PageRequest,
     ) -> StorageResult<Page<Event>> {
-        let prefix = keys::tenant_events(tenant);
-        let lower = match filter.since {
-            Some(since) => prefix.clone().number(since.0).into_bytes(),
-            None => prefix.clone().into_bytes(),
-        };
-        let mut upper = match filter.until {
-            Some(until) => Some(prefix.clone().number(until.0).into_bytes()),
-            None => keys::prefix_end(&prefix.clone().into_bytes()),
-        };
-        if let Some(c) = &page.cursor {
-            let (created_at, id) = storage::parse_event_cursor(c).ok_or_else(|| bad_cursor(c))?;
-            let after = keys::tenant_event(tenant, created_at, &id);
-            if upper.as_ref().is_none_or(|u| &after < u) {
-                upper = Some(after);
-            }
-        }
-        if upper.as_ref().is_some_and(|u| u <= &lower) {
-            return Ok(Page::empty());
-        }
-        let upper = match upper {
-            Some(u) => Bound::Excluded(u),
-            None => Bound::Unbounded,
-        };
-        let items = self
-            .tree
-            .range((Bound::Included(lower), upper))
-            .rev()
-            .filter_map(|entry| {
-                let found = entry.map_err(scan_error).and_then(|(_, id)| {
-                    let id = records::text(&id, "event index")?;
-                    let id = EventId::parse(&id)
-                        .map_err(|_| StorageError::Corrupt(format!("event index: {id}")))?;
-                    self.get(&keys::event(tenant, &id))?
-                        .map(|bytes| records::decode::<StoredEvent>(&bytes, "event"))
-                        .transpose()
-                });
-                match found {
-                    Ok(Some(stored))
-                        if filter
-                            .event_type
-                            .as_ref()
-                            .is_none_or(|t| &stored.event.event_type == t) =>
-                    {
-                        Some(Ok(stored.event))
-                    }
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                }
-            });
-        paginate(items, page.limit, storage::event_cursor)
+        let (tenant, filter, page) = (tenant.clone(), filter.clone(), page.clone());
+        self.read(move |store| store.list_events(&tenant, &filter, &page))
+            .await
     }
 
     async fn event_deliveries(
@@ -672,19 +1026,9 @@ impl Storage for SledStorage {
         tenant: &TenantId,
         event_id: &EventId,
     ) -> StorageResult<Vec<Delivery>> {
-        let Some(bytes) = self.get(&keys::event(tenant, event_id))? else {
-            return Ok(Vec::new());
-        };
-        let stored: StoredEvent = records::decode(&bytes, "event")?;
-        let mut deliveries = Vec::with_capacity(stored.deliveries.len());
-        for delivery in &stored.deliveries {
-            let endpoint = [Ok(delivery.endpoint_id.clone())];
-            if let Some(found) = self.find_delivery(&delivery.id, endpoint)? {
-                deliveries.push(found);
-            }
-        }
-        deliveries.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(deliveries)
+        let (tenant, event_id) = (tenant.clone(), event_id.clone());
+        self.read(move |store| store.event_deliveries(&tenant, &event_id))
+            .await
     }
 
     async fn get_delivery(
@@ -692,60 +1036,49 @@ impl Storage for SledStorage {
         tenant: &TenantId,
         id: &DeliveryId,
     ) -> StorageResult<Option<Delivery>> {
-        Ok(self
-            .find_delivery(id, self.tenant_endpoint_ids(tenant))?
-            .filter(|d| &d.tenant == tenant))
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.read(move |store| store.get_delivery(&tenant, &id))
+            .await
     }
 
     async fn pending_deliveries(
         &self,
         endpoint_id: &EndpointId,
-        from: Option<&DeliveryId>,
+        order: PendingOrder,
+        from: Option<&PendingKey>,
         limit: usize,
     ) -> StorageResult<Vec<Delivery>> {
-        // The deliveries as published, and those changed since (under `D`, indexed
-        // under `P`); one that changed between the two reads is in both, as changed.
-        let mut pending: BTreeMap<DeliveryId, Delivery> = self
-            .published_pending(endpoint_id, from, limit)?
-            .into_iter()
-            .map(|d| (d.id.clone(), d))
-            .collect();
-        let start = from.map(|id| keys::pending(endpoint_id, id));
-        let changed = self.tree.range(under(keys::pending_of(endpoint_id), start));
-        for entry in changed.take(limit) {
-            let (key, _) = entry.map_err(scan_error)?;
-            let id = write::pending_id(&key)?;
-            match self.delivery_at(&keys::delivery(&id))? {
-                Some(d) if d.status == DeliveryStatus::Pending => {
-                    pending.insert(id, d);
-                }
-                _ => {
-                    pending.remove(&id);
-                }
-            }
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        Ok(pending.into_values().take(limit).collect())
+        let (endpoint_id, from) = (endpoint_id.clone(), from.cloned());
+        self.read(move |store| match order {
+            PendingOrder::Due => store.pending_by_due(&endpoint_id, from.as_ref(), limit),
+            PendingOrder::Publish => {
+                store.pending_by_id(&endpoint_id, from.as_ref().map(|key| &key.id), limit)
+            }
+        })
+        .await
     }
 
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>> {
-        self.tree
-            .scan_prefix([keys::kind::WITH_PENDING])
-            .map(|entry| {
-                let (_, id) = entry.map_err(scan_error)?;
-                parse_endpoint_id(&id, "pending endpoints")
-            })
-            .collect()
+        self.read(Store::endpoints_with_pending).await
     }
 
-    async fn record_attempt(
+    async fn last_delivery_id(&self) -> StorageResult<Option<DeliveryId>> {
+        self.read(Store::last_delivery_id).await
+    }
+
+    async fn record_outcomes(
         &self,
-        attempt: &Attempt,
-        delivery: &Delivery,
+        endpoint_id: &EndpointId,
+        outcomes: &[Outcome],
         health: &EndpointHealth,
     ) -> StorageResult<()> {
-        let encoded = write::EncodedAttempt::new(attempt, delivery, health)?;
-        self.writer
-            .write(move |txn| write::record_attempt(txn, encoded))
+        let encoded = write::EncodedOutcomes::new(endpoint_id, outcomes, health)?;
+        self.store
+            .writer
+            .write(move |txn| write::record_outcomes(txn, encoded))
             .await
     }
 
@@ -754,7 +1087,8 @@ impl Storage for SledStorage {
             return Ok(());
         }
         let deliveries = deliveries.to_vec();
-        self.writer
+        self.store
+            .writer
             .write(move |txn| {
                 deliveries
                     .iter()
@@ -770,7 +1104,11 @@ impl Storage for SledStorage {
         outcome: Option<AttemptOutcome>,
         page: &PageRequest,
     ) -> StorageResult<Page<Attempt>> {
-        attempt_log::list(&self.tree, tenant, endpoint_id, outcome, page)
+        let (tenant, endpoint_id, page) = (tenant.clone(), endpoint_id.clone(), page.clone());
+        self.read(move |store| {
+            attempt_log::list(&store.tree, &tenant, &endpoint_id, outcome, &page)
+        })
+        .await
     }
 
     async fn list_dead_letters(
@@ -779,28 +1117,9 @@ impl Storage for SledStorage {
         endpoint_id: &EndpointId,
         page: &PageRequest,
     ) -> StorageResult<Page<Delivery>> {
-        let cursor_key = match &page.cursor {
-            Some(c) => Some(keys::dead(
-                endpoint_id,
-                &DeliveryId::parse(c).map_err(|_| bad_cursor(c))?,
-            )),
-            None => None,
-        };
-        let bounds = newest_first_bounds(keys::dead_of(endpoint_id), cursor_key);
-        let items = self.tree.range(bounds).rev().filter_map(|entry| {
-            let found = entry.map_err(scan_error).and_then(|(_, id)| {
-                let id = parse_delivery_id(&id)?;
-                self.delivery_at(&keys::delivery(&id))
-            });
-            match found {
-                Ok(Some(d)) if d.status == DeliveryStatus::Dead && &d.tenant == tenant => {
-                    Some(Ok(d))
-                }
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            }
-        });
-        paginate(items, page.limit, |d| d.id.to_string())
+        let (tenant, endpoint_id, page) = (tenant.clone(), endpoint_id.clone(), page.clone());
+        self.read(move |store| store.list_dead_letters(&tenant, &endpoint_id, &page))
+            .await
     }
 
     async fn purge_before(&self, cutoff: Timestamp) -> StorageResult<PurgeStats> {
@@ -812,21 +1131,21 @@ impl Storage for SledStorage {
 
     async fn flush(&self) -> StorageResult<()> {
         // An empty request still makes its group flush, after every write before it.
-        self.writer.write(|_| Ok(())).await
+        self.store.writer.write(|_| Ok(())).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_testkit::conformance::{self as fixtures, at};
+    use herald_testkit::conformance::{self as fixtures, at, from_id};
 
     /// A temporary store with one endpoint of tenant `acme`.
     async fn store_with_endpoint() -> (SledStorage, TenantId, Endpoint) {
         let s = SledStorage::temporary().unwrap();
         let acme = fixtures::tenant("acme");
         let ep = fixtures::endpoint(&acme);
-        s.put_endpoint(&ep).await.unwrap();
+        s.create_endpoint(&ep).await.unwrap();
         (s, acme, ep)
     }
 
@@ -836,21 +1155,26 @@ mod tests {
     async fn a_chunk_is_purged_whole_once_its_newest_attempt_is_old() {
         let (s, acme, ep) = store_with_endpoint().await;
         let d = fixtures::publish(&s, &fixtures::event(&acme, "x", at(1)), &[&ep, &ep]).await;
-        let encoded = [(&d[0], at(2)), (&d[1], at(20))].map(|(delivery, started_at)| {
-            let attempt = fixtures::attempt(delivery, 1, 500, started_at);
-            write::EncodedAttempt::new(&attempt, delivery, &fixtures::health(1)).unwrap()
+        let outcomes = [(&d[0], at(2)), (&d[1], at(20))].map(|(delivery, started_at)| Outcome {
+            attempt: Some(fixtures::attempt(delivery, 1, 500, started_at)),
+            delivery: delivery.clone(),
         });
-        s.writer
+        // Encoded apart and written in one closure: one group, so one chunk.
+        let encoded = outcomes.map(|outcome| {
+            write::EncodedOutcomes::new(&ep.id, &[outcome], &fixtures::health(1)).unwrap()
+        });
+        s.store
+            .writer
             .write(move |txn| {
                 encoded
                     .into_iter()
-                    .try_for_each(|attempt| write::record_attempt(txn, attempt))
+                    .try_for_each(|batch| write::record_outcomes(txn, batch))
             })
             .await
             .unwrap();
-        assert_eq!(s.tree.scan_prefix([keys::kind::ATTEMPT]).count(), 1);
+        assert_eq!(s.store.tree.scan_prefix([keys::kind::ATTEMPT]).count(), 1);
         let listed = |s: &SledStorage| {
-            attempt_log::list(&s.tree, &acme, &ep.id, None, &PageRequest::first(10))
+            attempt_log::list(&s.store.tree, &acme, &ep.id, None, &PageRequest::first(10))
                 .unwrap()
                 .items
                 .len()
@@ -864,7 +1188,7 @@ mod tests {
 
     /// How many pending chunks are stored.
     fn published_chunks(s: &SledStorage) -> usize {
-        s.tree.scan_prefix([keys::kind::PUBLISHED]).count()
+        s.store.tree.scan_prefix([keys::kind::PUBLISHED]).count()
     }
 
     /// `delivery` as its attempt number `number` answered `status` leaves it.
@@ -886,16 +1210,20 @@ mod tests {
         after
     }
 
-    /// Publishes events to `endpoints`, each in its own commit group.
+    /// Publishes events to `endpoints`, each in its own commit group, one
+    /// millisecond apart from `T0` on: their delivery ids (made at their creation)
+    /// share one 32 ms bucket, so each endpoint's chunks share one bucket too.
     async fn publish_each(
         s: &SledStorage,
         events: usize,
         endpoints: &[&Endpoint],
     ) -> Vec<Delivery> {
+        assert!(events <= 32, "one bucket holds 32 ms");
         let acme = fixtures::tenant("acme");
         let mut all = Vec::new();
         for t in 0..events {
-            let event = fixtures::event(&acme, "x", at(t as u64));
+            let created_at = Timestamp(fixtures::T0.0 + t as u64);
+            let event = fixtures::event(&acme, "x", created_at);
             all.extend(fixtures::publish(s, &event, endpoints).await);
         }
         all
@@ -908,8 +1236,8 @@ mod tests {
         let s = SledStorage::temporary().unwrap();
         let acme = fixtures::tenant("acme");
         let (a, b) = (fixtures::endpoint(&acme), fixtures::endpoint(&acme));
-        s.put_endpoint(&a).await.unwrap();
-        s.put_endpoint(&b).await.unwrap();
+        s.create_endpoint(&a).await.unwrap();
+        s.create_endpoint(&b).await.unwrap();
         let all = publish_each(&s, 3, &[&a, &b]).await;
         let (to_a, to_b): (Vec<Delivery>, Vec<Delivery>) =
             all.into_iter().partition(|d| d.endpoint_id == a.id);
@@ -926,7 +1254,9 @@ mod tests {
             "a's chunks went; b's bucket holds live ones"
         );
         assert_eq!(
-            s.pending_deliveries(&b.id, None, 10).await.unwrap(),
+            s.pending_deliveries(&b.id, PendingOrder::Publish, None, 10)
+                .await
+                .unwrap(),
             vec![to_b[0].clone(), retried.clone(), to_b[2].clone()]
         );
 
@@ -943,7 +1273,7 @@ mod tests {
             );
         }
         assert!(s
-            .pending_deliveries(&b.id, None, 10)
+            .pending_deliveries(&b.id, PendingOrder::Publish, None, 10)
             .await
             .unwrap()
             .is_empty());
@@ -960,8 +1290,8 @@ mod tests {
         let (a, b) = (fixtures::endpoint(&acme), fixtures::endpoint(&acme));
         let (to_a, to_b) = {
             let s = SledStorage::open(&path).unwrap();
-            s.put_endpoint(&a).await.unwrap();
-            s.put_endpoint(&b).await.unwrap();
+            s.create_endpoint(&a).await.unwrap();
+            s.create_endpoint(&b).await.unwrap();
             let to_a = publish_each(&s, 2, &[&a]).await;
             let to_b = publish_each(&s, 2, &[&b]).await;
             // Settled in one group (the two publishes to an endpoint may fall in two
@@ -983,7 +1313,7 @@ mod tests {
 
         // A reader finds a's bucket with nothing live in it.
         assert!(s
-            .pending_deliveries(&a.id, None, 10)
+            .pending_deliveries(&a.id, PendingOrder::Publish, None, 10)
             .await
             .unwrap()
             .is_empty());
@@ -993,7 +1323,9 @@ mod tests {
         // The last live delivery of b's bucket changes: the writer, which has no
         // count for that bucket, checks it.
         assert_eq!(
-            s.pending_deliveries(&b.id, None, 10).await.unwrap(),
+            s.pending_deliveries(&b.id, PendingOrder::Publish, None, 10)
+                .await
+                .unwrap(),
             vec![to_b[1].clone()]
         );
         let done = attempted(&s, &to_b[1], 200).await;
@@ -1015,7 +1347,8 @@ mod tests {
     #[tokio::test]
     async fn the_purge_waits_for_a_shared_chunk_to_go() {
         let (s, acme, ep) = store_with_endpoint().await;
-        let events = [1, 2].map(|t| fixtures::event(&acme, "x", at(t)));
+        // One bucket: ids made in the same 32 ms.
+        let events = [1, 2].map(|ms| fixtures::event(&acme, "x", Timestamp(fixtures::T0.0 + ms)));
         let deliveries = events
             .clone()
             .map(|event| vec![fixtures::delivery(&event, &ep)]);
@@ -1024,7 +1357,8 @@ mod tests {
             .zip(&deliveries)
             .map(|(event, ds)| write::EncodedEvent::new(event, ds).unwrap())
             .collect();
-        s.writer
+        s.store
+            .writer
             .write(move |txn| {
                 encoded
                     .into_iter()
@@ -1038,7 +1372,9 @@ mod tests {
         assert_eq!(s.purge_before(at(10)).await.unwrap().events, 0);
         assert_eq!(s.get_delivery(&acme, &first.id).await.unwrap(), Some(first));
         assert_eq!(
-            s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
+            s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
+                .await
+                .unwrap(),
             deliveries[1]
         );
 
@@ -1046,51 +1382,262 @@ mod tests {
         assert_eq!(s.purge_before(at(10)).await.unwrap().events, 2);
         assert_eq!(published_chunks(&s), 0);
         assert!(s
-            .pending_deliveries(&ep.id, None, 10)
+            .pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
             .await
             .unwrap()
             .is_empty());
     }
 
-    /// Pending deliveries list in id order across buckets, chunks and changed
-    /// records, at every limit.
+    /// Pending deliveries list in both orders across buckets, chunks and changed
+    /// records (retried to a due time before, among and after the fresh ones), at
+    /// every limit and from every key.
     #[tokio::test]
-    async fn pending_deliveries_merge_buckets_and_changed_records_in_id_order() {
-        let (s, _, ep) = store_with_endpoint().await;
+    async fn pending_deliveries_merge_buckets_and_changed_records_in_both_orders() {
+        let (s, acme, ep) = store_with_endpoint().await;
+        // Three buckets (32 ms each) of three deliveries, each its own group and so
+        // its own chunk; made at their creation times, as the engine makes them.
         let mut all = Vec::new();
-        for _ in 0..3 {
-            all.extend(publish_each(&s, 3, &[&ep]).await);
-            // Ids made 40 ms apart fall in different buckets.
-            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        for bucket in 0..3 {
+            for t in 0..3 {
+                let created_at = Timestamp(fixtures::T0.0 + bucket * 64 + t);
+                let event = fixtures::event(&acme, "x", created_at);
+                all.extend(fixtures::publish(&s, &event, &[&ep]).await);
+            }
         }
+        assert!(all.windows(2).all(|pair| pair[0].id < pair[1].id));
         let buckets: std::collections::BTreeSet<Vec<u8>> = s
+            .store
             .tree
             .scan_prefix([keys::kind::PUBLISHED])
             .map(|entry| keys::bucket_of_chunk(&entry.unwrap().0).to_vec())
             .collect();
-        assert!(buckets.len() >= 3, "{} buckets", buckets.len());
+        assert_eq!(buckets.len(), 3);
 
+        // Retried: due before everything, after everything, among the fresh ones,
+        // and at the same time as the first (then after it, by id).
         let mut expected = all.clone();
-        for i in [1, 4, 8] {
-            expected[i] = attempted(&s, &all[i], 500).await;
+        let among = Timestamp(fixtures::T0.0 + 65);
+        for (i, due) in [(1, Timestamp(1)), (4, at(3)), (8, among), (6, all[0].due())] {
+            expected[i] = retried(&s, &all[i], due).await;
         }
         attempted(&s, &all[5], 200).await;
         expected.remove(5);
-        for limit in 0..=expected.len() + 1 {
-            let listed = s.pending_deliveries(&ep.id, None, limit).await.unwrap();
-            let want = &expected[..limit.min(expected.len())];
-            assert_eq!(listed, want, "limit {limit}");
+
+        let mut by_due = expected.clone();
+        by_due.sort_by_key(|d| PendingKey::of(d, PendingOrder::Due));
+        for (order, expected) in [
+            (PendingOrder::Publish, &expected),
+            (PendingOrder::Due, &by_due),
+        ] {
+            for limit in 0..=expected.len() + 1 {
+                let listed = s
+                    .pending_deliveries(&ep.id, order, None, limit)
+                    .await
+                    .unwrap();
+                let want = &expected[..limit.min(expected.len())];
+                assert_eq!(listed, want, "{order:?}, limit {limit}");
+            }
         }
         for from in &all {
             let rest: Vec<&Delivery> = expected.iter().filter(|d| d.id >= from.id).collect();
             for limit in [1, 3, 100] {
                 let listed = s
-                    .pending_deliveries(&ep.id, Some(&from.id), limit)
+                    .pending_deliveries(
+                        &ep.id,
+                        PendingOrder::Publish,
+                        Some(&from_id(&from.id)),
+                        limit,
+                    )
                     .await
                     .unwrap();
                 let want: Vec<Delivery> = rest.iter().take(limit).map(|d| (*d).clone()).collect();
                 assert_eq!(listed, want, "from {}, limit {limit}", from.id);
             }
+        }
+        let mut keys: Vec<PendingKey> = by_due
+            .iter()
+            .map(|d| PendingKey::of(d, PendingOrder::Due))
+            .collect();
+        // Keys of no delivery: in the middle of a bucket, and before everything.
+        keys.push(PendingKey {
+            due: Timestamp(among.0 + 1),
+            id: DeliveryId::generate_at(Timestamp(0)),
+        });
+        keys.push(PendingKey {
+            due: Timestamp::EPOCH,
+            id: DeliveryId::generate_at(Timestamp(0)),
+        });
+        for from in &keys {
+            let rest: Vec<&Delivery> = by_due
+                .iter()
+                .filter(|d| &PendingKey::of(d, PendingOrder::Due) >= from)
+                .collect();
+            for limit in [1, 2, 3, 100] {
+                let listed = s
+                    .pending_deliveries(&ep.id, PendingOrder::Due, Some(from), limit)
+                    .await
+                    .unwrap();
+                let want: Vec<Delivery> = rest.iter().take(limit).map(|d| (*d).clone()).collect();
+                assert_eq!(listed, want, "from {from:?}, limit {limit}");
+            }
+        }
+    }
+
+    /// `delivery` as a failed attempt leaves it: pending, due at `due`.
+    async fn retried(s: &SledStorage, delivery: &Delivery, due: Timestamp) -> Delivery {
+        let mut after = delivery.clone();
+        after.attempts += 1;
+        after.last_status = Some(503);
+        after.next_attempt_at = Some(due);
+        let attempt = fixtures::attempt(delivery, after.attempts, 503, at(5));
+        s.record_attempt(&attempt, &after, &fixtures::health(1))
+            .await
+            .unwrap();
+        after
+    }
+
+    /// The `P` keys of an endpoint: due time and delivery id text.
+    fn pending_index(s: &SledStorage, endpoint: &EndpointId) -> Vec<(u64, String)> {
+        s.store
+            .tree
+            .scan_prefix(keys::pending_of(endpoint))
+            .map(|entry| {
+                let (key, _) = entry.unwrap();
+                let (due, id) = keys::pending_entry(&key).unwrap();
+                (due, String::from_utf8(id.to_vec()).unwrap())
+            })
+            .collect()
+    }
+
+    /// A changed pending delivery has exactly one `P` entry, at its current due
+    /// time: a retry to a new time moves it, settling removes it, a replay adds it.
+    #[tokio::test]
+    async fn the_pending_index_follows_the_due_time() {
+        let (s, acme, ep) = store_with_endpoint().await;
+        let d = fixtures::publish(&s, &fixtures::event(&acme, "x", at(1)), &[&ep])
+            .await
+            .remove(0);
+        assert!(
+            pending_index(&s, &ep.id).is_empty(),
+            "a fresh one is in its chunk"
+        );
+        let id = d.id.to_string();
+        let once = retried(&s, &d, at(10)).await;
+        assert_eq!(pending_index(&s, &ep.id), vec![(at(10).0, id.clone())]);
+        let twice = retried(&s, &once, at(30)).await;
+        assert_eq!(pending_index(&s, &ep.id), vec![(at(30).0, id.clone())]);
+        let mut dead = twice.clone();
+        dead.kill(herald::model::DeadReason::RetriesExhausted, at(31));
+        s.update_deliveries(std::slice::from_ref(&dead))
+            .await
+            .unwrap();
+        assert!(pending_index(&s, &ep.id).is_empty());
+        dead.requeue(at(40));
+        s.update_deliveries(&[dead]).await.unwrap();
+        assert_eq!(pending_index(&s, &ep.id), vec![(at(40).0, id)]);
+        assert_eq!(s.delivery_counts(&ep.id).await.unwrap().pending, 1);
+    }
+
+    /// The largest delivery id is stored with the group that raised it, never
+    /// lowered (a delivery written again, or purged, leaves it), and read at open.
+    #[tokio::test]
+    async fn the_largest_delivery_id_survives_a_reopen_and_never_goes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let acme = fixtures::tenant("acme");
+        let ep = fixtures::endpoint(&acme);
+        let largest = {
+            let s = SledStorage::open(&path).unwrap();
+            assert_eq!(s.last_delivery_id().await.unwrap(), None);
+            s.create_endpoint(&ep).await.unwrap();
+            let early = publish_each(&s, 2, &[&ep]).await;
+            let largest = early[1].id.clone();
+            assert_eq!(s.last_delivery_id().await.unwrap(), Some(largest.clone()));
+            attempted(&s, &early[0], 200).await;
+            assert_eq!(s.last_delivery_id().await.unwrap(), Some(largest.clone()));
+            largest
+        };
+        let s = SledStorage::open(&path).unwrap();
+        assert_eq!(s.last_delivery_id().await.unwrap(), Some(largest.clone()));
+        // An id written by hand, smaller than every stored one, changes nothing.
+        let mut old = fixtures::delivery(&fixtures::event(&acme, "x", at(0)), &ep);
+        old.id = DeliveryId::generate_at(Timestamp(1));
+        s.update_deliveries(&[old]).await.unwrap();
+        assert_eq!(s.last_delivery_id().await.unwrap(), Some(largest));
+    }
+
+    /// A value too large for sled's log goes to a blob file, which the device sync
+    /// restricts to its owner and syncs; it reads back after a reopen.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_large_event_is_a_synced_blob_readable_after_a_reopen() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let acme = fixtures::tenant("acme");
+        let mut event = fixtures::event(&acme, "big", at(1));
+        event.data = format!("{{\"blob\":\"{}\"}}", "x".repeat(300 * 1024)).into();
+        {
+            let s = SledStorage::open(&path).unwrap();
+            fixtures::publish(&s, &event, &[]).await;
+        }
+        let blobs: Vec<std::fs::Metadata> = std::fs::read_dir(path.join("blobs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().metadata().unwrap())
+            .collect();
+        assert!(!blobs.is_empty(), "the event went to a blob");
+        for blob in &blobs {
+            assert_eq!(blob.permissions().mode() & 0o777, 0o600);
+        }
+        let s = SledStorage::open(&path).unwrap();
+        let back = s.get_event(&acme, &event.id).await.unwrap().unwrap();
+        assert_eq!(back.data, event.data);
+    }
+
+    /// A measurement, not a check: what the device sync (`fdatasync`) costs a commit
+    /// group. One writer makes every publish its own group, so its µs per publish is
+    /// the µs per group; more writers share groups. Run it in release:
+    /// `cargo test --release -p herald-storage-sled --lib -- --ignored --nocapture sync_cost`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement; run by hand in release"]
+    async fn device_sync_cost_per_group() {
+        async fn rate(durability: Durability, writers: usize) -> f64 {
+            let dir = tempfile::tempdir().unwrap();
+            let s = Arc::new(SledStorage::open_with(&dir.path().join("data"), durability).unwrap());
+            let acme = fixtures::tenant("acme");
+            let ep = fixtures::endpoint(&acme);
+            s.create_endpoint(&ep).await.unwrap();
+            let span = std::time::Duration::from_secs(3);
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..writers)
+                .map(|_| {
+                    let (s, acme, ep) = (s.clone(), acme.clone(), ep.clone());
+                    tokio::spawn(async move {
+                        let mut done = 0u64;
+                        while started.elapsed() < span {
+                            let event = fixtures::event(&acme, "x", at(done));
+                            fixtures::publish(&*s, &event, &[&ep]).await;
+                            done += 1;
+                        }
+                        done
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for task in tasks {
+                total += task.await.unwrap();
+            }
+            total as f64 / started.elapsed().as_secs_f64()
+        }
+        for writers in [1, 16, 64, 256] {
+            let synced = rate(Durability::Device, writers).await;
+            let cached = rate(Durability::PageCache, writers).await;
+            println!(
+                "{writers:>4} writers: {synced:>8.0} publishes/s with the device sync ({:>6.0} µs each), \
+                 {cached:>8.0} without ({:>6.0} µs each)",
+                1e6 / synced,
+                1e6 / cached,
+            );
         }
     }
 }

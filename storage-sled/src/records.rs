@@ -1,21 +1,614 @@
-//! How values are stored: records in postcard (compact binary serde), counters as
-//! fixed-width integers.
+//! How values are stored: storage-owned record types in postcard (compact binary
+//! serde), counters as fixed-width integers.
 //!
 //! Postcard rather than JSON because every byte of a record is copied several times
 //! on the one commit thread (into sled's node, its log buffer, and again at every
 //! node split and consolidation): a delivery record is about a third of its JSON
-//! size. Postcard carries no field names, so any change to a stored record's fields
-//! is a change of `FORMAT_VERSION`.
+//! size. Postcard carries no field names, so a record's bytes are its fields in
+//! order: the format.
+//!
+//! That is why records are not the domain structs: each kind has its own type here
+//! (`DeliveryRecord`, `EndpointRecord`, `HealthRecord`, `AttemptRecord`,
+//! `EventRecord`), with mirrors of every enum they carry, and explicit conversions
+//! that name every field of the domain struct (destructured without `..`, built
+//! without defaults). A field added to `Delivery` then fails to compile here instead
+//! of silently changing the bytes on disk; a change of these types is a change of
+//! `FORMAT_VERSION`, and the golden-bytes tests below pin each kind's encoding.
+//!
+//! Records borrow their text from what they were made from or decoded from
+//! (`&str`), so encoding copies nothing twice and decoding allocates only the
+//! domain value's own strings. Ids are checked on the way back (`TryFrom`): a
+//! stored id that does not parse is `StorageError::Corrupt`.
+
+use std::collections::BTreeMap;
 
 use herald::error::StorageError;
-use herald::ids::{DeliveryId, EndpointId};
-use herald::model::Event;
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::model::{
+    Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointHealth, Event,
+    Ordering,
+};
+use herald::signing::{Secret, SecretSet, SignatureScheme};
 use herald::storage::StorageResult;
-use serde::de::DeserializeOwned;
+use herald::time::Timestamp;
+use herald::transport::ErrorClass;
 use serde::{Deserialize, Serialize};
 
-/// The value under an `N` key: the event and its deliveries in creation order.
-#[derive(Debug, Serialize, Deserialize)]
+/// A kind of value stored through a record type of this module.
+pub(crate) trait Record: Sized {
+    /// The record's name in errors.
+    const WHAT: &'static str;
+
+    /// Serializes its record (postcard).
+    fn encode(&self) -> StorageResult<Vec<u8>>;
+
+    /// Reads what `encode` wrote.
+    fn decode(bytes: &[u8]) -> StorageResult<Self>;
+}
+
+/// Serializes `value`'s record (postcard).
+pub(crate) fn encode<T: Record>(value: &T) -> StorageResult<Vec<u8>> {
+    value.encode()
+}
+
+/// Reads a record written by `encode`.
+pub(crate) fn decode<T: Record>(bytes: &[u8]) -> StorageResult<T> {
+    T::decode(bytes)
+}
+
+/// Mirrors a domain enum as a storage-owned one: the record enum, and conversions
+/// both ways as exhaustive matches, so a variant added to the domain enum fails to
+/// compile here. Postcard stores a variant as its position: variants are only ever
+/// appended, with a new `FORMAT_VERSION`.
+macro_rules! mirror_enum {
+    ($(#[$doc:meta])* $record:ident <=> $domain:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub(crate) enum $record {
+            $(
+                #[doc = concat!("`", stringify!($domain), "::", stringify!($variant), "`.")]
+                $variant,
+            )+
+        }
+
+        impl From<$domain> for $record {
+            fn from(value: $domain) -> Self {
+                match value {
+                    $($domain::$variant => Self::$variant,)+
+                }
+            }
+        }
+
+        impl From<$record> for $domain {
+            fn from(value: $record) -> Self {
+                match value {
+                    $($record::$variant => Self::$variant,)+
+                }
+            }
+        }
+    };
+}
+
+mirror_enum!(
+    /// A delivery's status, as stored.
+    StatusRecord <=> DeliveryStatus { Pending, Succeeded, Dead }
+);
+
+mirror_enum!(
+    /// Why a delivery is dead, as stored.
+    DeadReasonRecord <=> DeadReason {
+        RetriesExhausted,
+        Gone,
+        EndpointDisabled,
+        EndpointDeleted,
+        EventPurged,
+    }
+);
+
+mirror_enum!(
+    /// An attempt's error class, as stored.
+    ErrorClassRecord <=> ErrorClass {
+        Timeout,
+        Connect,
+        Dns,
+        Tls,
+        BlockedDestination,
+        Protocol,
+        Body,
+    }
+);
+
+mirror_enum!(
+    /// An endpoint's delivery order, as stored.
+    OrderingRecord <=> Ordering { Unordered, Fifo }
+);
+
+mirror_enum!(
+    /// Why an endpoint is disabled, as stored.
+    DisabledReasonRecord <=> DisabledReason { Manual, Gone, Failing }
+);
+
+mirror_enum!(
+    /// An endpoint's signature scheme, as stored.
+    SignatureSchemeRecord <=> SignatureScheme { Standard, Hex, Timestamped }
+);
+
+/// A `StorageError::Corrupt` naming the record and what is wrong in it.
+fn corrupt(what: &str, why: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(format!("{what}: {why}"))
+}
+
+/// Parses a stored id with `parse`; `what` names the record in the error.
+fn parse_id<T, E>(
+    what: &str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> StorageResult<T> {
+    parse(text).map_err(|_| corrupt(what, format_args!("malformed id {text:?}")))
+}
+
+/// Serializes a record (postcard) into a buffer of `capacity` bytes to start with.
+fn postcard_encode<T: Serialize>(record: &T, capacity: usize) -> StorageResult<Vec<u8>> {
+    postcard::to_extend(record, Vec::with_capacity(capacity))
+        .map_err(|e| StorageError::backend("encoding a record", e))
+}
+
+/// Deserializes a record; `what` names it in the error.
+fn postcard_decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> StorageResult<T> {
+    postcard::from_bytes(bytes).map_err(|e| corrupt(what, e))
+}
+
+/// Room a record's encoding starts with: a delivery, an attempt or the fixed part of
+/// an event fits, so the buffer is not regrown (and copied) byte range by byte range.
+const RECORD_CAPACITY: usize = 256;
+
+/// A delivery as stored: under `D`, and as an entry of a pending chunk under `Q`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DeliveryRecord<'a> {
+    /// First, so a chunk entry's id is read without the rest (`delivery_id_text`).
+    id: &'a str,
+    event_id: &'a str,
+    tenant: &'a str,
+    endpoint_id: &'a str,
+    event_type: &'a str,
+    status: StatusRecord,
+    attempts: u32,
+    budget_start: u32,
+    next_attempt_at: Option<u64>,
+    last_status: Option<u16>,
+    last_error: Option<ErrorClassRecord>,
+    dead_reason: Option<DeadReasonRecord>,
+    created_at: u64,
+    updated_at: u64,
+}
+
+impl<'a> From<&'a Delivery> for DeliveryRecord<'a> {
+    fn from(delivery: &'a Delivery) -> Self {
+        let Delivery {
+            id,
+            event_id,
+            tenant,
+            endpoint_id,
+            event_type,
+            status,
+            attempts,
+            budget_start,
+            next_attempt_at,
+            last_status,
+            last_error,
+            dead_reason,
+            created_at,
+            updated_at,
+        } = delivery;
+        Self {
+            id: id.as_str(),
+            event_id: event_id.as_str(),
+            tenant: tenant.as_str(),
+            endpoint_id: endpoint_id.as_str(),
+            event_type,
+            status: (*status).into(),
+            attempts: *attempts,
+            budget_start: *budget_start,
+            next_attempt_at: next_attempt_at.map(|t| t.0),
+            last_status: *last_status,
+            last_error: last_error.map(Into::into),
+            dead_reason: dead_reason.map(Into::into),
+            created_at: created_at.0,
+            updated_at: updated_at.0,
+        }
+    }
+}
+
+impl TryFrom<DeliveryRecord<'_>> for Delivery {
+    type Error = StorageError;
+
+    fn try_from(record: DeliveryRecord<'_>) -> StorageResult<Self> {
+        const WHAT: &str = Delivery::WHAT;
+        Ok(Delivery {
+            id: parse_id(WHAT, record.id, DeliveryId::parse)?,
+            event_id: parse_id(WHAT, record.event_id, EventId::parse)?,
+            tenant: parse_id(WHAT, record.tenant, TenantId::parse)?,
+            endpoint_id: parse_id(WHAT, record.endpoint_id, EndpointId::parse)?,
+            event_type: record.event_type.into(),
+            status: record.status.into(),
+            attempts: record.attempts,
+            budget_start: record.budget_start,
+            next_attempt_at: record.next_attempt_at.map(Timestamp),
+            last_status: record.last_status,
+            last_error: record.last_error.map(Into::into),
+            dead_reason: record.dead_reason.map(Into::into),
+            created_at: Timestamp(record.created_at),
+            updated_at: Timestamp(record.updated_at),
+        })
+    }
+}
+
+impl Record for Delivery {
+    const WHAT: &'static str = "delivery";
+
+    fn encode(&self) -> StorageResult<Vec<u8>> {
+        postcard_encode(&DeliveryRecord::from(self), RECORD_CAPACITY)
+    }
+
+    fn decode(bytes: &[u8]) -> StorageResult<Self> {
+        postcard_decode::<DeliveryRecord<'_>>(bytes, Self::WHAT)?.try_into()
+    }
+}
+
+/// The id's text of an encoded delivery (its first field), without decoding or
+/// checking the rest: enough to find its `D` record or compare it with an id.
+pub(crate) fn delivery_id_text(record: &[u8]) -> StorageResult<&str> {
+    postcard::take_from_bytes::<&str>(record)
+        .map(|(id, _)| id)
+        .map_err(|e| corrupt(Delivery::WHAT, e))
+}
+
+/// An endpoint's secrets, as stored.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SecretSetRecord<'a> {
+    current: &'a str,
+    #[serde(borrow)]
+    previous: Option<&'a str>,
+    previous_valid_until: Option<u64>,
+}
+
+impl<'a> From<&'a SecretSet> for SecretSetRecord<'a> {
+    fn from(secrets: &'a SecretSet) -> Self {
+        let SecretSet {
+            current,
+            previous,
+            previous_valid_until,
+        } = secrets;
+        Self {
+            current: current.expose(),
+            previous: previous.as_ref().map(Secret::expose),
+            previous_valid_until: previous_valid_until.map(|t| t.0),
+        }
+    }
+}
+
+impl TryFrom<SecretSetRecord<'_>> for SecretSet {
+    type Error = StorageError;
+
+    fn try_from(record: SecretSetRecord<'_>) -> StorageResult<Self> {
+        Ok(SecretSet {
+            current: stored_secret(record.current)?,
+            previous: record.previous.map(stored_secret).transpose()?,
+            previous_valid_until: record.previous_valid_until.map(Timestamp),
+        })
+    }
+}
+
+/// A secret as stored. It was checked against its scheme when it was set; it is not
+/// checked again (`Secret::parse`), since a scheme changed since must not make the
+/// endpoint unreadable: `Secret`'s own (transparent) deserialization takes the text.
+fn stored_secret(text: &str) -> StorageResult<Secret> {
+    use serde::de::value::{Error, StrDeserializer};
+    use serde::de::IntoDeserializer;
+    let text: StrDeserializer<'_, Error> = text.into_deserializer();
+    Secret::deserialize(text).map_err(|e| corrupt(Endpoint::WHAT, e))
+}
+
+/// An endpoint as stored, under `E`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EndpointRecord<'a> {
+    id: &'a str,
+    tenant: &'a str,
+    url: &'a str,
+    #[serde(borrow)]
+    description: Option<&'a str>,
+    #[serde(borrow)]
+    event_types: Vec<&'a str>,
+    #[serde(borrow)]
+    channels: Vec<&'a str>,
+    active: bool,
+    disabled_reason: Option<DisabledReasonRecord>,
+    signature_scheme: SignatureSchemeRecord,
+    #[serde(borrow)]
+    secrets: SecretSetRecord<'a>,
+    /// In name order (the domain's `BTreeMap`).
+    #[serde(borrow)]
+    headers: Vec<(&'a str, &'a str)>,
+    ordering: OrderingRecord,
+    max_in_flight: Option<u32>,
+    rate_limit: Option<u32>,
+    timeout_ms: Option<u64>,
+    retry_schedule_secs: Option<Vec<u64>>,
+    created_at: u64,
+    updated_at: u64,
+    enabled_at: Option<u64>,
+    version: u64,
+}
+
+impl<'a> From<&'a Endpoint> for EndpointRecord<'a> {
+    fn from(endpoint: &'a Endpoint) -> Self {
+        let Endpoint {
+            id,
+            tenant,
+            url,
+            description,
+            event_types,
+            channels,
+            active,
+            disabled_reason,
+            signature_scheme,
+            secrets,
+            headers,
+            ordering,
+            max_in_flight,
+            rate_limit,
+            timeout_ms,
+            retry_schedule_secs,
+            created_at,
+            updated_at,
+            enabled_at,
+            version,
+        } = endpoint;
+        Self {
+            id: id.as_str(),
+            tenant: tenant.as_str(),
+            url,
+            description: description.as_deref(),
+            event_types: event_types.iter().map(String::as_str).collect(),
+            channels: channels.iter().map(String::as_str).collect(),
+            active: *active,
+            disabled_reason: disabled_reason.map(Into::into),
+            signature_scheme: (*signature_scheme).into(),
+            secrets: secrets.into(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect(),
+            ordering: (*ordering).into(),
+            max_in_flight: *max_in_flight,
+            rate_limit: *rate_limit,
+            timeout_ms: *timeout_ms,
+            retry_schedule_secs: retry_schedule_secs.clone(),
+            created_at: created_at.0,
+            updated_at: updated_at.0,
+            enabled_at: enabled_at.map(|t| t.0),
+            version: *version,
+        }
+    }
+}
+
+impl TryFrom<EndpointRecord<'_>> for Endpoint {
+    type Error = StorageError;
+
+    fn try_from(record: EndpointRecord<'_>) -> StorageResult<Self> {
+        const WHAT: &str = Endpoint::WHAT;
+        let strings = |texts: Vec<&str>| texts.into_iter().map(str::to_owned).collect();
+        Ok(Endpoint {
+            id: parse_id(WHAT, record.id, EndpointId::parse)?,
+            tenant: parse_id(WHAT, record.tenant, TenantId::parse)?,
+            url: record.url.to_owned(),
+            description: record.description.map(str::to_owned),
+            event_types: strings(record.event_types),
+            channels: strings(record.channels),
+            active: record.active,
+            disabled_reason: record.disabled_reason.map(Into::into),
+            signature_scheme: record.signature_scheme.into(),
+            secrets: record.secrets.try_into()?,
+            headers: record
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect::<BTreeMap<String, String>>(),
+            ordering: record.ordering.into(),
+            max_in_flight: record.max_in_flight,
+            rate_limit: record.rate_limit,
+            timeout_ms: record.timeout_ms,
+            retry_schedule_secs: record.retry_schedule_secs,
+            created_at: Timestamp(record.created_at),
+            updated_at: Timestamp(record.updated_at),
+            enabled_at: record.enabled_at.map(Timestamp),
+            version: record.version,
+        })
+    }
+}
+
+impl Record for Endpoint {
+    const WHAT: &'static str = "endpoint";
+
+    fn encode(&self) -> StorageResult<Vec<u8>> {
+        postcard_encode(&EndpointRecord::from(self), RECORD_CAPACITY)
+    }
+
+    fn decode(bytes: &[u8]) -> StorageResult<Self> {
+        postcard_decode::<EndpointRecord<'_>>(bytes, Self::WHAT)?.try_into()
+    }
+}
+
+/// An endpoint's health as stored, under `H`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HealthRecord {
+    consecutive_failures: u32,
+    failing_since: Option<u64>,
+    succeeded: u64,
+    failed_attempts: u64,
+    last_success_at: Option<u64>,
+    last_failure_at: Option<u64>,
+    last_status: Option<u16>,
+    last_error: Option<ErrorClassRecord>,
+}
+
+impl From<&EndpointHealth> for HealthRecord {
+    fn from(health: &EndpointHealth) -> Self {
+        let EndpointHealth {
+            consecutive_failures,
+            failing_since,
+            succeeded,
+            failed_attempts,
+            last_success_at,
+            last_failure_at,
+            last_status,
+            last_error,
+        } = health;
+        Self {
+            consecutive_failures: *consecutive_failures,
+            failing_since: failing_since.map(|t| t.0),
+            succeeded: *succeeded,
+            failed_attempts: *failed_attempts,
+            last_success_at: last_success_at.map(|t| t.0),
+            last_failure_at: last_failure_at.map(|t| t.0),
+            last_status: *last_status,
+            last_error: last_error.map(Into::into),
+        }
+    }
+}
+
+impl From<HealthRecord> for EndpointHealth {
+    fn from(record: HealthRecord) -> Self {
+        EndpointHealth {
+            consecutive_failures: record.consecutive_failures,
+            failing_since: record.failing_since.map(Timestamp),
+            succeeded: record.succeeded,
+            failed_attempts: record.failed_attempts,
+            last_success_at: record.last_success_at.map(Timestamp),
+            last_failure_at: record.last_failure_at.map(Timestamp),
+            last_status: record.last_status,
+            last_error: record.last_error.map(Into::into),
+        }
+    }
+}
+
+impl Record for EndpointHealth {
+    const WHAT: &'static str = "health";
+
+    fn encode(&self) -> StorageResult<Vec<u8>> {
+        postcard_encode(&HealthRecord::from(self), 64)
+    }
+
+    fn decode(bytes: &[u8]) -> StorageResult<Self> {
+        postcard_decode::<HealthRecord>(bytes, Self::WHAT).map(Into::into)
+    }
+}
+
+/// An attempt as stored, in a chunk of its endpoint's log under `A`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AttemptRecord<'a> {
+    id: &'a str,
+    tenant: &'a str,
+    endpoint_id: &'a str,
+    delivery_id: &'a str,
+    event_id: &'a str,
+    event_type: &'a str,
+    attempt: u32,
+    started_at: u64,
+    duration_ms: u64,
+    status: Option<u16>,
+    error: Option<ErrorClassRecord>,
+    response_body: &'a str,
+}
+
+impl<'a> From<&'a Attempt> for AttemptRecord<'a> {
+    fn from(attempt: &'a Attempt) -> Self {
+        let Attempt {
+            id,
+            tenant,
+            endpoint_id,
+            delivery_id,
+            event_id,
+            event_type,
+            attempt,
+            started_at,
+            duration_ms,
+            status,
+            error,
+            response_body,
+        } = attempt;
+        Self {
+            id: id.as_str(),
+            tenant: tenant.as_str(),
+            endpoint_id: endpoint_id.as_str(),
+            delivery_id: delivery_id.as_str(),
+            event_id: event_id.as_str(),
+            event_type,
+            attempt: *attempt,
+            started_at: started_at.0,
+            duration_ms: *duration_ms,
+            status: *status,
+            error: error.map(Into::into),
+            response_body,
+        }
+    }
+}
+
+impl TryFrom<AttemptRecord<'_>> for Attempt {
+    type Error = StorageError;
+
+    fn try_from(record: AttemptRecord<'_>) -> StorageResult<Self> {
+        const WHAT: &str = Attempt::WHAT;
+        Ok(Attempt {
+            id: parse_id(WHAT, record.id, AttemptId::parse)?,
+            tenant: parse_id(WHAT, record.tenant, TenantId::parse)?,
+            endpoint_id: parse_id(WHAT, record.endpoint_id, EndpointId::parse)?,
+            delivery_id: parse_id(WHAT, record.delivery_id, DeliveryId::parse)?,
+            event_id: parse_id(WHAT, record.event_id, EventId::parse)?,
+            event_type: record.event_type.into(),
+            attempt: record.attempt,
+            started_at: Timestamp(record.started_at),
+            duration_ms: record.duration_ms,
+            status: record.status,
+            error: record.error.map(Into::into),
+            response_body: record.response_body.to_owned(),
+        })
+    }
+}
+
+impl Record for Attempt {
+    const WHAT: &'static str = "attempt";
+
+    fn encode(&self) -> StorageResult<Vec<u8>> {
+        postcard_encode(&AttemptRecord::from(self), RECORD_CAPACITY)
+    }
+
+    fn decode(bytes: &[u8]) -> StorageResult<Self> {
+        postcard_decode::<AttemptRecord<'_>>(bytes, Self::WHAT)?.try_into()
+    }
+}
+
+/// A delivery of a stored event: enough to find its record, which is its entry in
+/// a pending chunk (`Q` endpoint, bucket of its id) until it first changes, and
+/// under `D` delivery from then on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeliveryRef {
+    /// The delivery's id.
+    pub(crate) id: DeliveryId,
+    /// Its endpoint.
+    pub(crate) endpoint_id: EndpointId,
+}
+
+/// A `DeliveryRef` as stored.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct DeliveryRefRecord<'a> {
+    id: &'a str,
+    endpoint_id: &'a str,
+}
+
+/// The value under an `N` key, decoded: the event and its deliveries in creation
+/// order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoredEvent {
     /// The event as published.
     pub(crate) event: Event,
@@ -23,28 +616,98 @@ pub(crate) struct StoredEvent {
     pub(crate) deliveries: Vec<DeliveryRef>,
 }
 
-impl StoredEvent {
+/// An event and its deliveries' refs as stored, under `N`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EventRecord<'a> {
+    id: &'a str,
+    tenant: &'a str,
+    event_type: &'a str,
+    #[serde(borrow)]
+    channels: Vec<&'a str>,
+    created_at: u64,
+    data: &'a str,
+    deliveries: u32,
+    #[serde(borrow)]
+    refs: Vec<DeliveryRefRecord<'a>>,
+}
+
+impl<'a> EventRecord<'a> {
+    /// The record of `event` published with `deliveries`.
+    pub(crate) fn new(event: &'a Event, deliveries: &'a [Delivery]) -> Self {
+        let Event {
+            id,
+            tenant,
+            event_type,
+            channels,
+            created_at,
+            data,
+            deliveries: count,
+        } = event;
+        Self {
+            id: id.as_str(),
+            tenant: tenant.as_str(),
+            event_type,
+            channels: channels.iter().map(String::as_str).collect(),
+            created_at: created_at.0,
+            data,
+            deliveries: *count,
+            refs: deliveries
+                .iter()
+                .map(|d| DeliveryRefRecord {
+                    id: d.id.as_str(),
+                    endpoint_id: d.endpoint_id.as_str(),
+                })
+                .collect(),
+        }
+    }
+
     /// Serializes it (postcard) into a buffer sized for it up front: the payload, a
-    /// `DeliveryRef` per delivery, and room for the rest.
+    /// ref per delivery, and room for the rest.
     pub(crate) fn encode(&self) -> StorageResult<Vec<u8>> {
-        let capacity =
-            RECORD_CAPACITY + self.event.data.len() + DELIVERY_REF_CAPACITY * self.deliveries.len();
-        encode_with_capacity(self, capacity)
+        let capacity = RECORD_CAPACITY + self.data.len() + DELIVERY_REF_CAPACITY * self.refs.len();
+        postcard_encode(self, capacity)
     }
 }
 
-/// Room for one encoded `DeliveryRef`: its two ids and their lengths.
+/// Room for one encoded `DeliveryRefRecord`: its two ids and their lengths.
 const DELIVERY_REF_CAPACITY: usize = 64;
 
-/// A delivery of a stored event: enough to find its record, which is its entry in
-/// a pending chunk (`Q` endpoint, bucket of its id) until it first changes, and
-/// under `D` delivery from then on.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct DeliveryRef {
-    /// The delivery's id.
-    pub(crate) id: DeliveryId,
-    /// Its endpoint.
-    pub(crate) endpoint_id: EndpointId,
+impl TryFrom<EventRecord<'_>> for StoredEvent {
+    type Error = StorageError;
+
+    fn try_from(record: EventRecord<'_>) -> StorageResult<Self> {
+        const WHAT: &str = StoredEvent::WHAT;
+        let event = Event {
+            id: parse_id(WHAT, record.id, EventId::parse)?,
+            tenant: parse_id(WHAT, record.tenant, TenantId::parse)?,
+            event_type: record.event_type.to_owned(),
+            channels: record.channels.into_iter().map(str::to_owned).collect(),
+            created_at: Timestamp(record.created_at),
+            data: record.data.into(),
+            deliveries: record.deliveries,
+        };
+        let deliveries = record
+            .refs
+            .into_iter()
+            .map(|r| {
+                Ok(DeliveryRef {
+                    id: parse_id(WHAT, r.id, DeliveryId::parse)?,
+                    endpoint_id: parse_id(WHAT, r.endpoint_id, EndpointId::parse)?,
+                })
+            })
+            .collect::<StorageResult<_>>()?;
+        Ok(StoredEvent { event, deliveries })
+    }
+}
+
+impl StoredEvent {
+    /// The record's name in errors.
+    pub(crate) const WHAT: &'static str = "event";
+
+    /// Reads what `EventRecord::encode` wrote.
+    pub(crate) fn decode(bytes: &[u8]) -> StorageResult<Self> {
+        postcard_decode::<EventRecord<'_>>(bytes, Self::WHAT)?.try_into()
+    }
 }
 
 /// An endpoint's delivery counters (the value under a `C` key).
@@ -83,10 +746,10 @@ impl Counts {
     }
 }
 
-/// The value under an `A` key: a chunk, the records (`encode`d attempts) appended
-/// to one log in one commit group. A `u32` count, then each record as a `u32`
-/// length and its bytes (little-endian), so the commit thread builds it by copying
-/// bytes, and the purge counts its attempts without decoding them.
+/// The value under an `A` or `Q` key: a chunk, the records appended to one log (or
+/// published to one bucket) in one commit group. A `u32` count, then each record as
+/// a `u32` length and its bytes (little-endian), so the commit thread builds it by
+/// copying bytes, and the purge counts its attempts without decoding them.
 pub(crate) fn encode_chunk(records: &[Vec<u8>]) -> Vec<u8> {
     let size = 4 + records.iter().map(|r| 4 + r.len()).sum::<usize>();
     let mut out = Vec::with_capacity(size);
@@ -105,7 +768,7 @@ fn chunk_word(n: usize) -> u32 {
 
 /// The records of a chunk written by `encode_chunk`.
 pub(crate) fn chunk_records(bytes: &[u8]) -> StorageResult<Vec<&[u8]>> {
-    let corrupt = || StorageError::Corrupt("attempt chunk: truncated".into());
+    let corrupt = || StorageError::Corrupt("chunk: truncated".into());
     let word = |at: usize| -> StorageResult<usize> {
         let b = bytes.get(at..at + 4).ok_or_else(corrupt)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
@@ -119,146 +782,259 @@ pub(crate) fn chunk_records(bytes: &[u8]) -> StorageResult<Vec<&[u8]>> {
         at += 4 + len;
     }
     if at != bytes.len() {
-        return Err(StorageError::Corrupt(
-            "attempt chunk: trailing bytes".into(),
-        ));
+        return Err(StorageError::Corrupt("chunk: trailing bytes".into()));
     }
     Ok(records)
 }
 
-/// Room a record's encoding starts with: a delivery, an attempt or the fixed part of
-/// an event fits, so the buffer is not regrown (and copied) byte range by byte range.
-const RECORD_CAPACITY: usize = 256;
-
-/// Serializes a record (postcard).
-pub(crate) fn encode<T: Serialize>(value: &T) -> StorageResult<Vec<u8>> {
-    encode_with_capacity(value, RECORD_CAPACITY)
-}
-
-/// Serializes a record (postcard) into a buffer of `capacity` bytes to start with.
-fn encode_with_capacity<T: Serialize>(value: &T, capacity: usize) -> StorageResult<Vec<u8>> {
-    postcard::to_extend(value, Vec::with_capacity(capacity))
-        .map_err(|e| StorageError::backend("encoding a record", e))
-}
-
-/// Deserializes a record written by `encode`; `what` names it in the error.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StorageResult<T> {
-    postcard::from_bytes(bytes).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
-}
-
-/// The id of an `encode`d delivery (its first field), without decoding the rest.
-pub(crate) fn delivery_id(record: &[u8]) -> StorageResult<DeliveryId> {
-    #[derive(Deserialize)]
-    struct Head {
-        id: DeliveryId,
-    }
-    postcard::take_from_bytes::<Head>(record)
-        .map(|(head, _)| head.id)
-        .map_err(|e| StorageError::Corrupt(format!("delivery: {e}")))
-}
-
 /// Reads an id stored as UTF-8 text.
 pub(crate) fn text(bytes: &[u8], what: &str) -> StorageResult<String> {
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| StorageError::Corrupt(format!("{what}: not UTF-8")))
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| corrupt(what, "not UTF-8"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use herald::model::{
-        Attempt, DeadReason, Delivery, DisabledReason, Endpoint, EndpointHealth, Ordering,
-    };
-    use herald::signing::{Secret, SignatureScheme};
-    use herald::transport::ErrorClass;
-    use herald_testkit::conformance::{self as fixtures, at};
+    /// Fixed ids: a ULID's first 10 characters are its time, here `T`.
+    const TENANT: &str = "acme";
+    const ENDPOINT: &str = "ep_01HF7YAT00A0B1C2D3E4F5G6H7";
+    const EVENT: &str = "evt_01HF7YAT00J8K9MANBPCQDRESF";
+    const DELIVERY: &str = "dlv_01HF7YAT00TGVHWJXKYMZN0P1Q";
+    const ATTEMPT: &str = "att_01HF7YAT00R2S3T4V5W6X7Y8Z9";
+    /// 2023-11-14T22:13:20Z, the time of every id above.
+    const T: u64 = 1_700_000_000_000;
 
-    /// Encodes `value`, decodes it back, and checks it is unchanged; returns the
-    /// encoded length next to the JSON length.
-    fn round_trip<T>(value: &T) -> (usize, usize)
-    where
-        T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
-    {
+    fn at(ms_after: u64) -> Timestamp {
+        Timestamp(T + ms_after)
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// An endpoint with every optional field set.
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            id: EndpointId::parse(ENDPOINT).unwrap(),
+            tenant: TenantId::parse(TENANT).unwrap(),
+            url: "https://example.com/hooks".into(),
+            description: Some("orders".into()),
+            event_types: vec!["order.filled".into(), "order.*".into()],
+            channels: vec!["eu".into()],
+            active: false,
+            disabled_reason: Some(DisabledReason::Failing),
+            signature_scheme: SignatureScheme::Timestamped,
+            secrets: SecretSet {
+                current: stored_secret("whsec_bmV3LXNlY3JldC1ieXRlcy0wMTIzNDU2").unwrap(),
+                previous: Some(stored_secret("old-secret-0123456789").unwrap()),
+                previous_valid_until: Some(at(60_000)),
+            },
+            headers: BTreeMap::from([
+                ("x-team".into(), "desk-7".into()),
+                ("x-env".into(), "prod".into()),
+            ]),
+            ordering: Ordering::Fifo,
+            max_in_flight: Some(4),
+            rate_limit: Some(100),
+            timeout_ms: Some(2_500),
+            retry_schedule_secs: Some(vec![1, 5, 300]),
+            created_at: at(0),
+            updated_at: at(61_000),
+            enabled_at: Some(at(30_000)),
+            version: 3,
+        }
+    }
+
+    /// A dead delivery with every optional field set.
+    fn delivery() -> Delivery {
+        Delivery {
+            id: DeliveryId::parse(DELIVERY).unwrap(),
+            event_id: EventId::parse(EVENT).unwrap(),
+            tenant: TenantId::parse(TENANT).unwrap(),
+            endpoint_id: EndpointId::parse(ENDPOINT).unwrap(),
+            event_type: "order.filled".into(),
+            status: DeliveryStatus::Dead,
+            attempts: 3,
+            budget_start: 1,
+            next_attempt_at: Some(at(90_000)),
+            last_status: Some(503),
+            last_error: Some(ErrorClass::Timeout),
+            dead_reason: Some(DeadReason::EventPurged),
+            created_at: at(0),
+            updated_at: at(91_000),
+        }
+    }
+
+    fn attempt() -> Attempt {
+        Attempt {
+            id: AttemptId::parse(ATTEMPT).unwrap(),
+            tenant: TenantId::parse(TENANT).unwrap(),
+            endpoint_id: EndpointId::parse(ENDPOINT).unwrap(),
+            delivery_id: DeliveryId::parse(DELIVERY).unwrap(),
+            event_id: EventId::parse(EVENT).unwrap(),
+            event_type: "order.filled".into(),
+            attempt: 3,
+            started_at: at(90_000),
+            duration_ms: 1_234,
+            status: Some(503),
+            error: Some(ErrorClass::Protocol),
+            response_body: "busy\r\n\u{0}é".into(),
+        }
+    }
+
+    fn health() -> EndpointHealth {
+        EndpointHealth {
+            consecutive_failures: 3,
+            failing_since: Some(at(1_000)),
+            succeeded: 7,
+            failed_attempts: 300,
+            last_success_at: Some(at(500)),
+            last_failure_at: Some(at(2_000)),
+            last_status: Some(500),
+            last_error: Some(ErrorClass::BlockedDestination),
+        }
+    }
+
+    fn event() -> Event {
+        Event {
+            id: EventId::parse(EVENT).unwrap(),
+            tenant: TenantId::parse(TENANT).unwrap(),
+            event_type: "order.filled".into(),
+            channels: vec!["eu".into(), "us".into()],
+            created_at: at(0),
+            data: "{\"n\":1}".into(),
+            deliveries: 1,
+        }
+    }
+
+    /// Checks that `value` encodes to `golden` (hex) and that `golden` decodes back to
+    /// `value`: the format of this kind of record is frozen.
+    fn assert_golden<T: Record + PartialEq + std::fmt::Debug>(value: &T, golden: &str) {
         let bytes = encode(value).unwrap();
-        let back: T = decode(&bytes, "record").unwrap();
-        assert_eq!(&back, value);
-        (bytes.len(), serde_json::to_vec(value).unwrap().len())
+        assert_eq!(hex(&bytes), golden, "{} encodes to other bytes", T::WHAT);
+        assert_eq!(&decode::<T>(&unhex(golden)).unwrap(), value);
     }
 
     #[test]
-    fn every_record_round_trips_with_every_field_set() {
-        let tenant = fixtures::tenant("acme");
-        let mut endpoint: Endpoint = fixtures::endpoint(&tenant);
-        endpoint.description = Some("orders".into());
-        endpoint.event_types = vec!["order.filled".into(), "order.*".into()];
-        endpoint.channels = vec!["eu".into()];
-        endpoint.active = false;
-        endpoint.disabled_reason = Some(DisabledReason::Failing);
-        endpoint.signature_scheme = SignatureScheme::default();
-        endpoint.secrets.rotate(Secret::generate(), at(60));
-        endpoint.headers.insert("x-team".into(), "desk-7".into());
-        endpoint.ordering = Ordering::default();
-        endpoint.max_in_flight = Some(4);
-        endpoint.rate_limit = Some(100);
-        endpoint.timeout_ms = Some(2_500);
-        endpoint.retry_schedule_secs = Some(vec![1, 5, 30]);
-        endpoint.updated_at = at(61);
-        round_trip(&endpoint);
+    fn a_delivery_record_has_its_golden_bytes() {
+        assert_golden(&delivery(), GOLDEN_DELIVERY);
+    }
 
-        let mut event = fixtures::event(&tenant, "order.filled", at(1));
-        event.channels = vec!["eu".into()];
-        event.deliveries = 1;
-        let mut delivery: Delivery = fixtures::delivery(&event, &endpoint);
-        delivery.attempts = 3;
-        delivery.budget_start = 1;
-        delivery.next_attempt_at = Some(at(90));
-        delivery.last_status = Some(503);
-        delivery.last_error = Some(ErrorClass::Timeout);
-        delivery.kill(DeadReason::RetriesExhausted, at(91));
-        let (binary, json) = round_trip(&delivery);
-        assert!(binary * 2 < json, "{binary} B against {json} B of JSON");
+    #[test]
+    fn an_endpoint_record_has_its_golden_bytes() {
+        assert_golden(&endpoint(), GOLDEN_ENDPOINT);
+    }
 
-        let mut attempt: Attempt = fixtures::attempt(&delivery, 3, 503, at(90));
-        attempt.error = Some(ErrorClass::Protocol);
-        attempt.response_body = "busy\r\n\u{0}é".into();
-        round_trip(&attempt);
+    #[test]
+    fn a_health_record_has_its_golden_bytes() {
+        assert_golden(&health(), GOLDEN_HEALTH);
+    }
 
-        let health = EndpointHealth {
-            succeeded: 7,
-            last_success_at: Some(at(2)),
-            last_error: Some(ErrorClass::Connect),
-            ..fixtures::health(3)
-        };
-        round_trip(&health);
+    #[test]
+    fn an_attempt_record_has_its_golden_bytes() {
+        assert_golden(&attempt(), GOLDEN_ATTEMPT);
+    }
 
-        let stored = StoredEvent {
-            event: event.clone(),
-            deliveries: vec![DeliveryRef {
-                id: delivery.id.clone(),
-                endpoint_id: endpoint.id.clone(),
-            }],
-        };
-        let back: StoredEvent = decode(&stored.encode().unwrap(), "event").unwrap();
+    #[test]
+    fn an_event_record_has_its_golden_bytes() {
+        let event = event();
+        let deliveries = [delivery()];
+        let bytes = EventRecord::new(&event, &deliveries).encode().unwrap();
+        assert_eq!(hex(&bytes), GOLDEN_EVENT);
+        let back = StoredEvent::decode(&unhex(GOLDEN_EVENT)).unwrap();
         assert_eq!(back.event, event);
-        assert_eq!(back.deliveries.len(), 1);
-        assert_eq!(back.deliveries[0].id, delivery.id);
-        assert_eq!(back.deliveries[0].endpoint_id, endpoint.id);
+        assert_eq!(
+            back.deliveries,
+            vec![DeliveryRef {
+                id: deliveries[0].id.clone(),
+                endpoint_id: deliveries[0].endpoint_id.clone(),
+            }]
+        );
+    }
+
+    /// Each mirrored enum keeps its variants' positions: they are the stored bytes.
+    #[test]
+    fn enum_variants_keep_their_stored_positions() {
+        fn position<T: Serialize>(record: T) -> Vec<u8> {
+            postcard::to_allocvec(&record).unwrap()
+        }
+        assert_eq!(position(StatusRecord::from(DeliveryStatus::Dead)), [2]);
+        assert_eq!(
+            position(DeadReasonRecord::from(DeadReason::EventPurged)),
+            [4]
+        );
+        assert_eq!(position(ErrorClassRecord::from(ErrorClass::Body)), [6]);
+        assert_eq!(position(OrderingRecord::from(Ordering::Fifo)), [1]);
+        assert_eq!(
+            position(DisabledReasonRecord::from(DisabledReason::Failing)),
+            [2]
+        );
+        assert_eq!(
+            position(SignatureSchemeRecord::from(SignatureScheme::Timestamped)),
+            [2]
+        );
+    }
+
+    #[test]
+    fn a_delivery_record_is_much_smaller_than_its_json() {
+        let delivery = delivery();
+        let binary = encode(&delivery).unwrap().len();
+        let json = serde_json::to_vec(&delivery).unwrap().len();
+        assert!(binary * 2 < json, "{binary} B against {json} B of JSON");
+    }
+
+    #[test]
+    fn a_chunk_entry_gives_its_id_without_decoding_the_rest() {
+        let bytes = encode(&delivery()).unwrap();
+        assert_eq!(delivery_id_text(&bytes).unwrap(), DELIVERY);
+        assert!(delivery_id_text(&bytes[..3]).is_err());
     }
 
     #[test]
     fn a_truncated_record_is_corrupt_not_a_panic() {
-        let tenant = fixtures::tenant("acme");
-        let event = fixtures::event(&tenant, "order.filled", at(1));
-        let delivery = fixtures::delivery(&event, &fixtures::endpoint(&tenant));
-        let bytes = encode(&delivery).unwrap();
+        let bytes = encode(&delivery()).unwrap();
         for cut in 0..bytes.len() {
-            let result = decode::<Delivery>(&bytes[..cut], "delivery");
+            let result = decode::<Delivery>(&bytes[..cut]);
             assert!(
                 matches!(result, Err(StorageError::Corrupt(ref why)) if why.starts_with("delivery: ")),
                 "cut at {cut}: {result:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_stored_id_that_does_not_parse_is_corrupt() {
+        let delivery = delivery();
+        let record = DeliveryRecord {
+            endpoint_id: "not-an-endpoint",
+            ..DeliveryRecord::from(&delivery)
+        };
+        let bytes = postcard::to_allocvec(&record).unwrap();
+        let result = decode::<Delivery>(&bytes);
+        assert!(
+            matches!(result, Err(StorageError::Corrupt(ref why)) if why.contains("not-an-endpoint")),
+            "{result:?}"
+        );
+        let endpoint = endpoint();
+        let record = EndpointRecord {
+            id: DELIVERY,
+            ..EndpointRecord::from(&endpoint)
+        };
+        let bytes = postcard::to_allocvec(&record).unwrap();
+        assert!(matches!(
+            decode::<Endpoint>(&bytes),
+            Err(StorageError::Corrupt(_))
+        ));
     }
 
     #[test]
@@ -289,4 +1065,43 @@ mod tests {
         assert_eq!(Counts::decode(&counts.encode()).unwrap(), counts);
         assert!(Counts::decode(b"short").is_err());
     }
+
+    /// A dead delivery with every optional field set (`delivery()`).
+    const GOLDEN_DELIVERY: &str = concat!(
+        "1e646c765f3031484637594154303054475648574a584b594d5a4e305031511e",
+        "6576745f303148463759415430304a384b394d414e4250435144524553460461",
+        "636d651d65705f30314846375941543030413042314332443345344635473648",
+        "370c6f726465722e66696c6c656402030101908f9bffbc3101f7030100010480",
+        "d095ffbc31f8969bffbc31",
+    );
+    /// `endpoint()`, every optional field set.
+    const GOLDEN_ENDPOINT: &str = concat!(
+        "1d65705f30314846375941543030413042314332443345344635473648370461",
+        "636d651968747470733a2f2f6578616d706c652e636f6d2f686f6f6b7301066f",
+        "7264657273020c6f726465722e66696c6c6564076f726465722e2a0102657500",
+        "0102022677687365635f626d56334c584e6c59334a6c644331696558526c6379",
+        "30774d54497a4e44553201156f6c642d7365637265742d303132333435363738",
+        "3901e0a499ffbc310205782d656e760470726f6406782d7465616d066465736b",
+        "2d37010104016401c41301030105ac0280d095ffbc31c8ac99ffbc3101b0ba97",
+        "ffbc3103",
+    );
+    /// `health()`.
+    const GOLDEN_HEALTH: &str = "0301e8d795ffbc3107ac0201f4d395ffbc3101d0df95ffbc3101f4030104";
+    /// `attempt()`.
+    const GOLDEN_ATTEMPT: &str = concat!(
+        "1e6174745f3031484637594154303052325333543456355736583759385a3904",
+        "61636d651d65705f303148463759415430304130423143324433453446354736",
+        "48371e646c765f3031484637594154303054475648574a584b594d5a4e305031",
+        "511e6576745f303148463759415430304a384b394d414e425043514452455346",
+        "0c6f726465722e66696c6c656403908f9bffbc31d20901f70301050962757379",
+        "0d0a00c3a9",
+    );
+    /// `event()` with the ref of `delivery()`.
+    const GOLDEN_EVENT: &str = concat!(
+        "1e6576745f303148463759415430304a384b394d414e42504351445245534604",
+        "61636d650c6f726465722e66696c6c65640202657502757380d095ffbc31077b",
+        "226e223a317d01011e646c765f3031484637594154303054475648574a584b59",
+        "4d5a4e305031511d65705f303148463759415430304130423143324433453446",
+        "3547364837",
+    );
 }

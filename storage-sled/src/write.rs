@@ -5,17 +5,18 @@
 //! requests in the same group, and a failure discards what it staged.
 //!
 //! The commit thread is the one thread every write goes through, so the two writes
-//! of every delivery (`insert_event`, `record_attempt`) get their records encoded
-//! by the caller first (`EncodedEvent`, `EncodedAttempt`): the thread only moves
+//! of every delivery (`insert_event`, `record_outcomes`) get their records encoded
+//! by the caller first (`EncodedEvent`, `EncodedOutcomes`): the thread only moves
 //! bytes into place.
 //!
 //! A delivery's record has one home at a time. From its publish until it first
 //! changes, it is its entry in a pending chunk (`Txn::publish`, one chunk per
 //! endpoint and bucket of ids per commit group), so a publish writes a share of a
 //! key per delivery. From its first change on (an attempt's outcome, a replay, a
-//! kill) it is under `D`, in every state, with a `P` index entry while it is
-//! pending. So the success that settles a fresh delivery writes one key, `D`, and
-//! the chunk goes once none of its entries is live (`collect_bucket`).
+//! kill) it is under `D`, in every state, with a `P` index entry (endpoint, due
+//! time, id) while it is pending. So the success that settles a fresh delivery
+//! writes one key, `D`, and the chunk goes once none of its entries is live
+//! (`collect_bucket`).
 
 use std::collections::HashSet;
 
@@ -24,12 +25,12 @@ use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
 use herald::model::{
     Attempt, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
 };
-use herald::storage::{InsertEvent, StorageResult};
+use herald::storage::{InsertEvent, Outcome, ReplaceEndpoint, StorageResult};
 use herald::time::Timestamp;
 
 use crate::commit::Txn;
 use crate::keys::{self, kind};
-use crate::records::{self, Counts, DeliveryRef, StoredEvent};
+use crate::records::{self, Counts, EventRecord, StoredEvent};
 
 /// How many events or attempts one purge step looks at.
 pub(crate) const PURGE_STEP: usize = 512;
@@ -40,21 +41,47 @@ pub(crate) const PURGE_STEP: usize = 512;
 pub(crate) type PurgeStep =
     fn(&mut Txn<'_>, Timestamp, Option<Vec<u8>>) -> StorageResult<(u64, Option<Vec<u8>>)>;
 
-/// Creates or replaces an endpoint.
-pub(crate) fn put_endpoint(txn: &mut Txn<'_>, endpoint: &Endpoint) -> StorageResult<()> {
+/// Creates an endpoint, `encoded` as its record.
+///
+/// # Errors
+/// `Conflict` when its id is taken (nothing is written).
+pub(crate) fn create_endpoint(
+    txn: &mut Txn<'_>,
+    endpoint: &Endpoint,
+    encoded: Vec<u8>,
+) -> StorageResult<()> {
     let key = keys::endpoint(&endpoint.id);
-    if let Some(old) = txn.get(&key)? {
-        let old: Endpoint = records::decode(&old, "endpoint")?;
-        if old.tenant != endpoint.tenant {
-            txn.remove(keys::tenant_endpoint(&old.tenant, &old.id));
-        }
+    if txn.get(&key)?.is_some() {
+        return Err(StorageError::Conflict(format!("endpoint {}", endpoint.id)));
     }
-    txn.insert(key, records::encode(endpoint)?);
+    txn.insert(key, encoded);
     txn.insert(
         keys::tenant_endpoint(&endpoint.tenant, &endpoint.id),
         endpoint.id.as_str().as_bytes().to_vec(),
     );
     Ok(())
+}
+
+/// Replaces an endpoint, `encoded` as its record, if the stored one is at
+/// `expected_version` and of the same tenant (a compare-and-set: the compare runs
+/// on the commit thread, the one writer, so no change lands between it and the
+/// write). The tenant index needs no change: the tenant is the same.
+pub(crate) fn replace_endpoint(
+    txn: &mut Txn<'_>,
+    endpoint: &Endpoint,
+    encoded: Vec<u8>,
+    expected_version: u64,
+) -> StorageResult<ReplaceEndpoint> {
+    let key = keys::endpoint(&endpoint.id);
+    let Some(bytes) = txn.get(&key)? else {
+        return Ok(ReplaceEndpoint::Stale(None));
+    };
+    let stored: Endpoint = records::decode(&bytes)?;
+    if stored.version != expected_version || stored.tenant != endpoint.tenant {
+        return Ok(ReplaceEndpoint::Stale(Some(Box::new(stored))));
+    }
+    txn.insert(key, encoded);
+    Ok(ReplaceEndpoint::Replaced)
 }
 
 /// Replaces an endpoint's health.
@@ -79,7 +106,7 @@ pub(crate) fn delete_endpoint(
     let Some(bytes) = txn.get(&key)? else {
         return Ok(None);
     };
-    let endpoint: Endpoint = records::decode(&bytes, "endpoint")?;
+    let endpoint: Endpoint = records::decode(&bytes)?;
     if &endpoint.tenant != tenant {
         return Ok(None);
     }
@@ -90,9 +117,9 @@ pub(crate) fn delete_endpoint(
     for (key, chunk) in txn.scan_prefix(&keys::published_of(id))? {
         for record in records::chunk_records(&chunk)? {
             // Only live entries are read back whole: the id decides the rest.
-            let id = records::delivery_id(record)?;
-            if txn.get(&keys::delivery(&id))?.is_none() {
-                let published: Delivery = records::decode(record, "delivery")?;
+            let id = records::delivery_id_text(record)?;
+            if txn.get(&keys::delivery_text(id))?.is_none() {
+                let published: Delivery = records::decode(record)?;
                 kill(txn, Stored::Published(published), now)?;
                 count += 1;
             }
@@ -104,7 +131,7 @@ pub(crate) fn delete_endpoint(
         let Some(bytes) = txn.get(&keys::delivery(&delivery_id))? else {
             continue;
         };
-        let stored: Delivery = records::decode(&bytes, "delivery")?;
+        let stored: Delivery = records::decode(&bytes)?;
         if stored.status == DeliveryStatus::Pending {
             kill(txn, Stored::Record(stored), now)?;
             count += 1;
@@ -124,7 +151,7 @@ fn kill(txn: &mut Txn<'_>, stored: Stored, now: Timestamp) -> StorageResult<()> 
 /// The delivery id of a `P` key.
 pub(crate) fn pending_id(key: &[u8]) -> StorageResult<DeliveryId> {
     let corrupt = || StorageError::Corrupt("pending index".into());
-    let text = keys::pending_delivery(key).ok_or_else(corrupt)?;
+    let (_, text) = keys::pending_entry(key).ok_or_else(corrupt)?;
     DeliveryId::parse(&records::text(text, "pending index")?).map_err(|_| corrupt())
 }
 
@@ -137,21 +164,12 @@ pub(crate) struct EncodedEvent {
 }
 
 impl EncodedEvent {
-    /// Encodes `event` with `deliveries`, which must be new (fresh ids).
+    /// Encodes `event` with `deliveries`, which must be fresh (new ids, pending,
+    /// never attempted, due at their creation: what the engine passes).
     pub(crate) fn new(event: &Event, deliveries: &[Delivery]) -> StorageResult<Self> {
-        let stored = StoredEvent {
-            event: event.clone(),
-            deliveries: deliveries
-                .iter()
-                .map(|d| DeliveryRef {
-                    id: d.id.clone(),
-                    endpoint_id: d.endpoint_id.clone(),
-                })
-                .collect(),
-        };
         Ok(Self {
             key: keys::event(&event.tenant, &event.id),
-            value: stored.encode()?,
+            value: EventRecord::new(event, deliveries).encode()?,
             tenant_event: (
                 keys::tenant_event(&event.tenant, event.created_at, &event.id),
                 event.id.as_str().as_bytes().to_vec(),
@@ -167,12 +185,13 @@ impl EncodedEvent {
 /// Stores an event and its deliveries unless the tenant already has that event id.
 pub(crate) fn insert_event(txn: &mut Txn<'_>, encoded: EncodedEvent) -> StorageResult<InsertEvent> {
     if let Some(existing) = txn.get(&encoded.key)? {
-        let existing: StoredEvent = records::decode(&existing, "event")?;
+        let existing = StoredEvent::decode(&existing)?;
         return Ok(InsertEvent::Exists(existing.event));
     }
     for (delivery, value) in encoded.deliveries {
         // New ids: nothing stored to replace.
         index(txn, &delivery)?;
+        txn.wrote_delivery(&delivery.id);
         txn.publish(
             keys::published_bucket(&delivery.endpoint_id, &delivery.id),
             value,
@@ -183,59 +202,80 @@ pub(crate) fn insert_event(txn: &mut Txn<'_>, encoded: EncodedEvent) -> StorageR
     Ok(InsertEvent::Inserted)
 }
 
-/// An attempt, the delivery's new state and the endpoint's health, encoded for
-/// `record_attempt`.
-pub(crate) struct EncodedAttempt {
-    /// The endpoint's log (`keys::attempts_of`), the start time, the record.
-    attempt: (Vec<u8>, Timestamp, Vec<u8>),
+/// A batch of outcomes and the endpoint's health, encoded for `record_outcomes`.
+pub(crate) struct EncodedOutcomes {
+    outcomes: Vec<EncodedOutcome>,
     health: (Vec<u8>, Vec<u8>),
+}
+
+/// One outcome of `EncodedOutcomes`.
+struct EncodedOutcome {
+    /// The endpoint's log (`keys::attempts_of`), the start time, the record.
+    attempt: Option<(Vec<u8>, Timestamp, Vec<u8>)>,
     delivery: Delivery,
     delivery_value: Vec<u8>,
 }
 
-impl EncodedAttempt {
-    /// Encodes the three records.
+impl EncodedOutcomes {
+    /// Encodes each outcome's attempt and delivery, and `health` as endpoint
+    /// `endpoint_id`'s.
     pub(crate) fn new(
-        attempt: &Attempt,
-        delivery: &Delivery,
+        endpoint_id: &EndpointId,
+        outcomes: &[Outcome],
         health: &EndpointHealth,
     ) -> StorageResult<Self> {
-        Ok(Self {
-            attempt: (
+        let encode_attempt = |attempt: &Attempt| -> StorageResult<_> {
+            Ok((
                 keys::attempts_of(&attempt.endpoint_id),
                 attempt.started_at,
                 records::encode(attempt)?,
-            ),
-            health: (keys::health(&attempt.endpoint_id), records::encode(health)?),
-            delivery: delivery.clone(),
-            delivery_value: records::encode(delivery)?,
+            ))
+        };
+        Ok(Self {
+            outcomes: outcomes
+                .iter()
+                .map(|outcome| {
+                    Ok(EncodedOutcome {
+                        attempt: outcome.attempt.as_ref().map(encode_attempt).transpose()?,
+                        delivery: outcome.delivery.clone(),
+                        delivery_value: records::encode(&outcome.delivery)?,
+                    })
+                })
+                .collect::<StorageResult<_>>()?,
+            health: (keys::health(endpoint_id), records::encode(health)?),
         })
     }
 }
 
-/// Logs an attempt (in its group's chunk of the endpoint's log), stores the health,
-/// and replaces the delivery if still pending.
-pub(crate) fn record_attempt(txn: &mut Txn<'_>, encoded: EncodedAttempt) -> StorageResult<()> {
-    let (log, started_at, record) = encoded.attempt;
-    txn.append(log, started_at, record);
-    txn.insert(encoded.health.0, encoded.health.1);
-    let delivery = &encoded.delivery;
-    // With no `D` record the delivery is as published, in its chunk (so pending):
-    // the entry need not be read, only known to be there.
-    let stored = match txn.get(&keys::delivery(&delivery.id))? {
-        Some(bytes) => {
-            let stored: Delivery = records::decode(&bytes, "delivery")?;
-            if stored.status != DeliveryStatus::Pending {
-                return Ok(());
-            }
-            Stored::Record(stored)
+/// Logs each outcome's attempt (in its group's chunk of the endpoint's log),
+/// replaces each delivery if still pending, and stores the health.
+pub(crate) fn record_outcomes(txn: &mut Txn<'_>, encoded: EncodedOutcomes) -> StorageResult<()> {
+    for outcome in encoded.outcomes {
+        if let Some((log, started_at, record)) = outcome.attempt {
+            txn.append(log, started_at, record);
         }
-        None => Stored::Published(Delivery {
-            status: DeliveryStatus::Pending,
-            ..delivery.clone()
-        }),
-    };
-    replace_delivery(txn, Some(&stored), delivery, encoded.delivery_value)
+        let delivery = &outcome.delivery;
+        // With no `D` record the delivery is as published, in its chunk (so
+        // pending): the entry need not be read, only known to be there. (Pending
+        // deliveries are never purged, and every change writes `D`: no `D` means
+        // a live chunk entry, for any delivery the engine stored.)
+        let stored = match txn.get(&keys::delivery(&delivery.id))? {
+            Some(bytes) => {
+                let stored: Delivery = records::decode(&bytes)?;
+                if stored.status != DeliveryStatus::Pending {
+                    continue;
+                }
+                Stored::Record(stored)
+            }
+            None => Stored::Published(Delivery {
+                status: DeliveryStatus::Pending,
+                ..delivery.clone()
+            }),
+        };
+        replace_delivery(txn, Some(&stored), delivery, outcome.delivery_value)?;
+    }
+    txn.insert(encoded.health.0, encoded.health.1);
+    Ok(())
 }
 
 /// Creates or replaces a delivery, whatever its stored state.
@@ -250,7 +290,7 @@ pub(crate) fn put_delivery(txn: &mut Txn<'_>, delivery: &Delivery) -> StorageRes
 pub(crate) fn collect_bucket(
     txn: &mut Txn<'_>,
     bucket: &[u8],
-    settled: &HashSet<DeliveryId>,
+    settled: &HashSet<Box<str>>,
 ) -> StorageResult<u64> {
     let chunks = txn.scan_prefix(bucket)?;
     let mut live = 0;
@@ -292,7 +332,7 @@ pub(crate) fn purge_events(
             txn.remove(key);
             continue;
         };
-        let stored: StoredEvent = records::decode(&bytes, "event")?;
+        let stored = StoredEvent::decode(&bytes)?;
         let mut settled = Vec::with_capacity(stored.deliveries.len());
         let mut spent_chunks = Vec::new();
         for delivery in &stored.deliveries {
@@ -300,7 +340,7 @@ pub(crate) fn purge_events(
             let Some(bytes) = txn.get(&keys::delivery(&delivery.id))? else {
                 continue 'events;
             };
-            let record: Delivery = records::decode(&bytes, "delivery")?;
+            let record: Delivery = records::decode(&bytes)?;
             if record.status == DeliveryStatus::Pending {
                 continue 'events;
             }
@@ -417,7 +457,7 @@ fn stored_delivery(
     id: &DeliveryId,
 ) -> StorageResult<Option<Stored>> {
     if let Some(bytes) = txn.get(&keys::delivery(id))? {
-        return Ok(Some(Stored::Record(records::decode(&bytes, "delivery")?)));
+        return Ok(Some(Stored::Record(records::decode(&bytes)?)));
     }
     Ok(published_entry(txn, endpoint, id)?.map(|entry| Stored::Published(entry.delivery)))
 }
@@ -449,11 +489,11 @@ fn published_entry(
 
 /// How many entries of a pending chunk are live: still the delivery's record, with
 /// nothing under `D` (those in `settled` are known to have it).
-fn live_entries(txn: &Txn<'_>, chunk: &[u8], settled: &HashSet<DeliveryId>) -> StorageResult<u64> {
+fn live_entries(txn: &Txn<'_>, chunk: &[u8], settled: &HashSet<Box<str>>) -> StorageResult<u64> {
     let mut live = 0;
     for record in records::chunk_records(chunk)? {
-        let id = records::delivery_id(record)?;
-        if !settled.contains(&id) && txn.get(&keys::delivery(&id))?.is_none() {
+        let id = records::delivery_id_text(record)?;
+        if !settled.contains(id) && txn.get(&keys::delivery_text(id))?.is_none() {
             live += 1;
         }
     }
@@ -464,17 +504,18 @@ fn live_entries(txn: &Txn<'_>, chunk: &[u8], settled: &HashSet<DeliveryId>) -> S
 /// whole).
 pub(crate) fn find_published(chunk: &[u8], id: &DeliveryId) -> StorageResult<Option<Delivery>> {
     for record in records::chunk_records(chunk)? {
-        if &records::delivery_id(record)? == id {
-            return records::decode(record, "delivery").map(Some);
+        if records::delivery_id_text(record)? == id.as_str() {
+            return records::decode(record).map(Some);
         }
     }
     Ok(None)
 }
 
 /// Writes `new`, encoded as `value`, over `old` as its record under `D`; keeps the
-/// `P` index entry present exactly while it is pending there; tells the writer when
-/// a chunk entry stops being live; moves the dead index entry and the counters only
-/// when the state or the endpoint changed.
+/// `P` index entry present exactly while it is pending there, at its due time (a
+/// new due time moves it); tells the writer when a chunk entry stops being live;
+/// moves the dead index entry and the counters only when the state or the endpoint
+/// changed.
 fn replace_delivery(
     txn: &mut Txn<'_>,
     old: Option<&Stored>,
@@ -483,7 +524,7 @@ fn replace_delivery(
 ) -> StorageResult<()> {
     let old_delivery = old.map(Stored::delivery);
     let indexed = |d: &Delivery| {
-        (d.status == DeliveryStatus::Pending).then(|| keys::pending(&d.endpoint_id, &d.id))
+        (d.status == DeliveryStatus::Pending).then(|| keys::pending(&d.endpoint_id, d.due(), &d.id))
     };
     let was_indexed = match old {
         Some(Stored::Record(d)) => indexed(d),
@@ -512,6 +553,7 @@ fn replace_delivery(
         }
         index(txn, new)?;
     }
+    txn.wrote_delivery(&new.id);
     txn.insert(keys::delivery(&new.id), value);
     Ok(())
 }

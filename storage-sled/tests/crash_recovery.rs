@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use herald::model::{DeliveryStatus, Endpoint};
-use herald::storage::{DeliveryCounts, EventFilter, PageRequest, Storage};
+use herald::storage::{DeliveryCounts, EventFilter, PageRequest, PendingOrder, Storage};
 use herald_storage_sled::SledStorage;
 use herald_testkit::conformance::{at, attempt, endpoint, event, health, publish, tenant};
 
@@ -19,8 +19,8 @@ async fn reopening_returns_every_pending_delivery_intact() {
     let mut expected_b = Vec::new();
     {
         let s = SledStorage::open(&path).unwrap();
-        s.put_endpoint(&a).await.unwrap();
-        s.put_endpoint(&b).await.unwrap();
+        s.create_endpoint(&a).await.unwrap();
+        s.create_endpoint(&b).await.unwrap();
         for t in 0..20 {
             let ds = publish(&s, &event(&acme, "order.filled", at(t)), &[&a, &b]).await;
             expected_a.push(ds[0].clone());
@@ -53,11 +53,15 @@ async fn reopening_returns_every_pending_delivery_intact() {
     ids.sort();
     assert_eq!(with, ids);
     assert_eq!(
-        s.pending_deliveries(&a.id, None, 1000).await.unwrap(),
+        s.pending_deliveries(&a.id, PendingOrder::Publish, None, 1000)
+            .await
+            .unwrap(),
         expected_a
     );
     assert_eq!(
-        s.pending_deliveries(&b.id, None, 1000).await.unwrap(),
+        s.pending_deliveries(&b.id, PendingOrder::Publish, None, 1000)
+            .await
+            .unwrap(),
         expected_b
     );
     assert_eq!(
@@ -93,9 +97,11 @@ async fn attempts_recorded_after_a_reopen_keep_the_earlier_ones() {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
     let mut recorded = Vec::new();
-    for _ in 0..3 {
+    for round in 0..3 {
         let s = SledStorage::open(&path).unwrap();
-        s.put_endpoint(&ep).await.unwrap();
+        if round == 0 {
+            s.create_endpoint(&ep).await.unwrap();
+        }
         let d = publish(&s, &event(&acme, "x", at(1)), &[&ep]).await;
         let a = attempt(&d[0], 1, 500, at(5));
         s.record_attempt(&a, &d[0], &health(1)).await.unwrap();
@@ -126,7 +132,7 @@ fn child_publishes_until_killed() {
         let s = std::sync::Arc::new(SledStorage::open(&path).unwrap());
         let acme = tenant("acme");
         let ep = endpoint(&acme);
-        s.put_endpoint(&ep).await.unwrap();
+        s.create_endpoint(&ep).await.unwrap();
         println!("endpoint {}", ep.id);
         // Several concurrent publishers, so groups hold more than one write.
         let mut tasks = Vec::new();
@@ -194,7 +200,10 @@ fn acknowledged_writes_survive_a_kill() {
     runtime.block_on(async {
         let s = SledStorage::open(&path).unwrap();
         let ep = herald::ids::EndpointId::parse(endpoint_id).unwrap();
-        let pending = s.pending_deliveries(&ep, None, usize::MAX).await.unwrap();
+        let pending = s
+            .pending_deliveries(&ep, PendingOrder::Publish, None, usize::MAX)
+            .await
+            .unwrap();
         let stored: std::collections::HashSet<&str> =
             pending.iter().map(|d| d.id.as_str()).collect();
         let lost: Vec<&&str> = acked.iter().filter(|id| !stored.contains(**id)).collect();

@@ -19,7 +19,8 @@ use herald::model::{
 };
 use herald::signing::{Secret, SecretSet, SignatureScheme};
 use herald::storage::{
-    DeliveryCounts, EventFilter, InsertEvent, Page, PageRequest, PurgeStats, Storage, StorageResult,
+    DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest, PendingKey, PendingOrder,
+    PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 
@@ -42,6 +43,10 @@ macro_rules! storage_conformance {
             deliveries_are_found_in_every_state,
             deliveries_are_found_while_they_settle,
             pending_deliveries_in_id_order_with_limit,
+            pending_deliveries_in_due_order_from_any_key,
+            last_delivery_id_is_the_largest_stored,
+            replace_endpoint_is_compare_and_set,
+            record_outcomes_stores_a_batch_at_once,
             endpoints_with_pending_lists_only_endpoints_with_work,
             record_attempt_logs_and_updates_pending_delivery,
             record_attempt_keeps_dead_delivery_dead,
@@ -104,6 +109,16 @@ pub fn endpoint(tenant: &TenantId) -> Endpoint {
         retry_schedule_secs: None,
         created_at: T0,
         updated_at: T0,
+        enabled_at: None,
+        version: 1,
+    }
+}
+
+/// The key that starts a read in publish order at delivery `id`.
+pub fn from_id(id: &DeliveryId) -> PendingKey {
+    PendingKey {
+        due: Timestamp::EPOCH,
+        id: id.clone(),
     }
 }
 
@@ -230,7 +245,7 @@ pub async fn endpoints_crud(s: &dyn Storage) {
     assert_eq!(s.get_endpoint(&acme, &ep.id).await.unwrap(), None);
     assert_eq!(s.endpoint_by_id(&ep.id).await.unwrap(), None);
 
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     assert_eq!(
         s.get_endpoint(&acme, &ep.id).await.unwrap(),
         Some(ep.clone())
@@ -240,14 +255,18 @@ pub async fn endpoints_crud(s: &dyn Storage) {
     ep.url = "https://example.com/changed".into();
     ep.active = false;
     ep.updated_at = at(5);
-    s.put_endpoint(&ep).await.unwrap();
+    ep.version = 2;
+    assert_eq!(
+        s.replace_endpoint(&ep, 1).await.unwrap(),
+        ReplaceEndpoint::Replaced
+    );
     assert_eq!(
         s.get_endpoint(&acme, &ep.id).await.unwrap(),
         Some(ep.clone())
     );
 
     let other = endpoint(&tenant("globex"));
-    s.put_endpoint(&other).await.unwrap();
+    s.create_endpoint(&other).await.unwrap();
     let mut all = s.all_endpoints().await.unwrap();
     all.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(all, vec![ep.clone(), other]);
@@ -264,7 +283,7 @@ pub async fn endpoints_after_pages_through_every_tenant_in_id_order(s: &dyn Stor
     let mut made = Vec::new();
     for name in ["zeta", "acme", "beta", "acme", "zeta", "beta", "acme"] {
         let ep = endpoint(&tenant(name));
-        s.put_endpoint(&ep).await.unwrap();
+        s.create_endpoint(&ep).await.unwrap();
         made.push(ep);
     }
     let deleted = made.remove(3);
@@ -302,7 +321,7 @@ pub async fn endpoints_tenant_isolation(s: &dyn Storage) {
     let acme = tenant("acme");
     let globex = tenant("globex");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
 
     assert_eq!(s.get_endpoint(&globex, &ep.id).await.unwrap(), None);
     let page = s
@@ -323,9 +342,11 @@ pub async fn list_endpoints_newest_first_with_cursors(s: &dyn Storage) {
     let acme = tenant("acme");
     let made: Vec<Endpoint> = (0..5).map(|_| endpoint(&acme)).collect();
     for ep in &made {
-        s.put_endpoint(ep).await.unwrap();
+        s.create_endpoint(ep).await.unwrap();
     }
-    s.put_endpoint(&endpoint(&tenant("globex"))).await.unwrap();
+    s.create_endpoint(&endpoint(&tenant("globex")))
+        .await
+        .unwrap();
     let newest_first: Vec<EndpointId> = made.iter().rev().map(|e| e.id.clone()).collect();
 
     let first = s
@@ -354,7 +375,7 @@ pub async fn list_endpoints_newest_first_with_cursors(s: &dyn Storage) {
 /// Health reads as default until written, then as written.
 pub async fn endpoint_health_defaults_and_replaces(s: &dyn Storage) {
     let ep = endpoint(&tenant("acme"));
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     assert_eq!(
         s.endpoint_health(&ep.id).await.unwrap(),
         EndpointHealth::default()
@@ -374,8 +395,8 @@ pub async fn endpoint_health_defaults_and_replaces(s: &dyn Storage) {
 pub async fn insert_event_stores_event_and_deliveries(s: &dyn Storage) {
     let acme = tenant("acme");
     let (a, b) = (endpoint(&acme), endpoint(&acme));
-    s.put_endpoint(&a).await.unwrap();
-    s.put_endpoint(&b).await.unwrap();
+    s.create_endpoint(&a).await.unwrap();
+    s.create_endpoint(&b).await.unwrap();
     let ev = event(&acme, "order.filled", at(1));
     let deliveries = publish(s, &ev, &[&a, &b]).await;
 
@@ -395,11 +416,15 @@ pub async fn insert_event_stores_event_and_deliveries(s: &dyn Storage) {
         );
     }
     assert_eq!(
-        s.pending_deliveries(&a.id, None, 10).await.unwrap(),
+        s.pending_deliveries(&a.id, PendingOrder::Publish, None, 10)
+            .await
+            .unwrap(),
         vec![deliveries[0].clone()]
     );
     assert_eq!(
-        s.pending_deliveries(&b.id, None, 10).await.unwrap(),
+        s.pending_deliveries(&b.id, PendingOrder::Publish, None, 10)
+            .await
+            .unwrap(),
         vec![deliveries[1].clone()]
     );
 
@@ -428,7 +453,7 @@ pub async fn insert_event_is_idempotent_per_tenant(s: &dyn Storage) {
     let acme = tenant("acme");
     let globex = tenant("globex");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let key = EventId::parse("order:42").unwrap();
     let first = event_with_id(&acme, key.clone(), "order.filled", at(1));
     let first_deliveries = publish(s, &first, &[&ep]).await;
@@ -452,7 +477,9 @@ pub async fn insert_event_is_idempotent_per_tenant(s: &dyn Storage) {
         first_deliveries
     );
     assert_eq!(
-        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
+            .await
+            .unwrap(),
         first_deliveries
     );
     assert_eq!(s.delivery_counts(&ep.id).await.unwrap().pending, 1);
@@ -464,7 +491,7 @@ pub async fn insert_event_is_idempotent_per_tenant(s: &dyn Storage) {
 
     let theirs = event_with_id(&globex, key.clone(), "invoice.paid", at(3));
     let globex_ep = endpoint(&globex);
-    s.put_endpoint(&globex_ep).await.unwrap();
+    s.create_endpoint(&globex_ep).await.unwrap();
     publish(s, &theirs, &[&globex_ep]).await;
     assert_eq!(
         s.get_event(&globex, &key)
@@ -586,7 +613,7 @@ pub async fn list_events_filters(s: &dyn Storage) {
 pub async fn get_delivery_checks_tenant(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let d = publish(s, &event(&acme, "x", at(1)), &[&ep])
         .await
         .remove(0);
@@ -618,7 +645,7 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
     let (first, second, third) = (endpoint(&acme), endpoint(&acme), endpoint(&acme));
     let theirs = endpoint(&globex);
     for ep in [&first, &second, &third, &theirs] {
-        s.put_endpoint(ep).await.unwrap();
+        s.create_endpoint(ep).await.unwrap();
     }
     let ev = event(&acme, "x", at(1));
     let mut ds = publish(s, &ev, &[&second, &third]).await;
@@ -666,7 +693,7 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
     );
     assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
     assert!(s
-        .pending_deliveries(&third.id, None, 10)
+        .pending_deliveries(&third.id, PendingOrder::Publish, None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -681,7 +708,9 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
     );
     assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
     assert_eq!(
-        s.pending_deliveries(&third.id, None, 10).await.unwrap(),
+        s.pending_deliveries(&third.id, PendingOrder::Publish, None, 10)
+            .await
+            .unwrap(),
         vec![ds[1].clone()]
     );
     let dead = s
@@ -703,7 +732,7 @@ pub async fn deliveries_are_found_while_they_settle(s: &dyn Storage) {
     let acme = tenant("acme");
     let endpoints = [endpoint(&acme), endpoint(&acme), endpoint(&acme)];
     for ep in &endpoints {
-        s.put_endpoint(ep).await.unwrap();
+        s.create_endpoint(ep).await.unwrap();
     }
     let targets: Vec<&Endpoint> = endpoints.iter().collect();
     let mut all = Vec::new();
@@ -740,7 +769,7 @@ pub async fn deliveries_are_found_while_they_settle(s: &dyn Storage) {
     };
     tokio::join!(writer, reader);
     assert!(s
-        .pending_deliveries(&endpoints[0].id, None, 10)
+        .pending_deliveries(&endpoints[0].id, PendingOrder::Publish, None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -750,10 +779,10 @@ pub async fn deliveries_are_found_while_they_settle(s: &dyn Storage) {
 pub async fn pending_deliveries_in_id_order_with_limit(s: &dyn Storage) {
     let acme = tenant("acme");
     let (ep, other) = (endpoint(&acme), endpoint(&acme));
-    s.put_endpoint(&ep).await.unwrap();
-    s.put_endpoint(&other).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&other).await.unwrap();
     let mut mine = Vec::new();
-    // Later events carry earlier timestamps: order is by id, not by time.
+    // Later events carry earlier timestamps: order is by id, not by publish.
     for t in (0..6).rev() {
         mine.extend(
             publish(s, &event(&acme, "x", at(t)), &[&ep, &other])
@@ -762,13 +791,21 @@ pub async fn pending_deliveries_in_id_order_with_limit(s: &dyn Storage) {
                 .take(1),
         );
     }
+    mine.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(
-        s.pending_deliveries(&ep.id, None, 3).await.unwrap(),
+        s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 3)
+            .await
+            .unwrap(),
         mine[..3].to_vec()
     );
-    assert_eq!(s.pending_deliveries(&ep.id, None, 100).await.unwrap(), mine);
+    assert_eq!(
+        s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 100)
+            .await
+            .unwrap(),
+        mine
+    );
     assert!(s
-        .pending_deliveries(&ep.id, None, 0)
+        .pending_deliveries(&ep.id, PendingOrder::Publish, None, 0)
         .await
         .unwrap()
         .is_empty());
@@ -784,7 +821,9 @@ pub async fn pending_deliveries_in_id_order_with_limit(s: &dyn Storage) {
         .map(|(_, d)| d.clone())
         .collect();
     assert_eq!(
-        s.pending_deliveries(&ep.id, None, 100).await.unwrap(),
+        s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 100)
+            .await
+            .unwrap(),
         expected
     );
     // From a given id on, that id included; a settled one is simply skipped.
@@ -795,27 +834,287 @@ pub async fn pending_deliveries_in_id_order_with_limit(s: &dyn Storage) {
             .cloned()
             .collect();
         let read = s
-            .pending_deliveries(&ep.id, Some(&from.id), 100)
+            .pending_deliveries(&ep.id, PendingOrder::Publish, Some(&from_id(&from.id)), 100)
             .await
             .unwrap();
         assert_eq!(read, rest, "from delivery {at}");
         let two = s
-            .pending_deliveries(&ep.id, Some(&from.id), 2)
+            .pending_deliveries(&ep.id, PendingOrder::Publish, Some(&from_id(&from.id)), 2)
             .await
             .unwrap();
         assert_eq!(two, rest[..rest.len().min(2)].to_vec());
     }
     let later = DeliveryId::generate();
     assert!(s
-        .pending_deliveries(&ep.id, Some(&later), 100)
+        .pending_deliveries(&ep.id, PendingOrder::Publish, Some(&from_id(&later)), 100)
         .await
         .unwrap()
         .is_empty());
     assert!(s
-        .pending_deliveries(&EndpointId::generate(), None, 10)
+        .pending_deliveries(&EndpointId::generate(), PendingOrder::Publish, None, 10)
         .await
         .unwrap()
         .is_empty());
+}
+
+/// In due order pending deliveries come by (due time, id): one never attempted is
+/// due at its publish, a retried or replayed one at its next attempt; from any key
+/// on (that key included), at most `limit`, and only pending ones.
+pub async fn pending_deliveries_in_due_order_from_any_key(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let (ep, other) = (endpoint(&acme), endpoint(&acme));
+    s.create_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&other).await.unwrap();
+    let mut all = Vec::new();
+    for t in 0..8 {
+        let event = event(&acme, "x", at(t * 10));
+        all.extend(publish(s, &event, &[&ep, &other]).await.into_iter().take(1));
+    }
+    // Retried: due long after everything, between two fresh ones, and before all.
+    for (i, due) in [(0, 1000), (3, 35), (6, 0)] {
+        let mut retried = all[i].clone();
+        retried.attempts = 1;
+        retried.last_status = Some(503);
+        retried.next_attempt_at = Some(at(due));
+        let first = attempt(&all[i], 1, 503, at(due));
+        s.record_attempt(&first, &retried, &health(1))
+            .await
+            .unwrap();
+        all[i] = retried;
+    }
+    let mut done = all[5].clone();
+    done.status = DeliveryStatus::Succeeded;
+    done.next_attempt_at = None;
+    s.update_deliveries(&[done]).await.unwrap();
+    all.remove(5);
+    let key = |d: &Delivery| PendingKey::of(d, PendingOrder::Due);
+    let mut expected = all.clone();
+    expected.sort_by_key(key);
+
+    for limit in 0..=expected.len() + 1 {
+        let read = s
+            .pending_deliveries(&ep.id, PendingOrder::Due, None, limit)
+            .await
+            .unwrap();
+        assert_eq!(
+            read,
+            expected[..limit.min(expected.len())].to_vec(),
+            "limit {limit}"
+        );
+    }
+    let mut starts: Vec<PendingKey> = expected.iter().map(key).collect();
+    // Keys of no delivery: between two, and past the last.
+    starts.push(PendingKey {
+        due: at(36),
+        id: DeliveryId::generate_at(T0),
+    });
+    starts.push(PendingKey {
+        due: at(5000),
+        id: DeliveryId::generate_at(T0),
+    });
+    for from in &starts {
+        let rest: Vec<Delivery> = expected
+            .iter()
+            .filter(|d| &key(d) >= from)
+            .cloned()
+            .collect();
+        for limit in [1, 2, 100] {
+            let read = s
+                .pending_deliveries(&ep.id, PendingOrder::Due, Some(from), limit)
+                .await
+                .unwrap();
+            assert_eq!(
+                read,
+                rest[..rest.len().min(limit)].to_vec(),
+                "from {from:?}, limit {limit}"
+            );
+        }
+    }
+}
+
+/// `last_delivery_id` is the largest delivery id ever stored, whatever happened to
+/// that delivery since.
+pub async fn last_delivery_id_is_the_largest_stored(s: &dyn Storage) {
+    assert_eq!(s.last_delivery_id().await.unwrap(), None);
+    let acme = tenant("acme");
+    let (a, b) = (endpoint(&acme), endpoint(&acme));
+    s.create_endpoint(&a).await.unwrap();
+    s.create_endpoint(&b).await.unwrap();
+    let mut ids = Vec::new();
+    for t in 0..3 {
+        let made = publish(s, &event(&acme, "x", at(t)), &[&a, &b]).await;
+        ids.extend(made.into_iter().map(|d| d.id));
+        let largest = ids.iter().max().cloned();
+        assert_eq!(s.last_delivery_id().await.unwrap(), largest);
+    }
+    let largest = ids.iter().max().cloned();
+    s.delete_endpoint(&acme, &b.id, at(9)).await.unwrap();
+    assert_eq!(s.last_delivery_id().await.unwrap(), largest);
+    s.purge_before(at(1000)).await.unwrap();
+    assert_eq!(
+        s.last_delivery_id().await.unwrap(),
+        largest,
+        "ids are never given out again, even once purged"
+    );
+}
+
+/// `replace_endpoint` stores a change only over the version it was made from: of
+/// changes racing from one version exactly one is stored, and changes that read
+/// again and retry all land, none lost. A second create of an id is refused.
+pub async fn replace_endpoint_is_compare_and_set(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.create_endpoint(&ep).await.unwrap();
+    assert!(matches!(
+        s.create_endpoint(&ep).await,
+        Err(StorageError::Conflict(_))
+    ));
+
+    let mut stale = ep.clone();
+    stale.description = Some("from a version that never was".into());
+    stale.version = 8;
+    assert_eq!(
+        s.replace_endpoint(&stale, 7).await.unwrap(),
+        ReplaceEndpoint::Stale(Some(Box::new(ep.clone())))
+    );
+
+    // Eight writers, each adding its own header, racing from the same versions.
+    let id = &ep.id;
+    let writers = (0..8).map(|i| async move {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut next = s.endpoint_by_id(id).await.unwrap().unwrap();
+            let read = next.version;
+            next.headers.insert(format!("x-writer-{i}"), i.to_string());
+            next.version = read + 1;
+            match s.replace_endpoint(&next, read).await.unwrap() {
+                ReplaceEndpoint::Replaced => return tries,
+                ReplaceEndpoint::Stale(Some(current)) => assert!(current.version > read),
+                ReplaceEndpoint::Stale(None) => panic!("the endpoint vanished"),
+            }
+        }
+    });
+    let tries: Vec<u32> = futures::future::join_all(writers).await;
+    let stored = s.endpoint_by_id(&ep.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 9, "{tries:?}");
+    for i in 0..8 {
+        assert_eq!(
+            stored.headers.get(&format!("x-writer-{i}")),
+            Some(&i.to_string()),
+            "writer {i}'s change survived"
+        );
+    }
+
+    // Two changes from one version: one wins, the other is told what is stored.
+    let (mut first, mut second) = (stored.clone(), stored.clone());
+    first.description = Some("first".into());
+    first.version = 10;
+    second.url = "https://example.com/second".into();
+    second.version = 10;
+    let (one, two) = futures::join!(
+        s.replace_endpoint(&first, 9),
+        s.replace_endpoint(&second, 9)
+    );
+    let outcomes = [one.unwrap(), two.unwrap()];
+    let won = outcomes
+        .iter()
+        .filter(|o| **o == ReplaceEndpoint::Replaced)
+        .count();
+    assert_eq!(won, 1, "{outcomes:?}");
+    let now = s.endpoint_by_id(&ep.id).await.unwrap().unwrap();
+    assert!(now == first || now == second);
+    assert!(outcomes.contains(&ReplaceEndpoint::Stale(Some(Box::new(now.clone())))));
+
+    s.delete_endpoint(&acme, &ep.id, at(1)).await.unwrap();
+    let mut gone = now.clone();
+    gone.version = 11;
+    assert_eq!(
+        s.replace_endpoint(&gone, 10).await.unwrap(),
+        ReplaceEndpoint::Stale(None)
+    );
+}
+
+/// `record_outcomes` stores a batch at once: every attempt logged, each delivery
+/// still pending replaced (one changed without an attempt too), one settled
+/// meanwhile left as it is, and the endpoint's health.
+pub async fn record_outcomes_stores_a_batch_at_once(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.create_endpoint(&ep).await.unwrap();
+    let mut ds = Vec::new();
+    for t in 0..4 {
+        ds.extend(publish(s, &event(&acme, "x", at(t)), &[&ep]).await);
+    }
+    let mut settled = ds[3].clone();
+    settled.kill(DeadReason::EndpointDisabled, at(5));
+    s.update_deliveries(&[settled.clone()]).await.unwrap();
+
+    let mut succeeded = ds[0].clone();
+    succeeded.attempts = 1;
+    succeeded.status = DeliveryStatus::Succeeded;
+    succeeded.next_attempt_at = None;
+    let mut retried = ds[1].clone();
+    retried.attempts = 1;
+    retried.next_attempt_at = Some(at(60));
+    let mut purged = ds[2].clone();
+    purged.kill(DeadReason::EventPurged, at(6));
+    let late = attempt(&ds[3], 1, 500, at(6));
+    let outcomes = vec![
+        Outcome {
+            attempt: Some(attempt(&ds[0], 1, 200, at(6))),
+            delivery: succeeded.clone(),
+        },
+        Outcome {
+            attempt: Some(attempt(&ds[1], 1, 500, at(6))),
+            delivery: retried.clone(),
+        },
+        Outcome {
+            attempt: None,
+            delivery: purged.clone(),
+        },
+        Outcome {
+            attempt: Some(late.clone()),
+            delivery: Delivery {
+                attempts: 1,
+                ..ds[3].clone()
+            },
+        },
+    ];
+    s.record_outcomes(&ep.id, &outcomes, &health(2))
+        .await
+        .unwrap();
+
+    for (expected, got) in [&succeeded, &retried, &purged, &settled]
+        .into_iter()
+        .zip(&ds)
+    {
+        assert_eq!(
+            s.get_delivery(&acme, &got.id).await.unwrap().as_ref(),
+            Some(expected)
+        );
+    }
+    assert_eq!(
+        s.pending_deliveries(&ep.id, PendingOrder::Due, None, 10)
+            .await
+            .unwrap(),
+        vec![retried]
+    );
+    assert_eq!(
+        s.delivery_counts(&ep.id).await.unwrap(),
+        DeliveryCounts {
+            pending: 1,
+            dead: 2
+        }
+    );
+    assert_eq!(s.endpoint_health(&ep.id).await.unwrap(), health(2));
+    let logged = s
+        .list_attempts(&acme, &ep.id, None, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(logged.len(), 3, "an outcome without an attempt logs none");
+    assert!(logged.contains(&late));
 }
 
 /// Only endpoints with at least one pending delivery are listed.
@@ -827,7 +1126,7 @@ pub async fn endpoints_with_pending_lists_only_endpoints_with_work(s: &dyn Stora
         endpoint(&acme),
     );
     for ep in [&a, &b, &idle] {
-        s.put_endpoint(ep).await.unwrap();
+        s.create_endpoint(ep).await.unwrap();
     }
     assert!(s.endpoints_with_pending().await.unwrap().is_empty());
     let da = publish(s, &event(&acme, "x", at(1)), &[&a]).await;
@@ -856,7 +1155,7 @@ pub async fn endpoints_with_pending_lists_only_endpoints_with_work(s: &dyn Stora
 pub async fn record_attempt_logs_and_updates_pending_delivery(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let mut d = publish(s, &event(&acme, "x", at(1)), &[&ep])
         .await
         .remove(0);
@@ -869,7 +1168,9 @@ pub async fn record_attempt_logs_and_updates_pending_delivery(s: &dyn Storage) {
     s.record_attempt(&first, &d, &health(1)).await.unwrap();
     assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), Some(d.clone()));
     assert_eq!(
-        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
+            .await
+            .unwrap(),
         vec![d.clone()],
         "still pending, with its new due time"
     );
@@ -884,7 +1185,7 @@ pub async fn record_attempt_logs_and_updates_pending_delivery(s: &dyn Storage) {
     s.record_attempt(&second, &d, &health(0)).await.unwrap();
     assert_eq!(s.get_delivery(&acme, &d.id).await.unwrap(), Some(d.clone()));
     assert!(s
-        .pending_deliveries(&ep.id, None, 10)
+        .pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -910,7 +1211,7 @@ pub async fn record_attempt_logs_and_updates_pending_delivery(s: &dyn Storage) {
 pub async fn record_attempt_keeps_dead_delivery_dead(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let d = publish(s, &event(&acme, "x", at(1)), &[&ep])
         .await
         .remove(0);
@@ -958,8 +1259,8 @@ pub async fn record_attempt_keeps_dead_delivery_dead(s: &dyn Storage) {
 pub async fn list_attempts_newest_first_filtered_and_paged(s: &dyn Storage) {
     let acme = tenant("acme");
     let (ep, other) = (endpoint(&acme), endpoint(&acme));
-    s.put_endpoint(&ep).await.unwrap();
-    s.put_endpoint(&other).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&other).await.unwrap();
     let d = publish(s, &event(&acme, "x", at(1)), &[&ep, &other]).await;
     let mut made = Vec::new();
     for (n, status) in [500, 200, 404, 200, 503].into_iter().enumerate() {
@@ -985,7 +1286,7 @@ pub async fn list_attempts_newest_first_filtered_and_paged(s: &dyn Storage) {
 pub async fn attempts_list_by_start_time(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let d = publish(s, &event(&acme, "x", at(1)), &[&ep, &ep, &ep]).await;
     // Ids in order a, b, c; start times b < c < a.
     let a = attempt(&d[0], 1, 200, at(30));
@@ -1016,7 +1317,7 @@ pub async fn attempts_list_by_start_time(s: &dyn Storage) {
 pub async fn attempts_recorded_together_list_by_start_time(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let d = publish(s, &event(&acme, "x", at(1)), &[&ep; 24]).await;
     let healthy = health(0);
     let mut made = Vec::new();
@@ -1084,7 +1385,7 @@ async fn assert_attempts_listed(
 pub async fn malformed_cursors_are_refused_by_every_list(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let d = publish(s, &event(&acme, "x", at(1)), &[&ep]).await;
     let mut dead = d[0].clone();
     dead.kill(DeadReason::RetriesExhausted, at(2));
@@ -1133,8 +1434,8 @@ pub async fn purge_before_reaches_every_tenant_and_endpoint(s: &dyn Storage) {
     for name in ["acme", "beta", "zeta"] {
         let t = tenant(name);
         let (e1, e2) = (endpoint(&t), endpoint(&t));
-        s.put_endpoint(&e1).await.unwrap();
-        s.put_endpoint(&e2).await.unwrap();
+        s.create_endpoint(&e1).await.unwrap();
+        s.create_endpoint(&e2).await.unwrap();
         // Old and settled, then new, on both endpoints.
         for (created, keep) in [(at(1), false), (at(2), false), (cutoff, true)] {
             let ev = event(&t, "x", created);
@@ -1190,7 +1491,7 @@ pub async fn purge_before_reaches_every_tenant_and_endpoint(s: &dyn Storage) {
 pub async fn update_deliveries_moves_between_states(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let mut ds = Vec::new();
     for t in 0..3 {
         ds.extend(publish(s, &event(&acme, "x", at(t)), &[&ep]).await);
@@ -1208,7 +1509,9 @@ pub async fn update_deliveries_moves_between_states(s: &dyn Storage) {
         }
     );
     assert_eq!(
-        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
+            .await
+            .unwrap(),
         vec![ds[1].clone()]
     );
     assert_eq!(
@@ -1227,7 +1530,9 @@ pub async fn update_deliveries_moves_between_states(s: &dyn Storage) {
         }
     );
     assert_eq!(
-        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
+            .await
+            .unwrap(),
         vec![replayed, ds[1].clone()],
         "a replayed delivery keeps its place in id order"
     );
@@ -1239,8 +1544,8 @@ pub async fn update_deliveries_moves_between_states(s: &dyn Storage) {
 pub async fn delete_endpoint_kills_pending_and_keeps_history(s: &dyn Storage) {
     let acme = tenant("acme");
     let (ep, keep) = (endpoint(&acme), endpoint(&acme));
-    s.put_endpoint(&ep).await.unwrap();
-    s.put_endpoint(&keep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&keep).await.unwrap();
     let mut ds = Vec::new();
     for t in 0..4 {
         ds.extend(
@@ -1297,7 +1602,7 @@ pub async fn delete_endpoint_kills_pending_and_keeps_history(s: &dyn Storage) {
     );
     assert_eq!(s.get_delivery(&acme, &ds[0].id).await.unwrap(), Some(ok));
     assert!(s
-        .pending_deliveries(&ep.id, None, 10)
+        .pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -1341,7 +1646,7 @@ pub async fn delete_endpoint_kills_pending_and_keeps_history(s: &dyn Storage) {
 pub async fn delivery_counts_track_every_transition(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let zero = DeliveryCounts::default();
     assert_eq!(s.delivery_counts(&ep.id).await.unwrap(), zero);
     assert_eq!(
@@ -1383,8 +1688,8 @@ pub async fn delivery_counts_track_every_transition(s: &dyn Storage) {
 pub async fn list_dead_letters_newest_first_with_cursors(s: &dyn Storage) {
     let acme = tenant("acme");
     let (ep, other) = (endpoint(&acme), endpoint(&acme));
-    s.put_endpoint(&ep).await.unwrap();
-    s.put_endpoint(&other).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&other).await.unwrap();
     let mut dead = Vec::new();
     for t in 0..5 {
         let ds = publish(s, &event(&acme, "x", at(t)), &[&ep, &other]).await;
@@ -1424,7 +1729,7 @@ pub async fn list_dead_letters_newest_first_with_cursors(s: &dyn Storage) {
 pub async fn purge_before_removes_old_history_and_keeps_pending(s: &dyn Storage) {
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     let cutoff = at(100);
 
     // Old and settled: one delivery succeeded, one dead.
@@ -1477,7 +1782,9 @@ pub async fn purge_before_removes_old_history_and_keeps_pending(s: &dyn Storage)
     let mut pending = waiting_ds.clone();
     pending.extend(new_ds.clone());
     assert_eq!(
-        s.pending_deliveries(&ep.id, None, 10).await.unwrap(),
+        s.pending_deliveries(&ep.id, PendingOrder::Publish, None, 10)
+            .await
+            .unwrap(),
         pending
     );
     assert_eq!(
@@ -1522,7 +1829,7 @@ pub async fn flush_succeeds(s: &dyn Storage) {
     s.flush().await.unwrap();
     let acme = tenant("acme");
     let ep = endpoint(&acme);
-    s.put_endpoint(&ep).await.unwrap();
+    s.create_endpoint(&ep).await.unwrap();
     publish(s, &event(&acme, "x", at(1)), &[&ep]).await;
     s.flush().await.unwrap();
     assert_eq!(s.delivery_counts(&ep.id).await.unwrap().pending, 1);

@@ -5,9 +5,11 @@
 //! - `certs`: rcgen certificates for TLS tests.
 //! - `scripted`: `ScriptedTransport`, an in-process transport for engine tests.
 //! - `conformance`: the storage conformance suite every backend runs.
+//! - `hooked`: `HookedStorage`, gates and faults on any storage's delivery path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod certs;
 pub mod conformance;
+pub mod hooked;
 pub mod receiver;
 pub mod scripted;

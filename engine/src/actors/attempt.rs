@@ -1,11 +1,15 @@
-//! The spawned attempt: build and sign the request, send it through the Transport,
-//! and report the outcome to the endpoint actor (which records it).
+//! The spawned attempt: find the event, build and sign the request, send it through
+//! the Transport, and report to the endpoint actor what happened: sent (with the
+//! outcome) or not sent (with a local reason, never the receiver's failure).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use ractor::ActorRef;
 use tracing::Instrument;
 
+use crate::actors::endpoint::EndpointMsg;
+use crate::actors::ledger::Ticket;
 use crate::actors::Shared;
 use crate::model::{Delivery, Endpoint};
 use crate::request::{signed_request, PreparedEvent, RequestTarget};
@@ -16,94 +20,158 @@ use crate::transport::{ErrorClass, TransportOutcome};
 pub(crate) struct AttemptJob {
     pub(crate) delivery: Delivery,
     pub(crate) endpoint: Arc<Endpoint>,
-    pub(crate) uri: Option<http::Uri>,
+    pub(crate) uri: http::Uri,
     pub(crate) timeout: Duration,
-    /// The event, when the actor still holds it; else it is read from storage.
+    /// The event, when the actor still holds it; else it is read from the cache or
+    /// storage.
     pub(crate) event: Option<Arc<PreparedEvent>>,
+    /// The attempt's share of its endpoint's work (see `ledger`).
+    pub(crate) ticket: Ticket,
 }
 
-/// What comes back to the actor.
+/// Why an attempt was not sent. None of these is the receiver's doing, so none
+/// counts against its retry budget, breaker or auto-disable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotSent {
+    /// Reading the event from storage failed.
+    EventUnreadable,
+    /// The event is no longer stored (removed by retention).
+    EventMissing,
+    /// The endpoint's URL no longer makes a request target.
+    InvalidUrl,
+}
+
+impl NotSent {
+    /// The reason as logs and the `reason` label spell it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            NotSent::EventUnreadable => "event_unreadable",
+            NotSent::EventMissing => "event_missing",
+            NotSent::InvalidUrl => "invalid_url",
+        }
+    }
+}
+
+/// What happened to an attempt.
 #[derive(Debug)]
-pub(crate) struct AttemptReport {
+pub(crate) enum Attempted {
+    /// The request went out; the transport says how it ended.
+    Sent(TransportOutcome),
+    /// It never reached the receiver.
+    NotSent(NotSent),
+}
+
+/// An attempt's report, as its actor handles it.
+#[derive(Debug)]
+pub(crate) struct ReportBody {
+    /// The delivery as it was when sent (its attempt not yet counted).
     pub(crate) delivery: Delivery,
     pub(crate) started_at: Timestamp,
-    pub(crate) outcome: TransportOutcome,
-    /// The event was purged or is missing: the delivery cannot be sent.
-    pub(crate) event_missing: bool,
+    pub(crate) result: Attempted,
 }
 
-/// Runs one attempt to completion; never fails (failures are outcomes).
-pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob) -> AttemptReport {
+/// An attempt's report on its way to the actor. A report dropped unhandled (its
+/// actor gone, or dead with it in its mailbox) is kept in the ledger as an orphan
+/// for the endpoint's next actor.
+#[derive(Debug)]
+pub(crate) struct AttemptReport {
+    /// Emptied only by `take` (which consumes the report) or by `drop`.
+    inner: Option<(ReportBody, Ticket)>,
+}
+
+impl AttemptReport {
+    /// The report and its ticket, now the actor's to handle.
+    pub(crate) fn take(mut self) -> (ReportBody, Ticket) {
+        self.inner
+            .take()
+            .expect("only `take`, which consumes the report, empties it")
+    }
+}
+
+impl Drop for AttemptReport {
+    fn drop(&mut self) {
+        if let Some((body, ticket)) = self.inner.take() {
+            ticket.orphan(body);
+        }
+    }
+}
+
+/// Runs one attempt to completion and reports it to `actor`.
+pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob, actor: ActorRef<EndpointMsg>) {
     let span = tracing::debug_span!(
         "attempt",
         delivery_id = %job.delivery.id,
         attempt = job.delivery.attempts + 1
     );
     async move {
+        let AttemptJob {
+            delivery,
+            endpoint,
+            uri,
+            timeout,
+            event,
+            ticket,
+        } = job;
         let started_at = shared.clock.now();
-        let delivery = &job.delivery;
-        let cached = || shared.events.get(&delivery.tenant, &delivery.event_id);
-        let event = match job.event.or_else(cached) {
-            Some(event) => Some(event),
-            None => match shared
-                .storage
-                .get_event(&delivery.tenant, &delivery.event_id)
-                .await
-            {
-                Ok(found) => found.map(|event| {
-                    let event = Arc::new(PreparedEvent::new(event));
-                    shared.events.put(event.clone());
-                    event
-                }),
-                Err(error) => {
-                    tracing::error!(%error, "reading the event of a delivery failed");
-                    return AttemptReport {
-                        delivery: job.delivery,
-                        started_at,
-                        outcome: TransportOutcome::error(ErrorClass::Protocol, Duration::ZERO),
-                        event_missing: false,
-                    };
-                }
-            },
+        let result = match find_event(&shared, &delivery, event).await {
+            Err(not_sent) => Attempted::NotSent(not_sent),
+            Ok(event) => {
+                let request = signed_request(
+                    &RequestTarget {
+                        url: uri,
+                        scheme: endpoint.signature_scheme,
+                        secrets: &endpoint.secrets,
+                        custom_headers: &endpoint.headers,
+                        timeout,
+                    },
+                    &event,
+                    Some((&delivery.id, delivery.attempts + 1)),
+                    started_at,
+                );
+                let outcome = shared.transport.send(request).await;
+                tracing::debug!(status = ?outcome.status, error = ?outcome.error.map(ErrorClass::as_str), "attempt finished");
+                Attempted::Sent(outcome)
+            }
         };
-        let Some(event) = event else {
-            return AttemptReport {
-                delivery: job.delivery,
-                started_at,
-                outcome: TransportOutcome::error(ErrorClass::Protocol, Duration::ZERO),
-                event_missing: true,
-            };
-        };
-        let Some(uri) = job.uri else {
-            return AttemptReport {
-                delivery: job.delivery,
-                started_at,
-                outcome: TransportOutcome::error(ErrorClass::Protocol, Duration::ZERO),
-                event_missing: false,
-            };
-        };
-        let endpoint = &job.endpoint;
-        let request = signed_request(
-            &RequestTarget {
-                url: uri,
-                scheme: endpoint.signature_scheme,
-                secrets: &endpoint.secrets,
-                custom_headers: &endpoint.headers,
-                timeout: job.timeout,
-            },
-            &event,
-            Some((&job.delivery.id, job.delivery.attempts + 1)),
+        let body = ReportBody {
+            delivery,
             started_at,
-        );
-        let outcome = shared.transport.send(request).await;
-        tracing::debug!(status = ?outcome.status, error = ?outcome.error.map(ErrorClass::as_str), "attempt finished");
-        AttemptReport {
-            delivery: job.delivery,
-            started_at,
-            outcome,
-            event_missing: false,
-        }
+            result,
+        };
+        let report = AttemptReport {
+            inner: Some((body, ticket)),
+        };
+        // A failed cast hands the report back inside the error, which drops it here:
+        // it becomes an orphan for the endpoint's next actor.
+        let _ = actor.cast(EndpointMsg::AttemptFinished(report));
     }
     .instrument(span)
     .await
+}
+
+/// The event of `delivery`: the one held, else the cache's, else storage's.
+async fn find_event(
+    shared: &Shared,
+    delivery: &Delivery,
+    held: Option<Arc<PreparedEvent>>,
+) -> Result<Arc<PreparedEvent>, NotSent> {
+    if let Some(event) = held.or_else(|| shared.events.get(&delivery.tenant, &delivery.event_id)) {
+        return Ok(event);
+    }
+    match shared
+        .storage
+        .get_event(&delivery.tenant, &delivery.event_id)
+        .await
+    {
+        Ok(Some(event)) => {
+            let event = Arc::new(PreparedEvent::new(event));
+            shared.events.put(event.clone());
+            Ok(event)
+        }
+        Ok(None) => Err(NotSent::EventMissing),
+        Err(error) => {
+            tracing::error!(%error, "reading the event of a delivery failed; it is not sent now");
+            Err(NotSent::EventUnreadable)
+        }
+    }
 }

@@ -7,25 +7,34 @@
 //!                                            in-flight set, rate limiter, Breaker
 //! ```
 //!
-//! - `publish` goes to the Router, which matches the event, stores it with its
-//!   deliveries in one durable write (in a task of its own, so writes from many
-//!   publishers share group commits), answers the caller, and hands the deliveries to
-//!   the Supervisor, which forwards them to the endpoint's actor (spawning it first
-//!   when it is not running).
-//! - An EndpointActor sends attempts as spawned tasks (`attempt.rs`) whose results
-//!   come back as messages, records them through storage in tasks too, and never
-//!   awaits I/O in its handlers. When it has nothing left it tells the Supervisor,
-//!   which stops it only if no message is on its way to it.
-//! - Storage is the truth: a restarted actor reloads its pending work, and a periodic
-//!   sweep restarts actors for endpoints whose pending work no actor holds.
+//! - `publish` goes to the Router, which matches the event, gives its deliveries ids
+//!   in publish order (`publishes`), stores it with them in one durable write (in a
+//!   task of its own, so writes from many publishers share group commits), hands
+//!   each delivery straight to its endpoint's running actor (`directory`), or to the
+//!   Supervisor to start one, and answers the caller.
+//! - An EndpointActor sends attempts as spawned tasks (`attempt`) whose results come
+//!   back as messages, and stores their outcomes a batch at a time (`records`). It
+//!   awaits storage (its loads), never a receiver. When it has had nothing to do for
+//!   a while it leaves the directory, unless a message is on its way to it.
+//! - Storage is the truth: a restarted actor reloads its pending work once the
+//!   attempts its predecessor left are recorded (`ledger`), and a periodic sweep
+//!   starts actors for endpoints whose pending work no actor holds.
+//! - The engine watches the Supervisor: a Supervisor that dies is started again; one
+//!   that keeps dying marks the engine failed (not ready).
 
 pub(crate) mod attempt;
+pub(crate) mod directory;
 pub(crate) mod endpoint;
+pub(crate) mod held_events;
+pub(crate) mod ledger;
+pub(crate) mod publishes;
+pub(crate) mod records;
 pub(crate) mod router;
+pub(crate) mod settings;
 pub(crate) mod supervisor;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use ractor::ActorRef;
@@ -33,13 +42,18 @@ use ractor::ActorRef;
 use crate::breaker::{BreakerState, BreakerStatus};
 use crate::config::EngineConfig;
 use crate::event_cache::{EventCache, EVENT_CACHE_BYTES};
-use crate::ids::EndpointId;
+use crate::ids::{DeliveryId, EndpointId};
 use crate::notify::Notifier;
 use crate::storage::Storage;
 use crate::time::{Clock, Timestamp};
 use crate::transport::Transport;
 
+use directory::Directory;
+use endpoint::EndpointMsg;
+use ledger::Ledger;
+use publishes::Publishes;
 use router::RouterMsg;
+use supervisor::SupervisorMsg;
 
 /// What every actor and task of one engine shares. Owned by the `Engine` and cloned
 /// (as an `Arc`) into each actor; lives until the last of them stops.
@@ -51,10 +65,18 @@ pub(crate) struct Shared {
     pub(crate) notifier: Notifier,
     /// The running Router (replaced when the Supervisor restarts it).
     pub(crate) router: RwLock<Option<ActorRef<RouterMsg>>>,
+    /// The running Supervisor (replaced when the engine restarts it).
+    pub(crate) supervisor: RwLock<Option<ActorRef<SupervisorMsg>>>,
+    /// Delivery ids and the publishes still being stored.
+    pub(crate) publishes: Arc<Publishes>,
+    /// The running endpoint actors.
+    pub(crate) directory: Directory,
+    /// Attempt work per endpoint, outliving the actors that started it.
+    pub(crate) ledger: Arc<Ledger>,
     /// Set by `shutdown`: no new publishes, no new attempts.
     pub(crate) closing: AtomicBool,
-    /// Attempts sent or being recorded; shutdown waits for zero.
-    pub(crate) busy: AtomicUsize,
+    /// Set when the Supervisor kept dying and was not started again.
+    pub(crate) failed: AtomicBool,
     /// Last time (clock ms) the Supervisor handled its periodic tick: readiness.
     pub(crate) heartbeat: AtomicU64,
     /// Breakers that are not closed, as their actors last published them.
@@ -64,10 +86,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The shared part of an engine whose storage's largest delivery id is
+    /// `last_delivery` (new ids are made above it).
     pub(crate) fn new(
         storage: Arc<dyn Storage>,
         transport: Arc<dyn Transport>,
         config: EngineConfig,
+        last_delivery: Option<DeliveryId>,
     ) -> Self {
         let clock = Clock::new();
         Self {
@@ -78,8 +103,12 @@ impl Shared {
             clock,
             notifier: Notifier::new(1024),
             router: RwLock::new(None),
+            supervisor: RwLock::new(None),
+            publishes: Arc::new(Publishes::new(last_delivery)),
+            directory: Directory::default(),
+            ledger: Arc::new(Ledger::default()),
             closing: AtomicBool::new(false),
-            busy: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
             breakers: Mutex::new(HashMap::new()),
             events: EventCache::new(EVENT_CACHE_BYTES),
         }
@@ -99,16 +128,33 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = router;
     }
 
+    pub(crate) fn supervisor(&self) -> Option<ActorRef<SupervisorMsg>> {
+        self.supervisor
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_supervisor(&self, supervisor: Option<ActorRef<SupervisorMsg>>) {
+        *self
+            .supervisor
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = supervisor;
+    }
+
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn busy_add(&self) {
-        self.busy.fetch_add(1, Ordering::SeqCst);
-    }
-
-    pub(crate) fn busy_done(&self) {
-        self.busy.fetch_sub(1, Ordering::SeqCst);
+    /// Gives `message` to the endpoint's running actor, or to the Supervisor to start
+    /// one. Lost only when neither runs (shutdown): storage holds the work.
+    pub(crate) fn deliver(&self, endpoint_id: &EndpointId, message: EndpointMsg) {
+        if let Err(message) = self.directory.send(endpoint_id, message) {
+            if let Some(supervisor) = self.supervisor() {
+                let delivery = Box::new((endpoint_id.clone(), message));
+                let _ = supervisor.cast(SupervisorMsg::Deliver(delivery));
+            }
+        }
     }
 
     /// Publishes an endpoint's breaker state (closed ones are forgotten).

@@ -1,13 +1,14 @@
-//! Router: owns the subscription index; a publish is matched here, stored in one
-//! durable write (in a task, so concurrent publishes share group commits), answered,
-//! then handed to the endpoints' actors through the Supervisor.
+//! Router: owns the subscription index; a publish is matched here, given its
+//! delivery ids (`publishes`: one publish at a time, so ids follow publish order),
+//! stored in one durable write (in a task, so concurrent publishes share group
+//! commits), handed to the endpoints' actors, and answered.
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
-use crate::actors::supervisor::SupervisorMsg;
+use crate::actors::endpoint::{EndpointMsg, HandOff};
 use crate::actors::Shared;
 use crate::error::Error;
 use crate::filter::SubscriptionIndex;
@@ -55,7 +56,6 @@ pub(crate) enum RouterMsg {
 /// The actor.
 pub(crate) struct Router {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) supervisor: ActorRef<SupervisorMsg>,
 }
 
 /// The Router's state.
@@ -68,17 +68,18 @@ impl RouterState {
     fn publish(
         &self,
         shared: &Arc<Shared>,
-        supervisor: &ActorRef<SupervisorMsg>,
         request: PublishRequest,
         reply: oneshot::Sender<Result<Published, Error>>,
     ) {
-        let now = shared.clock.now();
         let targets = match &request.only {
             Some(id) => vec![id.clone()],
             None => self
                 .index
                 .matching(&request.tenant, &request.event_type, &request.channels),
         };
+        // Delivery ids are made here, one publish at a time, so they follow publish
+        // order; the event is created at the time they carry.
+        let (now, ids, ticket) = shared.publishes.begin(shared.clock.now(), targets.len());
         let event = Event {
             id: request.id.clone().unwrap_or_else(EventId::generate),
             tenant: request.tenant.clone(),
@@ -88,12 +89,13 @@ impl RouterState {
             data: request.data.into(),
             deliveries: u32::try_from(targets.len()).unwrap_or(u32::MAX),
         };
-        // Delivery ids are made here, one publish at a time, so they follow publish order.
         let event_type: Arc<str> = Arc::from(event.event_type.as_str());
         let deliveries: Vec<Delivery> = targets
             .into_iter()
-            .map(|endpoint_id| {
-                Delivery::new(
+            .zip(ids)
+            .map(|(endpoint_id, id)| {
+                Delivery::with_id(
+                    id,
                     event.id.clone(),
                     event.tenant.clone(),
                     endpoint_id,
@@ -103,18 +105,24 @@ impl RouterState {
             })
             .collect();
         let shared = shared.clone();
-        let supervisor = supervisor.clone();
         let permit = request.permit;
         tokio::spawn(async move {
-            let result = match shared.storage.insert_event(&event, &deliveries).await {
+            let inserted = shared.storage.insert_event(&event, &deliveries).await;
+            // The write is done: loads waiting for this publish may read now.
+            drop(ticket);
+            let result = match inserted {
                 Ok(InsertEvent::Inserted) => {
                     metrics::event_published();
                     let prepared = Arc::new(PreparedEvent::new(event));
                     // Hand off before answering: a caller that publishes again after
                     // this returns finds these deliveries ahead of its next ones.
-                    if !deliveries.is_empty() {
-                        let _ = supervisor
-                            .cast(SupervisorMsg::Deliver(deliveries, Some(prepared.clone())));
+                    for delivery in deliveries {
+                        let endpoint_id = delivery.endpoint_id.clone();
+                        let hand_off = HandOff {
+                            delivery,
+                            event: Some(prepared.clone()),
+                        };
+                        shared.deliver(&endpoint_id, EndpointMsg::Enqueue(hand_off));
                     }
                     Ok(Published {
                         event: Arc::unwrap_or_clone(prepared).event,
@@ -161,9 +169,7 @@ impl Actor for Router {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RouterMsg::Publish(request, reply) => {
-                state.publish(&self.shared, &self.supervisor, request, reply)
-            }
+            RouterMsg::Publish(request, reply) => state.publish(&self.shared, request, reply),
             RouterMsg::Upsert(endpoint) => state.index.upsert(&endpoint),
             RouterMsg::Remove(tenant, id) => state.index.remove(&tenant, &id),
         }

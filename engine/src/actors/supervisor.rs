@@ -1,21 +1,18 @@
-//! Supervisor: spawns endpoint actors on demand, forwards their messages, stops them
-//! when idle, restarts a failed one (which reloads its pending work from storage),
-//! restarts the Router, and sweeps storage for pending work no actor holds.
+//! Supervisor: starts endpoint actors on demand, restarts a failed one once the
+//! attempts it left are recorded (see `ledger`), restarts the Router, and sweeps
+//! storage for pending work no actor holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::actors::endpoint::{EndpointActor, EndpointArgs, EndpointMsg};
 use crate::actors::router::Router;
 use crate::actors::Shared;
 use crate::ids::EndpointId;
-use crate::model::Delivery;
-use crate::request::PreparedEvent;
 
 /// Restarts of one endpoint's actor allowed within `RESTART_WINDOW` before further
 /// restarts wait `RESTART_DELAY` (a crash loop must not spin).
@@ -25,27 +22,19 @@ const RESTART_DELAY: Duration = Duration::from_secs(5);
 
 /// Messages of the Supervisor.
 pub(crate) enum SupervisorMsg {
-    /// From the Router: an event's stored deliveries (one per endpoint), each for its
-    /// endpoint's actor.
-    Deliver(Vec<Delivery>, Option<Arc<PreparedEvent>>),
-    /// From the engine: an endpoint or its deliveries changed in storage.
-    Changed {
-        endpoint_id: EndpointId,
-        reset_breaker: bool,
-    },
-    /// From an endpoint actor: it has nothing to do, having handled `seen` messages.
-    Idle { endpoint_id: EndpointId, seen: u64 },
+    /// From a sender that found no running actor for the endpoint in the directory:
+    /// start one, then deliver the message (boxed: rare, and large).
+    Deliver(Box<(EndpointId, EndpointMsg)>),
+    /// From a task it spawned: the endpoint's earlier attempts are all recorded (and
+    /// any restart delay is over): start its actor.
+    Quiet(EndpointId),
     /// From its own interval: heartbeat, and sweep storage for orphaned work.
     Tick,
     /// From a sweep task: endpoints that have pending deliveries.
     Ensure(Vec<EndpointId>),
-    /// From its own timer: restart an actor after a crash loop's delay.
-    Respawn(EndpointId),
-    /// From the engine (tests, benches): how many endpoint actors run.
-    RunningCount(oneshot::Sender<usize>),
-    /// Test hook: make an endpoint's actor fail.
-    #[doc(hidden)]
-    Crash(EndpointId),
+    /// Test hook: make the Supervisor itself fail.
+    #[cfg(feature = "testing")]
+    Crash,
 }
 
 /// The actor.
@@ -53,21 +42,15 @@ pub(crate) struct Supervisor {
     pub(crate) shared: Arc<Shared>,
 }
 
-/// A running endpoint actor.
-struct Running {
-    actor: ActorRef<EndpointMsg>,
-    /// Messages forwarded to it; it is stopped for idleness only when it has seen all.
-    sent: u64,
-}
-
 /// The Supervisor's state.
 pub(crate) struct SupervisorState {
-    running: HashMap<EndpointId, Running>,
     /// Which endpoint each running actor serves (no parsing of actor names).
     by_actor: HashMap<ActorId, EndpointId>,
     router: Option<ActorId>,
     /// Recent failures per endpoint: (count, window start).
     failures: HashMap<EndpointId, (u32, tokio::time::Instant)>,
+    /// Endpoints whose actor waits for its predecessor's attempts (and any delay).
+    restarting: HashSet<EndpointId>,
     tick: Option<JoinHandle<()>>,
     sweeping: bool,
 }
@@ -80,7 +63,6 @@ impl Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         let router = Router {
             shared: self.shared.clone(),
-            supervisor: myself.clone(),
         };
         let (actor, _) = Actor::spawn_linked(None, router, (), myself.get_cell()).await?;
         *state_router = Some(actor.get_id());
@@ -88,21 +70,27 @@ impl Supervisor {
         Ok(())
     }
 
-    async fn spawn_endpoint(
+    /// Starts the endpoint's actor unless it runs, or waits for its predecessor's
+    /// attempts (then `Quiet` starts it).
+    async fn start_endpoint(
         &self,
         myself: &ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
         endpoint_id: &EndpointId,
-    ) -> Option<ActorRef<EndpointMsg>> {
-        if let Some(running) = state.running.get(endpoint_id) {
-            return Some(running.actor.clone());
+    ) {
+        let shared = &self.shared;
+        if shared.is_closing()
+            || state.restarting.contains(endpoint_id)
+            || shared.directory.get(endpoint_id).is_some()
+        {
+            return;
         }
-        if self.shared.is_closing() {
-            return None;
+        if shared.ledger.busy(endpoint_id) {
+            self.start_when_quiet(myself, state, endpoint_id.clone(), Duration::ZERO);
+            return;
         }
         let actor = EndpointActor {
-            shared: self.shared.clone(),
-            supervisor: myself.clone(),
+            shared: shared.clone(),
         };
         let args = EndpointArgs {
             endpoint_id: endpoint_id.clone(),
@@ -110,52 +98,34 @@ impl Supervisor {
         match Actor::spawn_linked(None, actor, args, myself.get_cell()).await {
             Ok((actor, _)) => {
                 state.by_actor.insert(actor.get_id(), endpoint_id.clone());
-                state.running.insert(
-                    endpoint_id.clone(),
-                    Running {
-                        actor: actor.clone(),
-                        sent: 0,
-                    },
-                );
-                Some(actor)
+                shared.directory.insert(endpoint_id.clone(), actor);
             }
             Err(error) => {
-                tracing::error!(%error, %endpoint_id, "spawning an endpoint actor failed");
-                None
+                tracing::error!(%error, %endpoint_id, "starting an endpoint actor failed");
             }
         }
     }
 
-    /// Sends a message to the endpoint's actor, spawning it when it is not running.
-    async fn forward(
+    /// Starts the endpoint's actor after `delay`, once no attempt of an earlier actor
+    /// of it is unrecorded. Messages for it meanwhile are dropped: storage holds the
+    /// work, and the new actor reads the endpoint and its pending work afresh.
+    fn start_when_quiet(
         &self,
         myself: &ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
-        endpoint_id: &EndpointId,
-        message: EndpointMsg,
+        endpoint_id: EndpointId,
+        delay: Duration,
     ) {
-        let Some(actor) = self.spawn_endpoint(myself, state, endpoint_id).await else {
+        if !state.restarting.insert(endpoint_id.clone()) {
             return;
-        };
-        if actor.cast(message).is_ok() {
-            if let Some(running) = state.running.get_mut(endpoint_id) {
-                running.sent += 1;
-            }
         }
-        // A failed cast means the actor just died; its supervision event restarts it
-        // and the restarted actor reloads this work from storage.
-    }
-
-    fn forget(&self, state: &mut SupervisorState, actor_id: ActorId) -> Option<EndpointId> {
-        let endpoint_id = state.by_actor.remove(&actor_id)?;
-        if state
-            .running
-            .get(&endpoint_id)
-            .is_some_and(|r| r.actor.get_id() == actor_id)
-        {
-            state.running.remove(&endpoint_id);
-        }
-        Some(endpoint_id)
+        let shared = self.shared.clone();
+        let me = myself.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            shared.ledger.until_quiet(&endpoint_id).await;
+            let _ = me.cast(SupervisorMsg::Quiet(endpoint_id));
+        });
     }
 
     fn sweep(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
@@ -177,8 +147,9 @@ impl Supervisor {
         });
     }
 
-    /// Restarts a failed endpoint actor at once, or after a delay in a crash loop.
-    async fn restart(
+    /// Restarts a failed endpoint actor once its attempts are recorded, after a delay
+    /// in a crash loop.
+    fn restart(
         &self,
         myself: &ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
@@ -193,16 +164,13 @@ impl Supervisor {
             *entry = (0, now);
         }
         entry.0 += 1;
-        if entry.0 <= RESTART_BUDGET {
-            self.spawn_endpoint(myself, state, &endpoint_id).await;
+        let delay = if entry.0 <= RESTART_BUDGET {
+            Duration::ZERO
         } else {
             tracing::error!(%endpoint_id, "endpoint actor keeps failing; restarting after a delay");
-            let me = myself.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(RESTART_DELAY).await;
-                let _ = me.cast(SupervisorMsg::Respawn(endpoint_id));
-            });
-        }
+            RESTART_DELAY
+        };
+        self.start_when_quiet(myself, state, endpoint_id, delay);
     }
 }
 
@@ -211,19 +179,21 @@ impl Actor for Supervisor {
     type State = SupervisorState;
     type Arguments = ();
 
-    /// Starts the Router (which loads the subscription index) before anything else.
+    /// Forgets the actors of any earlier Supervisor (they died with it), then starts
+    /// the Router (which loads the subscription index) before anything else.
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
         _args: (),
     ) -> Result<Self::State, ActorProcessingErr> {
+        self.shared.directory.clear();
         let mut router = None;
         self.spawn_router(&myself, &mut router).await?;
         Ok(SupervisorState {
-            running: HashMap::new(),
             by_actor: HashMap::new(),
             router,
             failures: HashMap::new(),
+            restarting: HashSet::new(),
             tick: None,
             sweeping: false,
         })
@@ -235,6 +205,7 @@ impl Actor for Supervisor {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        self.shared.beat(self.shared.clock.now());
         self.sweep(&myself, state);
         let interval = self
             .shared
@@ -262,31 +233,15 @@ impl Actor for Supervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMsg::Deliver(deliveries, event) => {
-                for delivery in deliveries {
-                    let endpoint_id = delivery.endpoint_id.clone();
-                    let message = EndpointMsg::Enqueue(delivery, event.clone());
-                    self.forward(&myself, state, &endpoint_id, message).await;
-                }
+            SupervisorMsg::Deliver(delivery) => {
+                let (endpoint_id, message) = *delivery;
+                self.start_endpoint(&myself, state, &endpoint_id).await;
+                // No actor (closing, or restarting): storage holds the work.
+                let _ = self.shared.directory.send(&endpoint_id, message);
             }
-            SupervisorMsg::Changed {
-                endpoint_id,
-                reset_breaker,
-            } => {
-                let message = EndpointMsg::Reload { reset_breaker };
-                self.forward(&myself, state, &endpoint_id, message).await;
-            }
-            SupervisorMsg::Idle { endpoint_id, seen } => {
-                let idle = state
-                    .running
-                    .get(&endpoint_id)
-                    .is_some_and(|r| r.sent == seen);
-                if idle {
-                    if let Some(running) = state.running.remove(&endpoint_id) {
-                        state.by_actor.remove(&running.actor.get_id());
-                        running.actor.stop(Some("idle".into()));
-                    }
-                }
+            SupervisorMsg::Quiet(endpoint_id) => {
+                state.restarting.remove(&endpoint_id);
+                self.start_endpoint(&myself, state, &endpoint_id).await;
             }
             SupervisorMsg::Tick => {
                 self.shared.beat(self.shared.clock.now());
@@ -296,22 +251,11 @@ impl Actor for Supervisor {
                 state.sweeping = false;
                 self.shared.beat(self.shared.clock.now());
                 for endpoint_id in ids {
-                    if !state.running.contains_key(&endpoint_id) {
-                        self.spawn_endpoint(&myself, state, &endpoint_id).await;
-                    }
+                    self.start_endpoint(&myself, state, &endpoint_id).await;
                 }
             }
-            SupervisorMsg::Respawn(endpoint_id) => {
-                self.spawn_endpoint(&myself, state, &endpoint_id).await;
-            }
-            SupervisorMsg::RunningCount(reply) => {
-                let _ = reply.send(state.running.len());
-            }
-            SupervisorMsg::Crash(endpoint_id) => {
-                if let Some(running) = state.running.get(&endpoint_id) {
-                    let _ = running.actor.cast(EndpointMsg::Crash);
-                }
-            }
+            #[cfg(feature = "testing")]
+            SupervisorMsg::Crash => return Err("crash requested for the supervisor".into()),
         }
         Ok(())
     }
@@ -338,13 +282,14 @@ impl Actor for Supervisor {
             }
             return Ok(());
         }
-        let Some(endpoint_id) = self.forget(state, actor_id) else {
+        let Some(endpoint_id) = state.by_actor.remove(&actor_id) else {
             return Ok(());
         };
+        self.shared.directory.remove(&endpoint_id, actor_id);
         if let Some(error) = failed {
             tracing::error!(%endpoint_id, %error, "endpoint actor failed; restarting it from storage");
             if !self.shared.is_closing() {
-                self.restart(&myself, state, endpoint_id).await;
+                self.restart(&myself, state, endpoint_id);
             }
         }
         Ok(())

@@ -32,6 +32,8 @@ pub enum DeadReason {
     EndpointDisabled,
     /// The endpoint was deleted while the delivery was pending.
     EndpointDeleted,
+    /// Its event was removed (retention) before it could be sent.
+    EventPurged,
 }
 
 impl DeadReason {
@@ -42,6 +44,7 @@ impl DeadReason {
             DeadReason::Gone => "gone",
             DeadReason::EndpointDisabled => "endpoint_disabled",
             DeadReason::EndpointDeleted => "endpoint_deleted",
+            DeadReason::EventPurged => "event_purged",
         }
     }
 }
@@ -81,7 +84,8 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// A fresh pending delivery of `event_id` to `endpoint_id`, due at `now`.
+    /// A fresh pending delivery of `event_id` to `endpoint_id`, due at `now`, with an
+    /// id made at `now` (`DeliveryId::generate_at`).
     pub fn new(
         event_id: EventId,
         tenant: TenantId,
@@ -89,8 +93,27 @@ impl Delivery {
         event_type: impl Into<Arc<str>>,
         now: Timestamp,
     ) -> Self {
+        Self::with_id(
+            DeliveryId::generate_at(now),
+            event_id,
+            tenant,
+            endpoint_id,
+            event_type,
+            now,
+        )
+    }
+
+    /// A fresh pending delivery with a given id, due at `now`.
+    pub fn with_id(
+        id: DeliveryId,
+        event_id: EventId,
+        tenant: TenantId,
+        endpoint_id: EndpointId,
+        event_type: impl Into<Arc<str>>,
+        now: Timestamp,
+    ) -> Self {
         Self {
-            id: DeliveryId::generate(),
+            id,
             event_id,
             tenant,
             endpoint_id,
@@ -105,6 +128,11 @@ impl Delivery {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// When its next attempt is due (the epoch when it is not pending).
+    pub fn due(&self) -> Timestamp {
+        self.next_attempt_at.unwrap_or(Timestamp::EPOCH)
     }
 
     /// Attempts made in the current retry budget.

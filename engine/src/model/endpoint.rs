@@ -84,6 +84,13 @@ pub struct Endpoint {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
+    /// When it was last enabled again after being disabled: a failure streak that
+    /// began before then no longer counts (its actor resets the breaker).
+    pub enabled_at: Option<Timestamp>,
+    /// 1 at creation, one more with every change: a change is stored only over the
+    /// version it was made from (`Storage::replace_endpoint`), so concurrent changes
+    /// never overwrite each other.
+    pub version: u64,
 }
 
 /// Deserializes a field that distinguishes "absent" (None) from `null` (Some(None)).

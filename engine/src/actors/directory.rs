@@ -1,0 +1,113 @@
+//! `Directory`: the running endpoint actors, so a publish hands its deliveries
+//! straight to them (one message per delivery, no hop through the Supervisor), and
+//! an idle actor can leave without a message being lost on its way to it.
+//!
+//! Senders look an actor up and cast under the read lock, counting what they sent;
+//! an actor that has been idle long enough removes itself under the write lock only
+//! if it has handled every message counted. So a sender either reaches an actor
+//! that will handle its message, or finds none and asks the Supervisor to start one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use ractor::{ActorId, ActorRef};
+
+use crate::actors::endpoint::EndpointMsg;
+use crate::ids::EndpointId;
+
+/// A running actor and how many directory messages were cast to it.
+#[derive(Debug)]
+struct Entry {
+    actor: ActorRef<EndpointMsg>,
+    sent: AtomicU64,
+}
+
+/// The running endpoint actors of one engine. Filled by the Supervisor as it starts
+/// them; an actor removes itself when it stops.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    entries: RwLock<HashMap<EndpointId, Entry>>,
+}
+
+impl Directory {
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<EndpointId, Entry>> {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<EndpointId, Entry>> {
+        self.entries.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Casts `message` to the endpoint's running actor; gives it back when there is
+    /// none (or it just died). The message comes back whole so the caller can
+    /// forward it; boxing it would cost an allocation on every hand-off.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn send(&self, id: &EndpointId, message: EndpointMsg) -> Result<(), EndpointMsg> {
+        let entries = self.read();
+        let Some(entry) = entries.get(id) else {
+            return Err(message);
+        };
+        match entry.actor.cast(message) {
+            Ok(()) => {
+                entry.sent.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+            Err(ractor::MessagingErr::SendErr(message)) => Err(message),
+            // Other errors carry no message back; the actor is gone and storage
+            // holds the work, which its next actor reloads.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The endpoint's running actor, if any.
+    pub(crate) fn get(&self, id: &EndpointId) -> Option<ActorRef<EndpointMsg>> {
+        self.read().get(id).map(|entry| entry.actor.clone())
+    }
+
+    /// Records a newly started actor.
+    pub(crate) fn insert(&self, id: EndpointId, actor: ActorRef<EndpointMsg>) {
+        self.write().insert(
+            id,
+            Entry {
+                actor,
+                sent: AtomicU64::new(0),
+            },
+        );
+    }
+
+    /// Removes the actor `actor` of endpoint `id` if it has handled all `handled`
+    /// messages cast to it; true when it was removed (it must stop then).
+    pub(crate) fn leave_if_idle(&self, id: &EndpointId, actor: ActorId, handled: u64) -> bool {
+        let mut entries = self.write();
+        let idle = entries.get(id).is_some_and(|entry| {
+            entry.actor.get_id() == actor && entry.sent.load(Ordering::SeqCst) == handled
+        });
+        if idle {
+            entries.remove(id);
+        }
+        idle
+    }
+
+    /// Removes the actor `actor` of endpoint `id`, whatever it has handled (it
+    /// stopped or failed).
+    pub(crate) fn remove(&self, id: &EndpointId, actor: ActorId) {
+        let mut entries = self.write();
+        if entries
+            .get(id)
+            .is_some_and(|entry| entry.actor.get_id() == actor)
+        {
+            entries.remove(id);
+        }
+    }
+
+    /// Forgets every actor (their Supervisor died, and them with it).
+    pub(crate) fn clear(&self) {
+        self.write().clear();
+    }
+
+    /// How many actors run.
+    pub(crate) fn len(&self) -> usize {
+        self.read().len()
+    }
+}
