@@ -22,19 +22,32 @@
 //! runs), settling (its outcome is decided and being stored). A settling delivery
 //! still counts as here, so a load that reads it as pending before its record is
 //! stored does not take it again.
+//!
+//! A waiting delivery that came by hand-off keeps its prepared event, up to a byte
+//! budget for all of them (`MAX_HELD_BYTES`); past it, or for a delivery a load
+//! found, its attempt reads the event from the cache or storage. This bounds an
+//! actor's memory when its receiver is down, whatever the payload size.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use crate::ids::DeliveryId;
 use crate::model::Delivery;
+use crate::request::PreparedEvent;
 use crate::storage::{PendingKey, PendingOrder};
 use crate::time::Timestamp;
 
+/// Most body bytes one queue holds in prepared events (a body shared by several
+/// deliveries counts once per delivery).
+pub(crate) const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
+
 /// What the queue says when asked for work.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Next {
-    /// Send this delivery now (it is now in flight).
-    Send(Delivery),
+    /// Send this delivery now (it is now in flight), with its event when held.
+    Send(Delivery, Option<Arc<PreparedEvent>>),
     /// Nothing is due before this time.
     WaitUntil(Timestamp),
     /// Nothing can go until an in-flight attempt finishes (or nothing is waiting).
@@ -72,12 +85,21 @@ pub(crate) enum AfterAttempt {
     Settle,
 }
 
+/// A waiting delivery and its event, when held.
+#[derive(Debug)]
+struct Waiting {
+    delivery: Delivery,
+    event: Option<Arc<PreparedEvent>>,
+}
+
 /// The pending deliveries one endpoint actor holds.
 #[derive(Debug)]
 pub(crate) struct PendingQueue {
     order: PendingOrder,
     /// Deliveries waiting for an attempt, in `order`.
-    waiting: BTreeMap<PendingKey, Delivery>,
+    waiting: BTreeMap<PendingKey, Waiting>,
+    /// Body bytes of the events held by waiting deliveries.
+    held_bytes: usize,
     /// Every delivery the queue knows, and where it is.
     places: HashMap<DeliveryId, Place>,
     in_flight: usize,
@@ -95,7 +117,8 @@ impl PendingQueue {
         Self {
             order,
             waiting: BTreeMap::new(),
-            places: HashMap::new(),
+            held_bytes: 0,
+            places: HashMap::default(),
             in_flight: 0,
             capacity: capacity.max(1),
             frontier: None,
@@ -117,11 +140,11 @@ impl PendingQueue {
         }
         self.order = order;
         let waiting = std::mem::take(&mut self.waiting);
-        for (_, delivery) in waiting {
-            let key = PendingKey::of(&delivery, order);
+        for (_, entry) in waiting {
+            let key = PendingKey::of(&entry.delivery, order);
             self.places
-                .insert(delivery.id.clone(), Place::Waiting(key.clone()));
-            self.waiting.insert(key, delivery);
+                .insert(entry.delivery.id.clone(), Place::Waiting(key.clone()));
+            self.waiting.insert(key, entry);
         }
         if self.frontier.is_some() {
             self.frontier = Some(PendingKey {
@@ -137,9 +160,13 @@ impl PendingQueue {
         self.places.contains_key(id)
     }
 
-    /// A delivery handed off after its publish: dropped when a load covered it
-    /// (false), else offered.
-    pub(crate) fn hand_off(&mut self, delivery: Delivery) -> bool {
+    /// A delivery handed off after its publish, with its event: dropped when a
+    /// load covered it (false), else offered.
+    pub(crate) fn hand_off(
+        &mut self,
+        delivery: Delivery,
+        event: Option<Arc<PreparedEvent>>,
+    ) -> bool {
         if self
             .seen_through
             .as_ref()
@@ -147,12 +174,16 @@ impl PendingQueue {
         {
             return false;
         }
-        self.offer(delivery) == Offered::Held
+        self.put(delivery, event) == Offered::Held
     }
 
     /// Adds a pending delivery unless the queue has it or its key is beyond the
     /// frontier; past capacity, the largest waiting key goes back to storage.
     pub(crate) fn offer(&mut self, delivery: Delivery) -> Offered {
+        self.put(delivery, None)
+    }
+
+    fn put(&mut self, delivery: Delivery, event: Option<Arc<PreparedEvent>>) -> Offered {
         if self.places.contains_key(&delivery.id) {
             return Offered::AlreadyHere;
         }
@@ -164,9 +195,14 @@ impl PendingQueue {
         {
             return Offered::Beyond;
         }
+        let event = event.filter(|event| self.held_bytes + event.body.len() <= MAX_HELD_BYTES);
+        if let Some(event) = &event {
+            self.held_bytes += event.body.len();
+        }
         self.places
             .insert(delivery.id.clone(), Place::Waiting(key.clone()));
-        self.waiting.insert(key.clone(), delivery);
+        self.waiting
+            .insert(key.clone(), Waiting { delivery, event });
         if self.len() > self.capacity {
             self.evict_last();
             if !self.waiting.contains_key(&key) {
@@ -176,9 +212,23 @@ impl PendingQueue {
         Offered::Held
     }
 
+    /// Takes a waiting entry out, giving back its event's bytes.
+    fn take_waiting(&mut self, key: &PendingKey) -> Option<Waiting> {
+        let entry = self.waiting.remove(key)?;
+        self.release(&entry);
+        Some(entry)
+    }
+
+    fn release(&mut self, entry: &Waiting) {
+        if let Some(event) = &entry.event {
+            self.held_bytes = self.held_bytes.saturating_sub(event.body.len());
+        }
+    }
+
     /// Sends the largest waiting key back to storage and lowers the frontier to it.
     fn evict_last(&mut self) {
-        if let Some((key, _)) = self.waiting.pop_last() {
+        if let Some((key, entry)) = self.waiting.pop_last() {
+            self.release(&entry);
             self.places.remove(&key.id);
             self.lower_frontier(key);
         }
@@ -201,8 +251,8 @@ impl PendingQueue {
         if self.in_flight >= limit {
             return None;
         }
-        let (key, delivery) = self.waiting.first_key_value()?;
-        Some((key, delivery.due()))
+        let (key, entry) = self.waiting.first_key_value()?;
+        Some((key, entry.delivery.due()))
     }
 
     /// Whether a delivery may be sent at `now` without taking it: `None` when one is
@@ -223,11 +273,11 @@ impl PendingQueue {
             Some((_, due)) if due > now => return Next::WaitUntil(due),
             Some((key, _)) => key.clone(),
         };
-        match self.waiting.remove(&key) {
-            Some(delivery) => {
+        match self.take_waiting(&key) {
+            Some(Waiting { delivery, event }) => {
                 self.places.insert(delivery.id.clone(), Place::InFlight);
                 self.in_flight += 1;
-                Next::Send(delivery)
+                Next::Send(delivery, event)
             }
             None => Next::Blocked,
         }
@@ -236,8 +286,8 @@ impl PendingQueue {
     /// Takes over a delivery whose attempt an earlier actor of the endpoint started
     /// (its outcome is about to be handled): in flight, wherever it was.
     pub(crate) fn adopt(&mut self, delivery: &Delivery) {
-        if let Some(Place::Waiting(key)) = self.places.get(&delivery.id) {
-            self.waiting.remove(key);
+        if let Some(Place::Waiting(key)) = self.places.get(&delivery.id).cloned() {
+            self.take_waiting(&key);
         }
         if self.places.insert(delivery.id.clone(), Place::InFlight) != Some(Place::InFlight) {
             self.in_flight += 1;
@@ -262,7 +312,11 @@ impl PendingQueue {
                     self.places.insert(id.clone(), Place::Settling);
                 } else {
                     self.places.insert(id.clone(), Place::Waiting(key.clone()));
-                    self.waiting.insert(key, delivery);
+                    let entry = Waiting {
+                        delivery,
+                        event: None,
+                    };
+                    self.waiting.insert(key, entry);
                 }
             }
             AfterAttempt::Settle => {
@@ -334,15 +388,14 @@ impl PendingQueue {
         }
     }
 
-    /// Removes and returns every waiting delivery (retiring); in-flight and settling
-    /// ones stay tracked.
-    pub(crate) fn drain_waiting(&mut self) -> Vec<Delivery> {
+    /// Forgets every waiting delivery (retiring: storage dead-letters them);
+    /// in-flight and settling ones stay tracked.
+    pub(crate) fn drain_waiting(&mut self) {
         self.frontier = None;
-        let waiting = std::mem::take(&mut self.waiting);
-        for key in waiting.keys() {
+        self.held_bytes = 0;
+        for key in std::mem::take(&mut self.waiting).into_keys() {
             self.places.remove(&key.id);
         }
-        waiting.into_values().collect()
     }
 
     /// Waiting plus in flight (what counts against the capacity).
@@ -390,8 +443,23 @@ mod tests {
 
     fn sent(queue: &mut PendingQueue, now: u64) -> Delivery {
         match queue.next(Timestamp(now), 100) {
-            Next::Send(d) => d,
+            Next::Send(d, _) => d,
             other => panic!("expected a send, got {other:?}"),
+        }
+    }
+
+    fn next(queue: &mut PendingQueue, now: u64, max_in_flight: u32) -> Option<Delivery> {
+        match queue.next(Timestamp(now), max_in_flight) {
+            Next::Send(d, _) => Some(d),
+            Next::Blocked => None,
+            Next::WaitUntil(at) => panic!("waits until {at:?}"),
+        }
+    }
+
+    fn waits_until(queue: &mut PendingQueue, now: u64, max_in_flight: u32) -> Option<u64> {
+        match queue.next(Timestamp(now), max_in_flight) {
+            Next::WaitUntil(at) => Some(at.0),
+            _ => None,
         }
     }
 
@@ -404,12 +472,12 @@ mod tests {
         for d in [&a, &b, &c] {
             assert_eq!(queue.offer(d.clone()), Offered::Held);
         }
-        assert_eq!(queue.next(Timestamp(10), 2), Next::Send(a.clone()));
-        assert_eq!(queue.next(Timestamp(10), 2), Next::Send(b.clone()));
-        assert_eq!(queue.next(Timestamp(10), 2), Next::Blocked);
+        assert_eq!(next(&mut queue, 10, 2), Some(a.clone()));
+        assert_eq!(next(&mut queue, 10, 2), Some(b.clone()));
+        assert_eq!(next(&mut queue, 10, 2), None);
         queue.attempted(&a.id, AfterAttempt::Settle);
-        assert_eq!(queue.next(Timestamp(10), 2), Next::WaitUntil(Timestamp(50)));
-        assert_eq!(queue.next(Timestamp(50), 2), Next::Send(c));
+        assert_eq!(waits_until(&mut queue, 10, 2), Some(50));
+        assert_eq!(next(&mut queue, 50, 2), Some(c));
         assert!(queue.contains(&a.id), "settling until recorded");
         queue.recorded(&a.id);
         assert!(!queue.contains(&a.id));
@@ -422,14 +490,14 @@ mod tests {
         let b = delivery(0);
         queue.offer(a.clone());
         queue.offer(b.clone());
-        assert_eq!(queue.next(Timestamp(0), 1), Next::Send(a.clone()));
-        assert_eq!(queue.next(Timestamp(0), 1), Next::Blocked);
+        assert_eq!(next(&mut queue, 0, 1), Some(a.clone()));
+        assert_eq!(next(&mut queue, 0, 1), None);
         queue.attempted(&a.id, AfterAttempt::Retry(at(&a, 100)));
         // b was published later, so it waits behind a's retry.
-        assert_eq!(queue.next(Timestamp(1), 1), Next::WaitUntil(Timestamp(100)));
-        assert_eq!(queue.next(Timestamp(100), 1), Next::Send(at(&a, 100)));
+        assert_eq!(waits_until(&mut queue, 1, 1), Some(100));
+        assert_eq!(next(&mut queue, 100, 1), Some(at(&a, 100)));
         queue.attempted(&a.id, AfterAttempt::Settle);
-        assert_eq!(queue.next(Timestamp(100), 1), Next::Send(b));
+        assert_eq!(next(&mut queue, 100, 1), Some(b));
     }
 
     #[test]
@@ -493,10 +561,10 @@ mod tests {
         queue.recorded(&first.id);
         // The late hand-offs of covered deliveries are dropped, even after they
         // settled; the others are taken.
-        assert!(!queue.hand_off(ds[0].clone()));
-        assert!(!queue.hand_off(ds[1].clone()));
-        assert!(queue.hand_off(ds[2].clone()));
-        assert!(queue.hand_off(ds[3].clone()));
+        assert!(!queue.hand_off(ds[0].clone(), None));
+        assert!(!queue.hand_off(ds[1].clone(), None));
+        assert!(queue.hand_off(ds[2].clone(), None));
+        assert!(queue.hand_off(ds[3].clone(), None));
         assert!(!queue.contains(&ds[0].id));
     }
 
@@ -522,7 +590,7 @@ mod tests {
         queue.offer(a.clone());
         queue.adopt(&a);
         assert_eq!(queue.in_flight(), 1);
-        assert_eq!(queue.next(Timestamp(0), 10), Next::Blocked);
+        assert_eq!(next(&mut queue, 0, 10), None);
         let unknown = delivery(0);
         queue.adopt(&unknown);
         assert_eq!(queue.in_flight(), 2);

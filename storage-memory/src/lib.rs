@@ -11,7 +11,9 @@
 //! of ids, and `delivery_counts` reads the sizes of those sets.
 #![warn(missing_docs, unreachable_pub)]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -7,7 +7,7 @@
 //! if it has handled every message counted. So a sender either reaches an actor
 //! that will handle its message, or finds none and asks the Supervisor to start one.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 

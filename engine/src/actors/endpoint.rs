@@ -17,7 +17,6 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::actors::attempt::{self, AttemptJob, AttemptReport, Attempted, NotSent, ReportBody};
-use crate::actors::held_events::HeldEvents;
 use crate::actors::ledger::Ticket;
 use crate::actors::records::{Queued, RecordPipeline, RecordedBatch};
 use crate::actors::router::RouterMsg;
@@ -123,7 +122,6 @@ pub(crate) struct EndpointState {
     endpoint: Option<Arc<Endpoint>>,
     settings: Settings,
     queue: PendingQueue,
-    held: HeldEvents,
     breaker: Breaker,
     /// The breaker state last shown through `Shared`.
     shown_breaker: Option<BreakerState>,
@@ -171,7 +169,6 @@ impl EndpointState {
             queue: PendingQueue::new(settings.order(), shared.config.queue_capacity),
             breaker: Breaker::new(settings.breaker),
             settings,
-            held: HeldEvents::default(),
             shown_breaker: None,
             health: EndpointHealth::default(),
             records: RecordPipeline::default(),
@@ -289,14 +286,8 @@ impl EndpointState {
 
     /// A hand-off: queued unless a load covered it or the queue is past it.
     fn hand_off(&mut self, hand_off: HandOff) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        let id = hand_off.delivery.id.clone();
-        if self.queue.hand_off(hand_off.delivery) {
-            if let Some(event) = hand_off.event {
-                self.held.hold(id, event);
-            }
+        if self.phase == Phase::Running {
+            self.queue.hand_off(hand_off.delivery, hand_off.event);
         }
     }
 
@@ -449,7 +440,8 @@ impl EndpointState {
                 Permit::Denied(None) => return,
                 Permit::Allowed | Permit::Probe => {}
             }
-            let Next::Send(delivery) = self.queue.next(now, self.settings.policy.max_in_flight)
+            let Next::Send(delivery, event) =
+                self.queue.next(now, self.settings.policy.max_in_flight)
             else {
                 return;
             };
@@ -459,7 +451,7 @@ impl EndpointState {
                 continue;
             };
             let job = AttemptJob {
-                event: self.held.take(&delivery.id),
+                event,
                 delivery,
                 endpoint: endpoint.clone(),
                 uri,
@@ -509,7 +501,6 @@ impl EndpointState {
             return Ok(false);
         }
         self.queue.drain_waiting();
-        self.held.clear();
         self.sync_gauge();
         retire_in_storage(shared, &self.endpoint_id, disable, &self.health).await?;
         Ok(true)

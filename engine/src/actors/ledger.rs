@@ -10,7 +10,7 @@
 //! sent twice at once, its record is never lost, and `x-delivery-attempt` never
 //! repeats for a delivery within one process.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;

@@ -25,7 +25,6 @@
 pub(crate) mod attempt;
 pub(crate) mod directory;
 pub(crate) mod endpoint;
-pub(crate) mod held_events;
 pub(crate) mod ledger;
 pub(crate) mod publishes;
 pub(crate) mod records;

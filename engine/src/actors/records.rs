@@ -36,6 +36,47 @@ pub(crate) struct Queued {
     pub(crate) dead: Option<DeliveryDead>,
 }
 
+/// What follows an outcome once it is stored.
+#[derive(Debug)]
+struct Follow {
+    ticket: Option<Ticket>,
+    dead: Option<DeliveryDead>,
+}
+
+/// Outcomes waiting together, with what follows each (kept apart, so the outcomes
+/// go to storage by reference, not copied).
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    outcomes: Vec<Outcome>,
+    follow: Vec<Follow>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.outcomes.is_empty()
+    }
+
+    /// How many outcomes it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    fn push(&mut self, queued: Queued) {
+        self.outcomes.push(queued.outcome);
+        self.follow.push(Follow {
+            ticket: queued.ticket,
+            dead: queued.dead,
+        });
+    }
+
+    /// `self` then `later`.
+    fn then(mut self, later: Batch) -> Batch {
+        self.outcomes.extend(later.outcomes);
+        self.follow.extend(later.follow);
+        self
+    }
+}
+
 /// What a record task reports back.
 #[derive(Debug)]
 pub(crate) enum RecordedBatch {
@@ -45,13 +86,13 @@ pub(crate) enum RecordedBatch {
         dead: Vec<DeliveryDead>,
     },
     /// Not stored: the batch, to write again.
-    Failed(Vec<Queued>, StorageError),
+    Failed(Batch, StorageError),
 }
 
 /// The outcomes of one actor not yet stored.
 #[derive(Debug, Default)]
 pub(crate) struct RecordPipeline {
-    waiting: Vec<Queued>,
+    waiting: Batch,
     writing: bool,
     /// The health changed without an outcome (a reset): write it with the next batch.
     health_changed: bool,
@@ -104,20 +145,20 @@ impl RecordPipeline {
         let (shared, actor) = (shared.clone(), actor.clone());
         let (endpoint_id, health) = (endpoint_id.clone(), health.clone());
         tokio::spawn(async move {
-            let outcomes: Vec<Outcome> = batch.iter().map(|q| q.outcome.clone()).collect();
             let written = shared
                 .storage
-                .record_outcomes(&endpoint_id, &outcomes, &health)
+                .record_outcomes(&endpoint_id, &batch.outcomes, &health)
                 .await;
             let report = match written {
                 Ok(()) => {
-                    let ids = outcomes.into_iter().map(|o| o.delivery.id).collect();
+                    let ids = batch.outcomes.into_iter().map(|o| o.delivery.id).collect();
                     // The records are durable: the attempts' tickets go now.
                     let dead = batch
+                        .follow
                         .into_iter()
-                        .filter_map(|queued| {
-                            drop(queued.ticket);
-                            queued.dead
+                        .filter_map(|follow| {
+                            drop(follow.ticket);
+                            follow.dead
                         })
                         .collect();
                     RecordedBatch::Stored { ids, dead }
@@ -131,11 +172,10 @@ impl RecordPipeline {
     }
 
     /// A batch came back: stored, or to be written again after a pause.
-    pub(crate) fn finished(&mut self, failed: Option<Vec<Queued>>, now: Timestamp) {
+    pub(crate) fn finished(&mut self, failed: Option<Batch>, now: Timestamp) {
         self.writing = false;
-        if let Some(mut batch) = failed {
-            batch.append(&mut self.waiting);
-            self.waiting = batch;
+        if let Some(batch) = failed {
+            self.waiting = batch.then(std::mem::take(&mut self.waiting));
             self.health_changed = true;
             self.pause_until = Some(now.plus(RETRY_PAUSE));
         }

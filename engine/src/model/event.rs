@@ -107,38 +107,46 @@ pub fn minify_json(json: &str) -> String {
     minify_json_with_depth(json).0
 }
 
-/// `minify_json`, also returning the deepest nesting of arrays and objects.
+/// `minify_json`, also returning the deepest nesting of arrays and objects. Works on
+/// bytes and copies runs between whitespace at once: every byte that matters here
+/// is ASCII, and UTF-8 never puts an ASCII byte inside a multi-byte character.
 pub fn minify_json_with_depth(json: &str) -> (String, usize) {
-    let mut out = String::with_capacity(json.len());
-    let mut in_string = false;
-    let mut escaped = false;
+    let bytes = json.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut depth = 0usize;
     let mut deepest = 0usize;
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
+    let mut run = 0usize; // start of the bytes not copied yet
+    let mut i = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Skip to the closing quote, past escapes.
+                i += 1;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
             }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '[' | '{' => {
+            b'[' | b'{' => {
                 depth += 1;
                 deepest = deepest.max(depth);
             }
-            ']' | '}' => depth = depth.saturating_sub(1),
-            ' ' | '\t' | '\n' | '\r' => continue,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                out.extend_from_slice(&bytes[run..i]);
+                run = i + 1;
+            }
             _ => {}
         }
-        out.push(c);
+        i += 1;
     }
-    (out, deepest)
+    out.extend_from_slice(&bytes[run.min(bytes.len())..]);
+    let text = String::from_utf8(out)
+        .expect("leaving whole ASCII whitespace bytes out of valid UTF-8 keeps it valid");
+    (text, deepest)
 }
 
 #[cfg(test)]
@@ -152,6 +160,16 @@ mod tests {
             minify_json(input),
             "{\"b\":45000.0,\"a\":\"x \\\" \\u00e9 \\/ y\",\"c\":[1,2]}"
         );
+    }
+
+    #[test]
+    fn minify_removes_whitespace_only_outside_strings() {
+        assert_eq!(
+            minify_json(" \t\r\n[ 1 ,\n\"a b\\\" \\\\\" , \"é ☃\" ] "),
+            "[1,\"a b\\\" \\\\\",\"é ☃\"]"
+        );
+        assert_eq!(minify_json("\"\""), "\"\"");
+        assert_eq!(minify_json(""), "");
     }
 
     #[test]
