@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use herald::profile::Profile;
 use herald::request::{signed_request, PreparedEvent, RequestTarget};
 use herald::signing::{Secret, SecretSet, SignatureScheme};
 use herald::{DestinationPolicy, Event, EventId, SignedRequest, TenantId, Timestamp, Transport};
@@ -31,9 +32,10 @@ fn request(url: &str) -> SignedRequest {
         data: format!("{{\"pad\":\"{}\"}}", "x".repeat(1000)).into(),
         deliveries: 1,
     };
+    let profile = Profile::of_scheme(SignatureScheme::Standard);
     let target = RequestTarget {
         url: url.parse().unwrap(),
-        scheme: SignatureScheme::Standard,
+        profile: &profile,
         secrets: &secrets,
         custom_headers: &BTreeMap::new(),
         timeout: Duration::from_secs(10),
@@ -44,6 +46,7 @@ fn request(url: &str) -> SignedRequest {
         None,
         Timestamp(1_764_000_000_000),
     )
+    .unwrap()
 }
 
 async fn bare_send(client: &Client<HttpConnector, Full<Bytes>>, request: &SignedRequest) -> u16 {

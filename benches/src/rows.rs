@@ -169,6 +169,10 @@ pub async fn run_row(name: &str, params: &LoadParams, addr: SocketAddr) -> Row {
             let storage = setup::memory_storage();
             embedded(name, storage, params, &receiver, addr).await
         }
+        "memory-js" => {
+            let storage = setup::memory_storage();
+            embedded(name, storage, params, &receiver, addr).await
+        }
         "sled" => {
             let dir = tempfile::tempdir().unwrap();
             let storage = setup::sled_storage(dir.path());
@@ -201,8 +205,9 @@ async fn embedded(
     receiver: &RemoteReceiver,
     addr: SocketAddr,
 ) -> Row {
+    let profile = (name == "memory-js").then_some(setup::JS_PROFILE);
     let engine = setup::start_engine(storage, setup::engine_config(), params.concurrency).await;
-    let tenant = load_tenant(&engine, addr, params).await;
+    let tenant = load_tenant(&engine, addr, params, profile).await;
     let publisher = Arc::new(EnginePublisher {
         engine: engine.clone(),
         tenant,
@@ -214,14 +219,20 @@ async fn embedded(
 
 /// The run's tenant with its `params.endpoints` endpoints on the receiver at `addr`,
 /// each allowed `params.max_in_flight()` attempts at once.
-async fn load_tenant(engine: &Engine, addr: SocketAddr, params: &LoadParams) -> TenantId {
+async fn load_tenant(
+    engine: &Engine,
+    addr: SocketAddr,
+    params: &LoadParams,
+    profile: Option<&str>,
+) -> TenantId {
     let tenant = setup::tenant();
-    setup::create_endpoints(
+    setup::create_endpoints_with(
         engine,
         &tenant,
         addr,
         params.endpoints.max(1),
         params.max_in_flight(),
+        profile,
     )
     .await;
     tenant
@@ -252,7 +263,7 @@ async fn daemon(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAddr
     let serving = tokio::spawn(daemon.serve(async move {
         let _ = stopped.await;
     }));
-    let tenant = load_tenant(&engine, addr, params).await;
+    let tenant = load_tenant(&engine, addr, params, None).await;
     let publisher = Arc::new(DaemonPublisher::new(
         format!("{base}/v1/tenants/{tenant}/events"),
         token,

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald::profile::{Profile, ProfileSpec};
 use herald::{
     CreatedEndpoint, DestinationPolicy, Engine, EngineConfig, NewEndpoint, Storage, TenantId,
 };
@@ -74,11 +75,50 @@ pub fn transport(pool: usize) -> Arc<HttpTransport> {
     )
 }
 
-/// The engine configuration of the benchmarks: the defaults, 127.0.0.1 allowed, and
-/// short retry delays so that a failure ratio does not stretch a run by minutes.
+/// The name of the benchmarks' `js` profile: the standard envelope, headers and
+/// signature, with the JSON written as JavaScript writes it.
+pub const JS_PROFILE: &str = "bench-js";
+
+/// The `js` profile of `JS_PROFILE`.
+pub fn js_profile() -> Profile {
+    let headers = [
+        ("event_id", "webhook-id"),
+        ("timestamp", "webhook-timestamp"),
+        ("signature", "webhook-signature"),
+        ("event_type", "x-event-type"),
+        ("delivery_id", "x-delivery-id"),
+        ("attempt", "x-delivery-attempt"),
+    ];
+    let spec = ProfileSpec {
+        envelope: Some(
+            [
+                "id=event_id",
+                "type=event_type",
+                "created_at=time:rfc3339_ms",
+                "data=data",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        headers: headers
+            .iter()
+            .map(|(role, name)| (role.to_string(), name.to_string()))
+            .collect(),
+        signature: "standard".into(),
+        key: "whsec".into(),
+        json: Some("js".into()),
+        ..ProfileSpec::default()
+    };
+    Profile::from_spec(JS_PROFILE, spec).unwrap()
+}
+
+/// The engine configuration of the benchmarks: the defaults, 127.0.0.1 allowed, the
+/// `js` profile, and short retry delays so that a failure ratio does not stretch a
+/// run by minutes.
 pub fn engine_config() -> EngineConfig {
     let mut config = EngineConfig {
         destinations: DestinationPolicy::permissive(),
+        profiles: vec![js_profile()],
         ..Default::default()
     };
     config.delivery.retry_schedule = [100, 200, 500, 1000, 1000, 1000, 1000, 1000]
@@ -124,10 +164,23 @@ pub async fn create_endpoints(
     count: usize,
     max_in_flight: u32,
 ) -> Vec<CreatedEndpoint> {
+    create_endpoints_with(engine, tenant, addr, count, max_in_flight, None).await
+}
+
+/// `create_endpoints`, each on `profile` when given.
+pub async fn create_endpoints_with(
+    engine: &Engine,
+    tenant: &TenantId,
+    addr: SocketAddr,
+    count: usize,
+    max_in_flight: u32,
+    profile: Option<&str>,
+) -> Vec<CreatedEndpoint> {
     let mut created = Vec::with_capacity(count);
     for i in 0..count {
         let mut input = NewEndpoint::new(endpoint_url(addr, i, false));
         input.max_in_flight = Some(max_in_flight);
+        input.profile = profile.map(str::to_owned);
         created.push(engine.create_endpoint(tenant, input).await.unwrap());
     }
     created

@@ -83,6 +83,9 @@ pub struct EngineConfig {
     pub sweep_interval: Duration,
     /// How often the retention purge runs.
     pub purge_interval: Duration,
+    /// Delivery profiles beyond the three built in (`standard`, `hex`,
+    /// `timestamped`); endpoints pick one by name.
+    pub profiles: Vec<crate::profile::Profile>,
 }
 
 impl Default for EngineConfig {
@@ -94,6 +97,7 @@ impl Default for EngineConfig {
             max_publishes_in_flight: 4096,
             sweep_interval: Duration::from_secs(30),
             purge_interval: Duration::from_secs(3600),
+            profiles: Vec::new(),
         }
     }
 }

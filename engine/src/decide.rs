@@ -20,6 +20,9 @@ pub(crate) struct Rules<'a> {
     pub(crate) schedule: &'a RetrySchedule,
     /// When failing makes the endpoint disabled.
     pub(crate) disable: DisableRule,
+    /// A delivery that exhausts its schedule disables the endpoint (its profile's
+    /// `disable_on_dead`).
+    pub(crate) disable_on_dead: bool,
 }
 
 /// What one sent attempt changed.
@@ -111,6 +114,9 @@ pub(crate) fn decide(
                 }
                 None => {
                     delivery.kill(DeadReason::RetriesExhausted, now);
+                    if rules.disable_on_dead {
+                        disable = Some(DisabledReason::RetriesExhausted);
+                    }
                     AfterAttempt::Settle
                 }
             }
@@ -173,6 +179,7 @@ mod tests {
                 after: Duration::from_secs(3600),
                 after_failures: 3,
             },
+            disable_on_dead: false,
         }
     }
 

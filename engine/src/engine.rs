@@ -25,6 +25,7 @@ use crate::model::{
     Endpoint, EndpointPatch, Event, NewEndpoint, NewEvent, MAX_DATA_DEPTH,
 };
 use crate::notify::OperationalEvent;
+use crate::profile::{Profile, Profiles};
 use crate::signing::Secret;
 use crate::storage::{EventFilter, Page, PageRequest, ReplaceEndpoint, Storage};
 use crate::time::Timestamp;
@@ -110,8 +111,15 @@ impl Engine {
     ) -> Result<Engine, Error> {
         crate::retry::RetrySchedule::new(config.delivery.retry_schedule.clone())?;
         let slots = config.max_publishes_in_flight.max(1);
+        let profiles = Profiles::new(config.profiles.clone())?;
         let last_delivery = storage.last_delivery_id().await?;
-        let shared = Arc::new(Shared::new(storage, transport, config, last_delivery));
+        let shared = Arc::new(Shared::new(
+            storage,
+            transport,
+            config,
+            profiles,
+            last_delivery,
+        ));
         let supervisor = start_supervisor(&shared).await.map_err(|error| {
             tracing::error!(%error, "starting the engine's actors failed");
             Error::NotRunning
@@ -146,6 +154,16 @@ impl Engine {
     /// The configuration in force.
     pub fn config(&self) -> &EngineConfig {
         &self.shared().config
+    }
+
+    /// Every delivery profile: the built-ins first, then the configured ones.
+    pub fn profiles(&self) -> impl Iterator<Item = &Profile> {
+        self.shared().profiles.iter().map(|p| p.as_ref())
+    }
+
+    /// A delivery profile by name.
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.shared().profiles.get(name).map(|p| p.as_ref())
     }
 
     fn tell_router(&self, message: RouterMsg) {
@@ -239,6 +257,8 @@ impl Engine {
             tenant.clone(),
             input,
             &self.config().destinations,
+            &self.shared().profiles,
+            "standard",
             self.now(),
         )?;
         self.storage().create_endpoint(&endpoint).await?;
@@ -297,10 +317,12 @@ impl Engine {
     ) -> Result<EndpointInfo, Error> {
         let active = patch.active.take();
         let destinations = &self.config().destinations;
+        let profiles = &self.shared().profiles;
         let now = self.now();
         let (next, ()) = self
             .change_endpoint(tenant, id, |current| {
-                let mut next = validate::patch_endpoint(current, patch.clone(), destinations, now)?;
+                let mut next =
+                    validate::patch_endpoint(current, patch.clone(), destinations, profiles, now)?;
                 match active {
                     Some(false) if current.active => {
                         next.active = false;
@@ -356,12 +378,26 @@ impl Engine {
     ) -> Result<RotatedSecret, Error> {
         let generated = Secret::generate();
         let now = self.now();
-        let valid_until = now.plus(self.config().delivery.rotation_grace);
+        let profiles = &self.shared().profiles;
+        let defaults = &self.config().delivery;
+        let mut valid_until = now;
         let (_, new_secret) = self
             .change_endpoint(tenant, id, |current| {
-                let new_secret = match &secret {
-                    Some(text) => Secret::parse(current.signature_scheme, text)?,
-                    None => generated.clone(),
+                let profile = profiles.get(&current.profile);
+                let grace = profile
+                    .map(|p| p.delivery().apply(defaults).rotation_grace)
+                    .unwrap_or(defaults.rotation_grace);
+                valid_until = now.plus(grace);
+                let new_secret = match (&secret, profile) {
+                    (Some(text), Some(profile)) => profile.parse_secret(text)?,
+                    (Some(_), None) => {
+                        return Err(Invalid::new(
+                            "profile",
+                            format!("no profile is named `{}`", current.profile),
+                        )
+                        .into())
+                    }
+                    (None, _) => generated.clone(),
                 };
                 let mut next = current.clone();
                 next.secrets.rotate(new_secret.clone(), valid_until);

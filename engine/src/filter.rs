@@ -271,7 +271,7 @@ mod tests {
             channels: channels.iter().map(|s| s.to_string()).collect(),
             active: true,
             disabled_reason: None,
-            signature_scheme: Default::default(),
+            profile: "standard".into(),
             secrets: SecretSet::new(Secret::generate()),
             headers: Default::default(),
             ordering: Default::default(),

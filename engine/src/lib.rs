@@ -62,6 +62,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 mod outcome;
+pub mod profile;
 mod queue;
 mod rate;
 pub mod request;

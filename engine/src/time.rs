@@ -51,6 +51,16 @@ impl Timestamp {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
 
+    /// RFC 3339 UTC in whole seconds: `2026-11-22T10:30:00Z`.
+    pub fn to_rfc3339_secs(self) -> String {
+        let millis = self.to_rfc3339();
+        // `…:SS.mmmZ` → `…:SSZ`
+        match millis.rsplit_once('.') {
+            Some((head, _)) => format!("{head}Z"),
+            None => millis,
+        }
+    }
+
     /// RFC 3339 UTC with millisecond precision: `2026-11-22T10:30:00.123Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;

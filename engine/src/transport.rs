@@ -25,6 +25,9 @@ pub struct SignedRequest {
     pub body: Bytes,
     /// Covers connect, TLS, request and the response head.
     pub timeout: Duration,
+    /// Send the header names in Title-Case on HTTP/1.1 (`X-Webhook-Signature`), for
+    /// profiles that name their headers in mixed case; lower case otherwise.
+    pub title_case_headers: bool,
 }
 
 /// Why an attempt got no HTTP status.

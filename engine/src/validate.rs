@@ -9,6 +9,7 @@ use crate::error::Invalid;
 use crate::filter::{validate_channel, EventTypePattern};
 use crate::ids::{EndpointId, TenantId};
 use crate::model::{DisabledReason, Endpoint, EndpointPatch, NewEndpoint};
+use crate::profile::{KeyKind, Profile, Profiles};
 use crate::retry::{MAX_DELAY, MAX_STEPS};
 use crate::signing::{Secret, SecretSet, SignatureScheme};
 use crate::time::Timestamp;
@@ -74,6 +75,18 @@ pub fn validate_headers(
         }
     }
     Ok(out)
+}
+
+/// Checks a header name's form (a valid HTTP token, at most 256 bytes).
+///
+/// # Errors
+/// What is wrong, for people.
+pub(crate) fn check_header_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 256 || http::HeaderName::from_bytes(name.as_bytes()).is_err()
+    {
+        return Err("not a valid header name");
+    }
+    Ok(())
 }
 
 /// A header name made safe to echo in an error message.
@@ -163,22 +176,29 @@ pub fn new_endpoint(
     tenant: TenantId,
     input: NewEndpoint,
     destinations: &DestinationPolicy,
+    profiles: &Profiles,
+    default_profile: &str,
     now: Timestamp,
 ) -> Result<Endpoint, Invalid> {
     destinations.check_url(&input.url)?;
     validate_description(&input.description)?;
     let event_types = validate_event_types(input.event_types.as_deref().unwrap_or(&[]))?;
     let channels = validate_channels(input.channels.as_deref().unwrap_or(&[]))?;
+    let profile = chosen_profile(input.signature_scheme, input.profile.as_deref())?
+        .unwrap_or(default_profile);
+    let profile = profiles
+        .get(profile)
+        .ok_or_else(|| Invalid::new("profile", format!("no profile is named `{profile}`")))?;
     let headers = validate_headers(&input.headers.unwrap_or_default())?;
+    check_headers_against(profile, &headers)?;
     validate_limits(
         input.max_in_flight,
         input.rate_limit,
         input.timeout_ms,
         input.retry_schedule_secs.as_ref(),
     )?;
-    let scheme = input.signature_scheme.unwrap_or_default();
     let secret = match input.secret {
-        Some(text) => Secret::parse(scheme, &text)?,
+        Some(text) => profile.parse_secret(&text)?,
         None => Secret::generate(),
     };
     let active = input.active.unwrap_or(true);
@@ -191,7 +211,7 @@ pub fn new_endpoint(
         channels,
         active,
         disabled_reason: (!active).then_some(DisabledReason::Manual),
-        signature_scheme: scheme,
+        profile: profile.name().to_owned(),
         secrets: SecretSet::new(secret),
         headers,
         ordering: input.ordering.unwrap_or_default(),
@@ -206,6 +226,46 @@ pub fn new_endpoint(
     })
 }
 
+/// The profile named by an input's `signature_scheme` or `profile`, if either.
+///
+/// # Errors
+/// `Invalid { field: "profile" }` when both are given.
+fn chosen_profile(
+    scheme: Option<SignatureScheme>,
+    profile: Option<&str>,
+) -> Result<Option<&str>, Invalid> {
+    match (scheme, profile) {
+        (Some(_), Some(_)) => Err(Invalid::new(
+            "profile",
+            "give `profile` or `signature_scheme`, not both",
+        )),
+        (Some(SignatureScheme::Standard), None) => Ok(Some("standard")),
+        (Some(SignatureScheme::Hex), None) => Ok(Some("hex")),
+        (Some(SignatureScheme::Timestamped), None) => Ok(Some("timestamped")),
+        (None, profile) => Ok(profile),
+    }
+}
+
+/// Refuses custom headers that would collide with a header of the profile.
+fn check_headers_against(
+    profile: &Profile,
+    headers: &BTreeMap<String, String>,
+) -> Result<(), Invalid> {
+    for (_, name) in profile.headers().iter() {
+        let lower = name.to_ascii_lowercase();
+        if headers.contains_key(&lower) {
+            return Err(Invalid::new(
+                format!("headers.{lower}"),
+                format!(
+                    "is set by the profile `{}` and cannot be set",
+                    profile.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Applies a patch to a copy of `endpoint`. `active` is applied by the caller (it has
 /// side effects: dead-lettering, breaker reset).
 ///
@@ -215,6 +275,7 @@ pub fn patch_endpoint(
     endpoint: &Endpoint,
     patch: EndpointPatch,
     destinations: &DestinationPolicy,
+    profiles: &Profiles,
     now: Timestamp,
 ) -> Result<Endpoint, Invalid> {
     let mut next = endpoint.clone();
@@ -235,16 +296,31 @@ pub fn patch_endpoint(
     if let Some(headers) = patch.headers {
         next.headers = validate_headers(&headers.unwrap_or_default())?;
     }
-    if let Some(scheme) = patch.signature_scheme {
-        if scheme == SignatureScheme::Standard
-            && Secret::parse(scheme, next.secrets.current.expose()).is_err()
-        {
+    let field = if patch.signature_scheme.is_some() {
+        "signature_scheme"
+    } else {
+        "profile"
+    };
+    if let Some(name) = chosen_profile(patch.signature_scheme, patch.profile.as_deref())? {
+        let profile = profiles
+            .get(name)
+            .ok_or_else(|| Invalid::new("profile", format!("no profile is named `{name}`")))?;
+        if profile.parse_secret(next.secrets.current.expose()).is_err() {
             return Err(Invalid::new(
-                "signature_scheme",
-                "standard needs a whsec_ secret: rotate the secret first",
+                field,
+                format!(
+                    "the profile `{name}` needs a {} secret: rotate the secret first",
+                    match profile.signing().key() {
+                        KeyKind::Whsec => "whsec_",
+                        KeyKind::Text => "16 to 128 printable ASCII character",
+                    }
+                ),
             ));
         }
-        next.signature_scheme = scheme;
+        next.profile = name.to_owned();
+    }
+    if let Some(profile) = profiles.get(&next.profile) {
+        check_headers_against(profile, &next.headers)?;
     }
     if let Some(ordering) = patch.ordering {
         next.ordering = ordering;
@@ -280,7 +356,14 @@ mod tests {
     }
 
     fn create(input: NewEndpoint) -> Result<Endpoint, Invalid> {
-        new_endpoint(tenant(), input, &DestinationPolicy::default(), Timestamp(0))
+        new_endpoint(
+            tenant(),
+            input,
+            &DestinationPolicy::default(),
+            &Profiles::default(),
+            "standard",
+            Timestamp(0),
+        )
     }
 
     #[test]
@@ -411,6 +494,7 @@ mod tests {
                 ..Default::default()
             },
             &DestinationPolicy::default(),
+            &Profiles::default(),
             Timestamp(1),
         )
         .unwrap();

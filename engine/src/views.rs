@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use crate::breaker::BreakerStatus;
 use crate::config::EffectivePolicy;
 use crate::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event, Ordering};
+use crate::profile::{Envelope, Profile};
 use crate::signing::SignatureScheme;
 use crate::storage::DeliveryCounts;
 use crate::time::Timestamp;
@@ -68,8 +69,11 @@ pub struct EndpointObject<'a> {
     pub active: bool,
     /// `manual`, `gone`, `failing` or null.
     pub disabled_reason: Option<&'static str>,
-    /// Signature scheme.
-    pub signature_scheme: SignatureScheme,
+    /// The delivery profile.
+    pub profile: &'a str,
+    /// The built-in profile's scheme (`standard`, `hex`, `timestamped`); null for a
+    /// configured profile.
+    pub signature_scheme: Option<SignatureScheme>,
     /// Custom headers.
     pub headers: &'a BTreeMap<String, String>,
     /// Ordering.
@@ -107,7 +111,13 @@ impl EndpointInfo {
             channels: &e.channels,
             active: e.active,
             disabled_reason: e.disabled_reason.map(|r| r.as_str()),
-            signature_scheme: e.signature_scheme,
+            profile: &e.profile,
+            signature_scheme: match e.profile.as_str() {
+                "standard" => Some(SignatureScheme::Standard),
+                "hex" => Some(SignatureScheme::Hex),
+                "timestamped" => Some(SignatureScheme::Timestamped),
+                _ => None,
+            },
             headers: &e.headers,
             ordering: e.ordering,
             max_in_flight: e.max_in_flight.unwrap_or(self.policy.max_in_flight),
@@ -249,5 +259,111 @@ pub fn attempt_object(attempt: &Attempt) -> AttemptObject<'_> {
         status: attempt.status,
         error: attempt.error.map(|e| e.as_str()),
         response_body: &attempt.response_body,
+    }
+}
+
+/// A profile's delivery settings as the API shows them (only those it sets).
+#[derive(Debug, Serialize)]
+pub struct ProfileDeliveryObject {
+    /// Retry delays in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_schedule_secs: Option<Vec<u64>>,
+    /// Attempt timeout in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Attempts at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+    /// Failures that open the breaker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker_threshold: Option<u32>,
+    /// First breaker cooldown, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker_cooldown_secs: Option<u64>,
+    /// Longest breaker cooldown, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker_cooldown_max_secs: Option<u64>,
+    /// Failing this long disables, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disable_after_secs: Option<u64>,
+    /// This many failures in a row disable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disable_after_failures: Option<u32>,
+    /// Rotation grace, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_grace_secs: Option<u64>,
+    /// A dead delivery disables its endpoint.
+    pub disable_on_dead: bool,
+}
+
+/// The profile object of `GET /v1/profiles`.
+#[derive(Debug, Serialize)]
+pub struct ProfileObject<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// One of the three built in.
+    pub builtin: bool,
+    /// Free text.
+    pub description: Option<&'a str>,
+    /// `["name=source", ...]`, or `"data"` for the bare data.
+    pub envelope: serde_json::Value,
+    /// Role → header name.
+    pub headers: BTreeMap<&'static str, &'a str>,
+    /// The signature recipe.
+    pub signature: &'static str,
+    /// How the secret becomes the key.
+    pub key: &'static str,
+    /// How the JSON is written.
+    pub json: &'static str,
+    /// Whether its header names go out in Title-Case on HTTP/1.1.
+    pub title_case_headers: bool,
+    /// Its delivery settings.
+    pub delivery: ProfileDeliveryObject,
+}
+
+/// The API object of a profile.
+pub fn profile_object(profile: &Profile) -> ProfileObject<'_> {
+    let envelope = match profile.envelope() {
+        Envelope::Data => serde_json::Value::String("data".into()),
+        Envelope::Fields(fields) => serde_json::Value::Array(
+            fields
+                .iter()
+                .map(|(name, source)| serde_json::Value::String(format!("{name}={source}")))
+                .collect(),
+        ),
+    };
+    let d = profile.delivery();
+    let secs = |v: Option<std::time::Duration>| v.map(|d| d.as_secs());
+    ProfileObject {
+        name: profile.name(),
+        builtin: profile.is_builtin(),
+        description: profile.description(),
+        envelope,
+        headers: profile
+            .headers()
+            .iter()
+            .map(|(role, name)| (role.as_str(), name))
+            .collect(),
+        signature: profile.signing().kind_name(),
+        key: profile.signing().key().as_str(),
+        json: profile.json().as_str(),
+        title_case_headers: profile.headers().title_case(),
+        delivery: ProfileDeliveryObject {
+            retry_schedule_secs: d
+                .retry_schedule
+                .as_ref()
+                .map(|s| s.iter().map(|d| d.as_secs()).collect()),
+            timeout_ms: d
+                .timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            max_in_flight: d.max_in_flight,
+            breaker_threshold: d.breaker_threshold,
+            breaker_cooldown_secs: secs(d.breaker_cooldown),
+            breaker_cooldown_max_secs: secs(d.breaker_cooldown_max),
+            disable_after_secs: secs(d.disable_after),
+            disable_after_failures: d.disable_after_failures,
+            rotation_grace_secs: secs(d.rotation_grace),
+            disable_on_dead: d.disable_on_dead,
+        },
     }
 }

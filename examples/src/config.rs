@@ -29,7 +29,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             message: message.into(),
@@ -312,6 +312,7 @@ struct RawConfig {
     operational_webhook_secret: String,
     shutdown_grace: String,
     delivery: RawDelivery,
+    profiles: std::collections::BTreeMap<String, crate::profiles_config::RawProfile>,
 }
 
 impl Default for RawConfig {
@@ -331,6 +332,7 @@ impl Default for RawConfig {
             operational_webhook_secret: String::new(),
             shutdown_grace: "10s".into(),
             delivery: RawDelivery::default(),
+            profiles: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -523,6 +525,7 @@ impl RawConfig {
         let engine = EngineConfig {
             delivery: self.delivery.validate()?,
             destinations,
+            profiles: crate::profiles_config::profiles(self.profiles)?,
             ..EngineConfig::default()
         };
         Ok(DaemonConfig {

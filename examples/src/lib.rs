@@ -7,6 +7,7 @@
 //! - `api`: `router(state)`, every route in one table; handlers, extractors, errors, auth.
 //! - `telemetry`: logs to stderr, the Prometheus recorder behind `/metrics`.
 //! - `operational`: posts the engine's operational events to the configured webhook.
+//! - `profiles_config`: `[profiles.NAME]` tables into checked delivery profiles.
 //! - `tls`: HTTPS for the API when `tls_cert` and `tls_key` are set.
 //! - `shutdown`: the SIGINT/SIGTERM future.
 //! - `serde_path`: names the field a deserialization error is about.
@@ -19,6 +20,7 @@ pub mod allocator;
 pub mod api;
 pub mod config;
 mod operational;
+mod profiles_config;
 mod serde_path;
 pub mod shutdown;
 pub mod telemetry;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use herald::profile::Profile;
 use herald::request::{signed_request, PreparedEvent, RequestTarget};
 use herald::signing::{SecretSet, SignatureScheme};
 use herald::{Engine, Event, EventId, OperationalEvent, SignedRequest, Timestamp, Transport};
@@ -104,9 +105,10 @@ impl Forwarder {
 
     /// The signed request of one attempt (signed anew, so its timestamp is fresh).
     fn request(&self, envelope: &PreparedEvent) -> SignedRequest {
+        let profile = Profile::of_scheme(SignatureScheme::Standard);
         let target = RequestTarget {
             url: self.url.clone(),
-            scheme: SignatureScheme::Standard,
+            profile: &profile,
             secrets: &self.secrets,
             custom_headers: &BTreeMap::new(),
             timeout: self.timeout,
@@ -117,5 +119,6 @@ impl Forwarder {
             None,
             Timestamp::from_system(SystemTime::now()),
         )
+        .expect("the standard profile writes JSON as it is (raw), which never fails")
     }
 }

@@ -65,6 +65,7 @@ async fn with_a_certificate_the_api_is_served_over_https() {
             headers,
             body: Bytes::from_static(br#"{"type":"order.filled","data":{}}"#),
             timeout: Duration::from_secs(10),
+            title_case_headers: false,
         })
         .await;
     assert_eq!(outcome.status, Some(202), "{outcome:?}");

@@ -28,7 +28,7 @@ use herald::model::{
     Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointHealth, Event,
     Ordering,
 };
-use herald::signing::{Secret, SecretSet, SignatureScheme};
+use herald::signing::{Secret, SecretSet};
 use herald::storage::StorageResult;
 use herald::time::Timestamp;
 use herald::transport::ErrorClass;
@@ -102,6 +102,7 @@ mirror_enum!(
         EndpointDisabled,
         EndpointDeleted,
         EventPurged,
+        Unwritable,
     }
 );
 
@@ -125,12 +126,7 @@ mirror_enum!(
 
 mirror_enum!(
     /// Why an endpoint is disabled, as stored.
-    DisabledReasonRecord <=> DisabledReason { Manual, Gone, Failing }
-);
-
-mirror_enum!(
-    /// An endpoint's signature scheme, as stored.
-    SignatureSchemeRecord <=> SignatureScheme { Standard, Hex, Timestamped }
+    DisabledReasonRecord <=> DisabledReason { Manual, Gone, Failing, RetriesExhausted }
 );
 
 /// A `StorageError::Corrupt` naming the record and what is wrong in it.
@@ -323,7 +319,7 @@ pub(crate) struct EndpointRecord<'a> {
     channels: Vec<&'a str>,
     active: bool,
     disabled_reason: Option<DisabledReasonRecord>,
-    signature_scheme: SignatureSchemeRecord,
+    profile: &'a str,
     #[serde(borrow)]
     secrets: SecretSetRecord<'a>,
     /// In name order (the domain's `BTreeMap`).
@@ -351,7 +347,7 @@ impl<'a> From<&'a Endpoint> for EndpointRecord<'a> {
             channels,
             active,
             disabled_reason,
-            signature_scheme,
+            profile,
             secrets,
             headers,
             ordering,
@@ -373,7 +369,7 @@ impl<'a> From<&'a Endpoint> for EndpointRecord<'a> {
             channels: channels.iter().map(String::as_str).collect(),
             active: *active,
             disabled_reason: disabled_reason.map(Into::into),
-            signature_scheme: (*signature_scheme).into(),
+            profile,
             secrets: secrets.into(),
             headers: headers
                 .iter()
@@ -407,7 +403,7 @@ impl TryFrom<EndpointRecord<'_>> for Endpoint {
             channels: strings(record.channels),
             active: record.active,
             disabled_reason: record.disabled_reason.map(Into::into),
-            signature_scheme: record.signature_scheme.into(),
+            profile: record.profile.to_owned(),
             secrets: record.secrets.try_into()?,
             headers: record
                 .headers
@@ -833,7 +829,7 @@ mod tests {
             channels: vec!["eu".into()],
             active: false,
             disabled_reason: Some(DisabledReason::Failing),
-            signature_scheme: SignatureScheme::Timestamped,
+            profile: "perps".into(),
             secrets: SecretSet {
                 current: stored_secret("whsec_bmV3LXNlY3JldC1ieXRlcy0wMTIzNDU2").unwrap(),
                 previous: Some(stored_secret("old-secret-0123456789").unwrap()),
@@ -980,8 +976,12 @@ mod tests {
             [2]
         );
         assert_eq!(
-            position(SignatureSchemeRecord::from(SignatureScheme::Timestamped)),
-            [2]
+            position(DisabledReasonRecord::from(DisabledReason::RetriesExhausted)),
+            [3]
+        );
+        assert_eq!(
+            position(DeadReasonRecord::from(DeadReason::Unwritable)),
+            [5]
         );
     }
 
@@ -1079,11 +1079,11 @@ mod tests {
         "1d65705f30314846375941543030413042314332443345344635473648370461",
         "636d651968747470733a2f2f6578616d706c652e636f6d2f686f6f6b7301066f",
         "7264657273020c6f726465722e66696c6c6564076f726465722e2a0102657500",
-        "0102022677687365635f626d56334c584e6c59334a6c644331696558526c6379",
-        "30774d54497a4e44553201156f6c642d7365637265742d303132333435363738",
-        "3901e0a499ffbc310205782d656e760470726f6406782d7465616d066465736b",
-        "2d37010104016401c41301030105ac0280d095ffbc31c8ac99ffbc3101b0ba97",
-        "ffbc3103",
+        "01020570657270732677687365635f626d56334c584e6c59334a6c6443316965",
+        "58526c637930774d54497a4e44553201156f6c642d7365637265742d30313233",
+        "34353637383901e0a499ffbc310205782d656e760470726f6406782d7465616d",
+        "066465736b2d37010104016401c41301030105ac0280d095ffbc31c8ac99ffbc",
+        "3101b0ba97ffbc3103",
     );
     /// `health()`.
     const GOLDEN_HEALTH: &str = "0301e8d795ffbc3107ac0201f4d395ffbc3101d0df95ffbc3101f4030104";

@@ -17,7 +17,7 @@ use herald::model::{
     Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
     Ordering,
 };
-use herald::signing::{Secret, SecretSet, SignatureScheme};
+use herald::signing::{Secret, SecretSet};
 use herald::storage::{
     DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest, PendingKey, PendingOrder,
     PurgeStats, ReplaceEndpoint, Storage, StorageResult,
@@ -99,7 +99,7 @@ pub fn endpoint(tenant: &TenantId) -> Endpoint {
         channels: Vec::new(),
         active: true,
         disabled_reason: None,
-        signature_scheme: SignatureScheme::default(),
+        profile: "standard".into(),
         secrets: SecretSet::new(Secret::generate()),
         headers: Default::default(),
         ordering: Ordering::default(),

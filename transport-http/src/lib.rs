@@ -25,6 +25,7 @@
 //!         headers: http::HeaderMap::new(),
 //!         body: bytes::Bytes::from_static(b"{}"),
 //!         timeout: Duration::from_secs(10),
+//!         title_case_headers: false,
 //!     })
 //!     .await;
 //! println!("{:?} {:?}", outcome.status, outcome.error);
@@ -108,6 +109,10 @@ type HttpsClient = Client<HttpsConnector<GuardedConnector>, Full<Bytes>>;
 #[derive(Clone)]
 pub struct HttpTransport {
     client: HttpsClient,
+    /// The same, writing header names in Title-Case on HTTP/1.1 (for requests that
+    /// ask for it: profiles naming their headers in mixed case). A pool of its own:
+    /// hyper sets the case per connection.
+    title_case_client: HttpsClient,
     allow_http: bool,
 }
 
@@ -130,19 +135,27 @@ impl HttpTransport {
     pub fn new(config: HttpTransportConfig) -> Result<Self, TransportBuildError> {
         let tls = tls::client_config(&config.extra_root_certs_pem, &config.extra_root_certs_der)?;
         let allow_http = config.destinations.allow_http;
-        let tcp = connector::guarded_connector(Arc::new(config.destinations));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(https);
-        Ok(Self { client, allow_http })
+        let destinations = Arc::new(config.destinations.clone());
+        let build = |title_case: bool| {
+            let tcp = connector::guarded_connector(destinations.clone());
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(tcp);
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(config.pool_idle_timeout)
+                .pool_max_idle_per_host(config.pool_max_idle_per_host)
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .http1_title_case_headers(title_case)
+                .build(https)
+        };
+        Ok(Self {
+            client: build(false),
+            title_case_client: build(true),
+            allow_http,
+        })
     }
 
     /// One attempt, up to the end of the bounded body read.
@@ -152,13 +165,17 @@ impl HttpTransport {
             // delivery.md §6: https only unless the engine allows http.
             return TransportOutcome::error(ErrorClass::BlockedDestination, started.elapsed());
         }
+        let client = if request.title_case_headers {
+            &self.title_case_client
+        } else {
+            &self.client
+        };
         let mut outgoing = http::Request::new(Full::new(request.body));
         *outgoing.method_mut() = http::Method::POST;
         *outgoing.uri_mut() = request.url;
         *outgoing.headers_mut() = request.headers;
 
-        let response = match tokio::time::timeout_at(deadline, self.client.request(outgoing)).await
-        {
+        let response = match tokio::time::timeout_at(deadline, client.request(outgoing)).await {
             Err(_elapsed) => {
                 return TransportOutcome::error(ErrorClass::Timeout, started.elapsed())
             }

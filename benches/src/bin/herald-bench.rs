@@ -32,7 +32,8 @@ struct Cli {
     /// Also write the results as JSON to this file.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
-    /// Rows to run, comma-separated.
+    /// Rows to run, comma-separated: baseline, memory, sled, daemon, and memory-js
+    /// (memory with every endpoint on a profile writing JSON as JavaScript does).
     #[arg(
         long,
         value_delimiter = ',',

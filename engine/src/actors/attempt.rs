@@ -12,7 +12,8 @@ use crate::actors::endpoint::EndpointMsg;
 use crate::actors::ledger::Ticket;
 use crate::actors::Shared;
 use crate::model::{Delivery, Endpoint};
-use crate::request::{signed_request, PreparedEvent, RequestTarget};
+use crate::profile::Profile;
+use crate::request::{signed_request, AttemptOf, PreparedEvent, RequestTarget};
 use crate::time::Timestamp;
 use crate::transport::{ErrorClass, TransportOutcome};
 
@@ -20,6 +21,7 @@ use crate::transport::{ErrorClass, TransportOutcome};
 pub(crate) struct AttemptJob {
     pub(crate) delivery: Delivery,
     pub(crate) endpoint: Arc<Endpoint>,
+    pub(crate) profile: Arc<Profile>,
     pub(crate) uri: http::Uri,
     pub(crate) timeout: Duration,
     /// The event, when the actor still holds it; else it is read from the cache or
@@ -39,6 +41,12 @@ pub(crate) enum NotSent {
     EventMissing,
     /// The endpoint's URL no longer makes a request target.
     InvalidUrl,
+    /// No profile has the endpoint's profile name (it was removed from the
+    /// configuration).
+    UnknownProfile,
+    /// The endpoint's profile cannot write the event's data in its JSON mode (the
+    /// endpoint moved to that profile after the publish, which would have refused it).
+    Unwritable,
 }
 
 impl NotSent {
@@ -48,6 +56,8 @@ impl NotSent {
             NotSent::EventUnreadable => "event_unreadable",
             NotSent::EventMissing => "event_missing",
             NotSent::InvalidUrl => "invalid_url",
+            NotSent::UnknownProfile => "unknown_profile",
+            NotSent::Unwritable => "unwritable",
         }
     }
 }
@@ -107,6 +117,7 @@ pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob, actor: ActorRef<En
         let AttemptJob {
             delivery,
             endpoint,
+            profile,
             uri,
             timeout,
             event,
@@ -116,21 +127,29 @@ pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob, actor: ActorRef<En
         let result = match find_event(&shared, &delivery, event).await {
             Err(not_sent) => Attempted::NotSent(not_sent),
             Ok(event) => {
-                let request = signed_request(
-                    &RequestTarget {
-                        url: uri,
-                        scheme: endpoint.signature_scheme,
-                        secrets: &endpoint.secrets,
-                        custom_headers: &endpoint.headers,
-                        timeout,
-                    },
-                    &event,
-                    Some((&delivery.id, delivery.attempts + 1)),
-                    started_at,
-                );
-                let outcome = shared.transport.send(request).await;
-                tracing::debug!(status = ?outcome.status, error = ?outcome.error.map(ErrorClass::as_str), "attempt finished");
-                Attempted::Sent(outcome)
+                let target = RequestTarget {
+                    url: uri,
+                    profile: &profile,
+                    secrets: &endpoint.secrets,
+                    custom_headers: &endpoint.headers,
+                    timeout,
+                };
+                let attempt = AttemptOf {
+                    delivery_id: &delivery.id,
+                    endpoint_id: &delivery.endpoint_id,
+                    attempt: delivery.attempts + 1,
+                };
+                match signed_request(&target, &event, Some(attempt), started_at) {
+                    Ok(request) => {
+                        let outcome = shared.transport.send(request).await;
+                        tracing::debug!(status = ?outcome.status, error = ?outcome.error.map(ErrorClass::as_str), "attempt finished");
+                        Attempted::Sent(outcome)
+                    }
+                    Err(unwritable) => {
+                        tracing::warn!(%unwritable, profile = profile.name(), "the event's data cannot be written in the endpoint's JSON mode");
+                        Attempted::NotSent(NotSent::Unwritable)
+                    }
+                }
             }
         };
         let body = ReportBody {

@@ -195,7 +195,12 @@ impl EndpointState {
             &mut self.settings,
             Settings::defaults(&shared.config.delivery),
         );
-        self.settings = Settings::of(&endpoint, &shared.config.delivery, previous);
+        self.settings = Settings::of(
+            &endpoint,
+            &shared.profiles,
+            &shared.config.delivery,
+            previous,
+        );
         self.breaker.set_config(self.settings.breaker);
         let order = self.settings.order();
         let reordered = order != self.queue.order();
@@ -309,6 +314,7 @@ impl EndpointState {
         let rules = Rules {
             schedule: &self.settings.schedule,
             disable: self.settings.disable,
+            disable_on_dead: self.settings.disable_on_dead,
         };
         let sent = SentAttempt {
             delivery,
@@ -359,9 +365,14 @@ impl EndpointState {
         let now = shared.clock.now();
         self.breaker.not_sent();
         metrics::not_sent(reason.as_str());
-        if reason == NotSent::EventMissing {
-            tracing::warn!(endpoint_id = %self.endpoint_id, delivery_id = %delivery.id, "the event of a pending delivery is gone; the delivery is dead");
-            delivery.kill(DeadReason::EventPurged, now);
+        let dead_reason = match reason {
+            NotSent::EventMissing => Some(DeadReason::EventPurged),
+            NotSent::Unwritable => Some(DeadReason::Unwritable),
+            _ => None,
+        };
+        if let Some(dead_reason) = dead_reason {
+            tracing::warn!(endpoint_id = %self.endpoint_id, delivery_id = %delivery.id, reason = dead_reason.as_str(), "a pending delivery cannot be sent; it is dead");
+            delivery.kill(dead_reason, now);
             self.queue.attempted(&delivery.id, AfterAttempt::Settle);
             let dead = dead_notice(&delivery);
             self.records.push(Queued {
@@ -446,6 +457,10 @@ impl EndpointState {
                 return;
             };
             let ticket = shared.ledger.begin(&self.endpoint_id);
+            let Some(profile) = self.settings.profile.clone() else {
+                self.on_not_sent(shared, delivery, NotSent::UnknownProfile, ticket);
+                continue;
+            };
             let Some(uri) = self.settings.uri.clone() else {
                 self.on_not_sent(shared, delivery, NotSent::InvalidUrl, ticket);
                 continue;
@@ -453,6 +468,7 @@ impl EndpointState {
             let job = AttemptJob {
                 event,
                 delivery,
+                profile,
                 endpoint: endpoint.clone(),
                 uri,
                 timeout: self.settings.policy.timeout,

@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) router: RwLock<Option<ActorRef<RouterMsg>>>,
     /// The running Supervisor (replaced when the engine restarts it).
     pub(crate) supervisor: RwLock<Option<ActorRef<SupervisorMsg>>>,
+    /// Every delivery profile: built in and configured.
+    pub(crate) profiles: crate::profile::Profiles,
     /// Delivery ids and the publishes still being stored.
     pub(crate) publishes: Arc<Publishes>,
     /// The running endpoint actors.
@@ -91,10 +93,12 @@ impl Shared {
         storage: Arc<dyn Storage>,
         transport: Arc<dyn Transport>,
         config: EngineConfig,
+        profiles: crate::profile::Profiles,
         last_delivery: Option<DeliveryId>,
     ) -> Self {
         let clock = Clock::new();
         Self {
+            profiles,
             storage,
             transport,
             config,

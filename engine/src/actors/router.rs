@@ -11,12 +11,30 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use crate::actors::endpoint::{EndpointMsg, HandOff};
 use crate::actors::Shared;
 use crate::error::Error;
+use crate::error::Invalid;
 use crate::filter::SubscriptionIndex;
 use crate::ids::{EndpointId, EventId, TenantId};
 use crate::metrics;
 use crate::model::{Delivery, Endpoint, Event};
+use crate::profile::JsonMode;
 use crate::request::PreparedEvent;
 use crate::storage::{self, InsertEvent};
+use foldhash::HashMap;
+
+/// Why `data` cannot be written in one of `modes`, if it cannot.
+fn unwritable_for(data: &str, modes: &[JsonMode]) -> Option<Invalid> {
+    modes.iter().find_map(|mode| {
+        mode.write(data).err().map(|why| {
+            Invalid::new(
+                "data",
+                format!(
+                    "cannot be written as the `{}` JSON mode writes it ({why}), and an endpoint that would receive this event uses that mode",
+                    mode.as_str()
+                ),
+            )
+        })
+    })
+}
 
 /// A validated publish on its way to storage.
 pub(crate) struct PublishRequest {
@@ -62,9 +80,43 @@ pub(crate) struct Router {
 pub(crate) struct RouterState {
     /// Every active endpoint's filters.
     index: SubscriptionIndex,
+    /// The JSON mode of endpoints whose profile writes JSON as a runtime does (`js`,
+    /// `python`): a publish they would receive is refused when its data cannot be
+    /// written that way. Endpoints in `raw` mode have no entry.
+    modes: HashMap<EndpointId, JsonMode>,
 }
 
 impl RouterState {
+    /// Indexes `endpoint` and notes its JSON mode.
+    fn upsert(&mut self, shared: &Shared, endpoint: &Endpoint) {
+        self.index.upsert(endpoint);
+        let mode = shared
+            .profiles
+            .get(&endpoint.profile)
+            .map_or(JsonMode::Raw, |profile| profile.json());
+        if mode == JsonMode::Raw {
+            self.modes.remove(&endpoint.id);
+        } else {
+            self.modes.insert(endpoint.id.clone(), mode);
+        }
+    }
+
+    /// The distinct non-raw JSON modes of `targets`.
+    fn modes_of<'a>(&self, targets: impl Iterator<Item = &'a EndpointId>) -> Vec<JsonMode> {
+        let mut modes = Vec::new();
+        if self.modes.is_empty() {
+            return modes;
+        }
+        for target in targets {
+            if let Some(mode) = self.modes.get(target) {
+                if !modes.contains(mode) {
+                    modes.push(*mode);
+                }
+            }
+        }
+        modes
+    }
+
     fn publish(
         &self,
         shared: &Arc<Shared>,
@@ -104,9 +156,18 @@ impl RouterState {
                 )
             })
             .collect();
+        let modes = self.modes_of(deliveries.iter().map(|d| &d.endpoint_id));
         let shared = shared.clone();
         let permit = request.permit;
         tokio::spawn(async move {
+            // delivery.md §1: a value that cannot be written as a receiving
+            // endpoint's runtime writes JSON is refused before anything is stored.
+            if let Some(refused) = unwritable_for(&event.data, &modes) {
+                drop(ticket);
+                drop(permit);
+                let _ = reply.send(Err(refused.into()));
+                return;
+            }
             let inserted = shared.storage.insert_event(&event, &deliveries).await;
             // The write is done: loads waiting for this publish may read now.
             drop(ticket);
@@ -152,14 +213,17 @@ impl Actor for Router {
         _myself: ActorRef<Self::Msg>,
         _args: (),
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut index = SubscriptionIndex::new();
+        let mut state = RouterState {
+            index: SubscriptionIndex::new(),
+            modes: HashMap::default(),
+        };
         storage::for_each_endpoint_page(&*self.shared.storage, |page| {
             for endpoint in &page {
-                index.upsert(endpoint);
+                state.upsert(&self.shared, endpoint);
             }
         })
         .await?;
-        Ok(RouterState { index })
+        Ok(state)
     }
 
     async fn handle(
@@ -170,8 +234,11 @@ impl Actor for Router {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             RouterMsg::Publish(request, reply) => state.publish(&self.shared, request, reply),
-            RouterMsg::Upsert(endpoint) => state.index.upsert(&endpoint),
-            RouterMsg::Remove(tenant, id) => state.index.remove(&tenant, &id),
+            RouterMsg::Upsert(endpoint) => state.upsert(&self.shared, &endpoint),
+            RouterMsg::Remove(tenant, id) => {
+                state.index.remove(&tenant, &id);
+                state.modes.remove(&id);
+            }
         }
         Ok(())
     }

@@ -1,11 +1,16 @@
 //! `Settings`: an endpoint's stored settings turned into what its actor applies:
-//! the effective policy, the retry schedule, the auto-disable rule, the rate limit
-//! and the request target. Made once per change of the endpoint, not per attempt.
+//! its profile, the effective policy (the endpoint's fields over its profile's
+//! delivery settings over the engine's), the retry schedule, the auto-disable rule,
+//! the rate limit and the request target. Made once per change of the endpoint, not
+//! per attempt.
+
+use std::sync::Arc;
 
 use crate::breaker::BreakerConfig;
 use crate::config::{DeliveryDefaults, EffectivePolicy};
 use crate::disable::DisableRule;
 use crate::model::{Endpoint, Ordering};
+use crate::profile::{Profile, Profiles};
 use crate::rate::RateLimit;
 use crate::retry::RetrySchedule;
 use crate::storage::PendingOrder;
@@ -21,6 +26,11 @@ pub(crate) struct Settings {
     /// The URL as a request target; `None` when it no longer parses (its attempts
     /// are then not sent, and say why).
     pub(crate) uri: Option<http::Uri>,
+    /// Its profile; `None` when no profile has its name (one removed from the
+    /// configuration): its attempts are then not sent, and say why.
+    pub(crate) profile: Option<Arc<Profile>>,
+    /// A delivery that dies disables the endpoint (its profile says so).
+    pub(crate) disable_on_dead: bool,
 }
 
 impl Settings {
@@ -40,12 +50,25 @@ impl Settings {
             breaker: breaker_config(defaults),
             rate: None,
             uri: None,
+            profile: None,
+            disable_on_dead: false,
         }
     }
 
     /// The settings of `endpoint`, keeping the rate limiter's bucket when the rate
     /// did not change.
-    pub(crate) fn of(endpoint: &Endpoint, defaults: &DeliveryDefaults, previous: Self) -> Self {
+    pub(crate) fn of(
+        endpoint: &Endpoint,
+        profiles: &Profiles,
+        engine_defaults: &DeliveryDefaults,
+        previous: Self,
+    ) -> Self {
+        let profile = profiles.get(&endpoint.profile).cloned();
+        let defaults = match &profile {
+            Some(profile) => profile.delivery().apply(engine_defaults),
+            None => engine_defaults.clone(),
+        };
+        let defaults = &defaults;
         let policy = EffectivePolicy::resolve(endpoint, defaults);
         let rate = if previous.rate.as_ref().map(RateLimit::rate) == policy.rate_limit {
             previous.rate
@@ -59,6 +82,10 @@ impl Settings {
             breaker: breaker_config(defaults),
             rate,
             uri: uri_of(&endpoint.url),
+            disable_on_dead: profile
+                .as_ref()
+                .is_some_and(|p| p.delivery().disable_on_dead),
+            profile,
         }
     }
 

@@ -34,6 +34,9 @@ pub enum DeadReason {
     EndpointDeleted,
     /// Its event was removed (retention) before it could be sent.
     EventPurged,
+    /// Its data cannot be written in its endpoint's JSON mode (the endpoint moved to
+    /// a `js` or `python` profile after the publish).
+    Unwritable,
 }
 
 impl DeadReason {
@@ -45,6 +48,7 @@ impl DeadReason {
             DeadReason::EndpointDisabled => "endpoint_disabled",
             DeadReason::EndpointDeleted => "endpoint_deleted",
             DeadReason::EventPurged => "event_purged",
+            DeadReason::Unwritable => "unwritable",
         }
     }
 }

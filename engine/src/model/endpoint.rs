@@ -31,6 +31,9 @@ pub enum DisabledReason {
     Gone,
     /// It failed without success for `disable_after` or `disable_after_failures`.
     Failing,
+    /// A delivery exhausted its retries, and its profile disables on that
+    /// (`disable_on_dead`).
+    RetriesExhausted,
 }
 
 impl DisabledReason {
@@ -40,6 +43,7 @@ impl DisabledReason {
             DisabledReason::Manual => "manual",
             DisabledReason::Gone => "gone",
             DisabledReason::Failing => "failing",
+            DisabledReason::RetriesExhausted => "retries_exhausted",
         }
     }
 }
@@ -64,8 +68,9 @@ pub struct Endpoint {
     pub active: bool,
     /// Why it is disabled.
     pub disabled_reason: Option<DisabledReason>,
-    /// How requests are signed.
-    pub signature_scheme: SignatureScheme,
+    /// The delivery profile its requests follow (`standard`, `hex`, `timestamped`, or
+    /// one configured): envelope, headers, signature, JSON mode, delivery defaults.
+    pub profile: String,
     /// The current secret and, during a rotation's grace period, the previous one.
     pub secrets: SecretSet,
     /// Custom request headers (checked at creation; never override Herald's).
@@ -123,9 +128,14 @@ pub struct NewEndpoint {
     /// A chosen secret; generated when absent.
     #[serde(default)]
     pub secret: Option<String>,
-    /// `standard` (default), `hex` or `timestamped`.
+    /// `standard` (default), `hex` or `timestamped`: the built-in profile of that
+    /// name (give this or `profile`, not both).
     #[serde(default)]
     pub signature_scheme: Option<SignatureScheme>,
+    /// The delivery profile (a built-in or a configured one); the tenant's default
+    /// (`standard` unless set) when absent.
+    #[serde(default)]
+    pub profile: Option<String>,
     /// Custom headers.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
@@ -176,9 +186,12 @@ pub struct EndpointPatch {
     /// False disables (reason `manual`); true re-enables and resets the breaker.
     #[serde(default)]
     pub active: Option<bool>,
-    /// New signature scheme.
+    /// New signature scheme: the built-in profile of that name.
     #[serde(default)]
     pub signature_scheme: Option<SignatureScheme>,
+    /// New delivery profile.
+    #[serde(default)]
+    pub profile: Option<String>,
     /// New custom headers (replace the old set); `null` clears them.
     #[serde(default, deserialize_with = "double_option")]
     pub headers: Option<Option<BTreeMap<String, String>>>,

@@ -1,7 +1,8 @@
 //! The management API of http-api.md: `router(state)` holds every route in one table,
 //! with auth and the body checks as layers.
 //!
-//! - `endpoints`, `events`, `deliveries`, `ops`: the handlers, one file per resource;
+//! - `endpoints`, `events`, `deliveries`, `profiles`, `ops`: the handlers, one file
+//!   per resource;
 //!   each does one engine call.
 //! - `extract`: `ApiJson`, `ApiPath`, `ApiQuery` and the body check.
 //! - `error`: `ApiError`, the only place failures become responses.
@@ -14,6 +15,7 @@ pub mod error;
 mod events;
 pub mod extract;
 mod ops;
+mod profiles;
 
 use std::sync::Arc;
 
@@ -97,6 +99,7 @@ pub fn router(state: AppState) -> axum::Router {
             "/v1/tenants/{tenant}/deliveries/{id}/retry",
             post(deliveries::retry),
         )
+        .route("/v1/profiles", get(profiles::list_profiles))
         // The last layer added runs first: the token, then the body.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -40,5 +40,6 @@ pub fn request(url: &str) -> SignedRequest {
         headers,
         body: Bytes::from_static(BODY),
         timeout: WAIT,
+        title_case_headers: false,
     }
 }

@@ -1,0 +1,101 @@
+//! A profile's header roles (profiles.md §1): which values it sends, under which
+//! names, and whether its names go out in Title-Case on HTTP/1.1.
+
+use std::fmt;
+
+/// A value a profile may send in a header of its choosing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HeaderRole {
+    /// The event's id.
+    EventId,
+    /// Unix seconds of this attempt's signing.
+    Timestamp,
+    /// The signature.
+    Signature,
+    /// The event's type.
+    EventType,
+    /// The delivery's id.
+    DeliveryId,
+    /// The attempt number (1, 2, ...).
+    Attempt,
+    /// The endpoint's id.
+    EndpointId,
+    /// The tenant.
+    Tenant,
+}
+
+impl HeaderRole {
+    /// Every role, in the order the API lists them.
+    pub const ALL: [HeaderRole; 8] = [
+        HeaderRole::EventId,
+        HeaderRole::Timestamp,
+        HeaderRole::Signature,
+        HeaderRole::EventType,
+        HeaderRole::DeliveryId,
+        HeaderRole::Attempt,
+        HeaderRole::EndpointId,
+        HeaderRole::Tenant,
+    ];
+
+    /// Reads a role as profiles name it.
+    pub fn parse(text: &str) -> Option<Self> {
+        HeaderRole::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+    }
+
+    /// The name profiles use for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeaderRole::EventId => "event_id",
+            HeaderRole::Timestamp => "timestamp",
+            HeaderRole::Signature => "signature",
+            HeaderRole::EventType => "event_type",
+            HeaderRole::DeliveryId => "delivery_id",
+            HeaderRole::Attempt => "attempt",
+            HeaderRole::EndpointId => "endpoint_id",
+            HeaderRole::Tenant => "tenant",
+        }
+    }
+}
+
+impl fmt::Display for HeaderRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The roles a profile sends, each under its name as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderNames {
+    names: Vec<(HeaderRole, String)>,
+}
+
+impl HeaderNames {
+    /// The names, as given (validated by the profile).
+    pub(crate) fn new(names: Vec<(HeaderRole, String)>) -> Self {
+        Self { names }
+    }
+
+    /// The header of `role`, if the profile sends it.
+    pub fn get(&self, role: HeaderRole) -> Option<&str> {
+        self.names
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// Every role sent, with its name.
+    pub fn iter(&self) -> impl Iterator<Item = (HeaderRole, &str)> {
+        self.names.iter().map(|(role, name)| (*role, name.as_str()))
+    }
+
+    /// Whether any name is written with capitals: such a profile's requests go out
+    /// on HTTP/1.1 with Title-Case names (hyper's client offers lower case or
+    /// Title-Case; exact case would need its private header-case map).
+    pub fn title_case(&self) -> bool {
+        self.names
+            .iter()
+            .any(|(_, name)| name.bytes().any(|b| b.is_ascii_uppercase()))
+    }
+}
