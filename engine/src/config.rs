@@ -86,6 +86,14 @@ pub struct EngineConfig {
     /// Delivery profiles beyond the three built in (`standard`, `hex`,
     /// `timestamped`); endpoints pick one by name.
     pub profiles: Vec<crate::profile::Profile>,
+    /// What tenants get when their settings do not say.
+    pub tenants: crate::tenants::TenantDefaults,
+    /// Event catalog entries for every tenant.
+    pub event_types: Vec<crate::tenants::CatalogDoc>,
+    /// The operator's tenant: automatic disables and dead deliveries of every tenant
+    /// are also published there, as `endpoint.disabled` and `delivery.dead` (the
+    /// daemon's operational webhook is an endpoint of it).
+    pub operator: Option<crate::ids::TenantId>,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +106,9 @@ impl Default for EngineConfig {
             sweep_interval: Duration::from_secs(30),
             purge_interval: Duration::from_secs(3600),
             profiles: Vec::new(),
+            tenants: crate::tenants::TenantDefaults::default(),
+            event_types: Vec::new(),
+            operator: None,
         }
     }
 }

@@ -8,26 +8,28 @@ use std::time::Duration;
 
 use ractor::Actor;
 use serde_json::value::RawValue;
-use tokio::sync::{broadcast, oneshot, watch, Semaphore};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::actors::endpoint::EndpointMsg;
-use crate::actors::router::{PublishRequest, RouterMsg};
+use crate::actors::router::{Publish, RouterMsg};
 use crate::actors::supervisor::Supervisor;
 use crate::actors::Shared;
 use crate::config::{EffectivePolicy, EngineConfig};
 use crate::disable;
 use crate::error::{Error, Invalid};
-use crate::filter::validate_event_type;
+use crate::filter::{validate_event_type, NOTIFICATION_PREFIX};
 use crate::ids::{DeliveryId, EndpointId, EventId, TenantId};
 use crate::model::{
     minify_json_with_depth, Attempt, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason,
     Endpoint, EndpointPatch, Event, NewEndpoint, NewEvent, MAX_DATA_DEPTH,
 };
+use crate::notices::{self, EndpointChange, Notice};
 use crate::notify::OperationalEvent;
 use crate::profile::{Profile, Profiles};
 use crate::signing::Secret;
-use crate::storage::{EventFilter, Page, PageRequest, ReplaceEndpoint, Storage};
+use crate::storage::{CreateEndpoint, EventFilter, Page, PageRequest, ReplaceEndpoint, Storage};
+use crate::tenants::{CatalogDoc, Tenants};
 use crate::time::Timestamp;
 use crate::transport::Transport;
 use crate::validate;
@@ -61,8 +63,6 @@ pub struct Engine {
 
 struct Inner {
     shared: Arc<Shared>,
-    /// Publishes between validation and durable write; bounds their memory.
-    publish_slots: Arc<Semaphore>,
     /// The retention purge loop, stopped at shutdown or drop.
     purge: JoinHandle<()>,
     /// The task that restarts the Supervisor, stopped at shutdown or drop.
@@ -110,14 +110,27 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Engine, Error> {
         crate::retry::RetrySchedule::new(config.delivery.retry_schedule.clone())?;
-        let slots = config.max_publishes_in_flight.max(1);
         let profiles = Profiles::new(config.profiles.clone())?;
+        if profiles.get(&config.tenants.default_profile).is_none() {
+            return Err(Invalid::new(
+                "tenants.default_profile",
+                format!("no profile is named `{}`", config.tenants.default_profile),
+            )
+            .into());
+        }
+        let catalog = config
+            .event_types
+            .iter()
+            .map(CatalogDoc::compile)
+            .collect::<Result<Vec<_>, _>>()?;
+        let tenants = Tenants::new(config.tenants.clone(), catalog);
         let last_delivery = storage.last_delivery_id().await?;
         let shared = Arc::new(Shared::new(
             storage,
             transport,
             config,
             profiles,
+            tenants,
             last_delivery,
         ));
         let supervisor = start_supervisor(&shared).await.map_err(|error| {
@@ -131,7 +144,6 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 shared,
-                publish_slots: Arc::new(Semaphore::new(slots)),
                 purge,
                 watchdog,
                 failure,
@@ -139,12 +151,17 @@ impl Engine {
         })
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
     }
 
     fn storage(&self) -> &dyn Storage {
         self.inner.shared.storage.as_ref()
+    }
+
+    /// The storage, for the engine's other modules.
+    pub(crate) fn storage_handle(&self) -> &dyn Storage {
+        self.storage()
     }
 
     fn now(&self) -> Timestamp {
@@ -253,21 +270,60 @@ impl Engine {
         tenant: &TenantId,
         input: NewEndpoint,
     ) -> Result<CreatedEndpoint, Error> {
+        let state = self.tenant_state(tenant).await?;
+        let defaults = &self.shared().tenants.defaults;
+        let default_profile = state
+            .settings
+            .default_profile
+            .as_deref()
+            .unwrap_or(&defaults.default_profile);
         let endpoint = validate::new_endpoint(
             tenant.clone(),
             input,
             &self.config().destinations,
             &self.shared().profiles,
-            "standard",
+            default_profile,
             self.now(),
         )?;
-        self.storage().create_endpoint(&endpoint).await?;
-        self.tell_router(RouterMsg::Upsert(endpoint.clone()));
+        let limit = state
+            .settings
+            .max_endpoints
+            .unwrap_or(defaults.max_endpoints);
+        self.store_new_endpoint(&endpoint, Some(u64::from(limit)))
+            .await?;
         let secret = endpoint.secrets.current.clone();
         Ok(CreatedEndpoint {
             info: self.info(endpoint).await?,
             secret,
         })
+    }
+
+    /// Stores a new endpoint within `limit` endpoints of its tenant, and indexes it.
+    pub(crate) async fn store_new_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        limit: Option<u64>,
+    ) -> Result<(), Error> {
+        let created = self
+            .storage()
+            .create_endpoint_within(endpoint, limit)
+            .await?;
+        if created == CreateEndpoint::LimitReached {
+            return Err(Error::Conflict(format!(
+                "the tenant has its limit of {} endpoints (max_endpoints)",
+                limit.unwrap_or(0)
+            )));
+        }
+        self.tell_router(RouterMsg::Upsert(endpoint.clone()));
+        Ok(())
+    }
+
+    /// The tenant as applied: its settings, rate and catalog.
+    pub(crate) async fn tenant_state(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Arc<crate::tenants::TenantState>, Error> {
+        Ok(self.shared().tenants.get(self.storage(), tenant).await?)
     }
 
     /// One endpoint.
@@ -341,6 +397,21 @@ impl Engine {
             .await?;
         self.tell_router(RouterMsg::Upsert(next.clone()));
         self.tell_endpoint_changed(id);
+        if active == Some(true) && next.enabled_at == Some(now) {
+            let change = EndpointChange {
+                tenant: tenant.clone(),
+                endpoint_id: id.clone(),
+                url: next.url.clone(),
+                at: now.to_rfc3339(),
+            };
+            // The change is stored; a notice that fails is logged, not a failure of it.
+            if let Err(error) =
+                notices::announce(self.shared(), Notice::EndpointEnabled(change, next.version))
+                    .await
+            {
+                tracing::error!(%error, endpoint_id = %id, "announcing an enabled endpoint failed");
+            }
+        }
         self.info(next).await
     }
 
@@ -427,13 +498,26 @@ impl Engine {
         if !endpoint.active {
             return Err(Error::Conflict("the endpoint is disabled".into()));
         }
+        let event_type = event_type.unwrap_or_else(|| "webhook.test".to_owned());
         let data = match data {
             Some(data) => data,
-            None => RawValue::from_string(format!("{{\"endpoint_id\":\"{}\"}}", id))
-                .map_err(|_| Invalid::new("data", "not JSON"))?,
+            None => {
+                // access.md §4: a test event of a catalog type sends its example.
+                let state = self.tenant_state(tenant).await?;
+                let example = self
+                    .shared()
+                    .tenants
+                    .entry(&state, &event_type)
+                    .and_then(|entry| entry.entry.example.clone());
+                let text = match example {
+                    Some(example) => example.to_string(),
+                    None => format!("{{\"endpoint_id\":\"{id}\"}}"),
+                };
+                RawValue::from_string(text).map_err(|_| Invalid::new("data", "not JSON"))?
+            }
         };
         let input = NewEvent {
-            event_type: event_type.unwrap_or_else(|| "webhook.test".to_owned()),
+            event_type,
             data,
             id: None,
             channels: None,
@@ -462,6 +546,15 @@ impl Engine {
             return Err(Error::NotRunning);
         }
         validate_event_type(&input.event_type, "type")?;
+        if input.event_type.starts_with(NOTIFICATION_PREFIX) {
+            return Err(Invalid::new(
+                "type",
+                format!(
+                    "the `{NOTIFICATION_PREFIX}` prefix is reserved for Herald's notifications"
+                ),
+            )
+            .into());
+        }
         let channels = validate::validate_channels(input.channels.as_deref().unwrap_or(&[]))?;
         let id = input.id.as_deref().map(EventId::parse).transpose()?;
         let (data, depth) = minify_json_with_depth(input.data.get());
@@ -479,28 +572,22 @@ impl Engine {
                 limit,
             });
         }
-        let permit = self
-            .inner
-            .publish_slots
-            .clone()
-            .acquire_owned()
+        // Refused before anything is stored: a type outside a strict catalog, data
+        // that does not fit its type's schema, a publish over the tenant's rate.
+        let state = self.tenant_state(tenant).await?;
+        self.shared()
+            .tenants
+            .admit(&state, &input.event_type, &data)?;
+        self.shared()
+            .submit(Publish {
+                tenant: tenant.clone(),
+                event_type: input.event_type,
+                data,
+                channels,
+                id,
+                only,
+            })
             .await
-            .map_err(|_| Error::NotRunning)?;
-        let router = self.shared().router().ok_or(Error::NotRunning)?;
-        let (reply, answer) = oneshot::channel();
-        let request = PublishRequest {
-            tenant: tenant.clone(),
-            event_type: input.event_type,
-            data,
-            channels,
-            id,
-            only,
-            permit,
-        };
-        router
-            .cast(RouterMsg::Publish(request, reply))
-            .map_err(|_| Error::NotRunning)?;
-        answer.await.map_err(|_| Error::NotRunning)?
     }
 
     /// One event.

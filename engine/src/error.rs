@@ -95,6 +95,22 @@ pub enum Error {
         /// The delivery asked for.
         delivery_id: DeliveryId,
     },
+    /// No such entry in the tenant's event catalog.
+    #[error("event type {event_type} is not in the catalog of tenant {tenant}")]
+    EventTypeNotFound {
+        /// The tenant asked about.
+        tenant: TenantId,
+        /// The type asked for.
+        event_type: String,
+    },
+    /// No such API key for this tenant.
+    #[error("key {id} not found for tenant {tenant}")]
+    KeyNotFound {
+        /// The tenant asked about.
+        tenant: TenantId,
+        /// The key asked for.
+        id: crate::ids::KeyId,
+    },
     /// The request conflicts with the current state (409 in the daemon).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -105,6 +121,13 @@ pub enum Error {
         size: usize,
         /// The configured limit.
         limit: usize,
+    },
+    /// The tenant publishes faster than its `publish_rate` (429 in the daemon, with
+    /// `retry-after`); nothing was stored.
+    #[error("the tenant's publish rate is exceeded; retry after {retry_after:?}")]
+    RateLimited {
+        /// How long until a publish would be accepted.
+        retry_after: std::time::Duration,
     },
     /// The engine is shutting down or its actors stopped.
     #[error("engine is not running")]

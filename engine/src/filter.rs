@@ -9,6 +9,10 @@ use crate::ids::{EndpointId, TenantId};
 use crate::model::Endpoint;
 use crate::sorted_ids::SortedIds;
 
+/// The prefix of Herald's own notification types (`herald.endpoint.disabled`, ...):
+/// reserved, publishers may not use it.
+pub const NOTIFICATION_PREFIX: &str = "herald.";
+
 /// Checks an event type: 1 to 128 characters of `[A-Za-z0-9_.-]`.
 ///
 /// # Errors
@@ -156,7 +160,13 @@ impl TenantIndex {
     }
 
     fn matching(&self, event_type: &str, channels: &[String]) -> Vec<EndpointId> {
-        let mut found: BTreeSet<&EndpointId> = self.every_type.iter().collect();
+        // access.md §3: Herald's own notifications reach only endpoints that name a
+        // `herald.` type or pattern, never those that take every type.
+        let mut found: BTreeSet<&EndpointId> = if event_type.starts_with(NOTIFICATION_PREFIX) {
+            BTreeSet::new()
+        } else {
+            self.every_type.iter().collect()
+        };
         if let Some(set) = self.exact.get(event_type) {
             found.extend(set.iter());
         }

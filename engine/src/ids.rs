@@ -151,6 +151,11 @@ prefixed_id!(
     AttemptId,
     "att"
 );
+prefixed_id!(
+    /// An API key's id, `key_...` (not its token).
+    KeyId,
+    "key"
+);
 
 /// An event's id: `evt_...` when generated, or the caller's idempotency key
 /// (`[A-Za-z0-9_.:-]{1,128}`). It is also the `webhook-id` receivers dedupe on.

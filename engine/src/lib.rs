@@ -58,8 +58,10 @@ pub mod error;
 mod event_cache;
 pub mod filter;
 pub mod ids;
+pub mod keys;
 pub mod metrics;
 pub mod model;
+pub mod notices;
 pub mod notify;
 mod outcome;
 pub mod profile;
@@ -70,6 +72,8 @@ pub mod retry;
 pub mod signing;
 mod sorted_ids;
 pub mod storage;
+mod tenancy;
+pub mod tenants;
 pub mod time;
 pub mod transport;
 pub mod validate;
@@ -79,7 +83,8 @@ pub use config::{DeliveryDefaults, EffectivePolicy, EngineConfig};
 pub use destination::DestinationPolicy;
 pub use engine::{page_limit, CreatedEndpoint, Engine, Published, RotatedSecret};
 pub use error::{Error, Invalid, StorageError};
-pub use ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+pub use ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
+pub use keys::{CreatedKey, NewKey};
 pub use model::{
     Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint,
     EndpointHealth, EndpointPatch, Event, NewEndpoint, NewEvent, Ordering,
@@ -87,6 +92,7 @@ pub use model::{
 pub use notify::OperationalEvent;
 pub use signing::{Secret, SignatureScheme};
 pub use storage::{EventFilter, Page, PageRequest, Storage};
+pub use tenancy::{TenantChange, MAX_CATALOG_JSON};
 pub use time::Timestamp;
 pub use transport::{ErrorClass, SignedRequest, Transport, TransportOutcome};
 pub use views::EndpointInfo;

@@ -81,6 +81,11 @@ impl Secret {
         }
     }
 
+    /// Wraps a secret Herald made itself (an API key's token).
+    pub(crate) fn wrap(text: String) -> Self {
+        Self(text)
+    }
+
     /// The secret text (to hand to its owner; never log it).
     pub fn expose(&self) -> &str {
         &self.0

@@ -11,9 +11,12 @@
 use async_trait::async_trait;
 
 use crate::error::StorageError;
-use crate::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use crate::ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use crate::model::DeliveryStatus;
-use crate::model::{Attempt, AttemptOutcome, Delivery, Endpoint, EndpointHealth, Event};
+use crate::model::{
+    ApiKey, Attempt, AttemptOutcome, Delivery, Endpoint, EndpointHealth, Event, EventTypeEntry,
+    TenantSettings,
+};
 use crate::time::Timestamp;
 
 /// Shorthand for storage results.
@@ -101,6 +104,15 @@ impl PendingKey {
             id: delivery.id.clone(),
         }
     }
+}
+
+/// What `create_endpoint_within` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateEndpoint {
+    /// The endpoint is stored.
+    Created,
+    /// The tenant already has as many endpoints as the limit: nothing was written.
+    LimitReached,
 }
 
 /// What `replace_endpoint` did.
@@ -220,14 +232,34 @@ pub async fn for_each_endpoint_page<S: Storage + ?Sized>(
     }
 }
 
-/// Durable storage of endpoints, events, deliveries and attempts.
+/// Durable storage of endpoints, events, deliveries and attempts, and of the access
+/// records (keys, tenant settings, the event catalog).
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
-    /// Stores a new endpoint.
+    /// Stores a new endpoint, unless its tenant has `limit` endpoints already (the
+    /// count and the write are one atomic step, so concurrent creates never pass the
+    /// limit together).
     ///
     /// # Errors
     /// `StorageError::Conflict` when an endpoint with its id exists (nothing is written).
-    async fn create_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()>;
+    async fn create_endpoint_within(
+        &self,
+        endpoint: &Endpoint,
+        limit: Option<u64>,
+    ) -> StorageResult<CreateEndpoint>;
+
+    /// Stores a new endpoint, with no limit on its tenant's count.
+    ///
+    /// # Errors
+    /// `StorageError::Conflict` when an endpoint with its id exists (nothing is written).
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+        self.create_endpoint_within(endpoint, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// How many endpoints the tenant has.
+    async fn count_endpoints(&self, tenant: &TenantId) -> StorageResult<u64>;
 
     /// Replaces an endpoint, but only if the stored one is at `expected_version` (a
     /// compare-and-set: every change to an endpoint is made from the version it read,
@@ -406,4 +438,55 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Makes every write so far durable (called at shutdown).
     async fn flush(&self) -> StorageResult<()>;
+
+    /// Stores a new API key.
+    ///
+    /// # Errors
+    /// `StorageError::Conflict` when a key with its id or its token hash exists.
+    async fn create_key(&self, key: &ApiKey) -> StorageResult<()>;
+
+    /// The key whose token has this SHA-256 (lowercase hex), of any tenant.
+    async fn key_by_hash(&self, token_hash: &str) -> StorageResult<Option<ApiKey>>;
+
+    /// A tenant's keys, newest first (by id); the cursor is the last key's id.
+    async fn list_keys(&self, tenant: &TenantId, page: &PageRequest)
+        -> StorageResult<Page<ApiKey>>;
+
+    /// Removes a tenant's key; false when it has no such key.
+    async fn delete_key(&self, tenant: &TenantId, id: &KeyId) -> StorageResult<bool>;
+
+    /// Records when keys were last used: each existing key's `last_used_at` becomes
+    /// the later of its stored value and the one given (keys gone meanwhile are
+    /// skipped).
+    async fn touch_keys(&self, used: &[(KeyId, Timestamp)]) -> StorageResult<()>;
+
+    /// A tenant's stored settings, if any.
+    async fn tenant_settings(&self, tenant: &TenantId) -> StorageResult<Option<TenantSettings>>;
+
+    /// Creates or replaces a tenant's settings.
+    async fn put_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> StorageResult<()>;
+
+    /// Creates or replaces an entry of a tenant's event catalog.
+    async fn put_event_type(&self, entry: &EventTypeEntry) -> StorageResult<()>;
+
+    /// One entry of a tenant's catalog.
+    async fn event_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+    ) -> StorageResult<Option<EventTypeEntry>>;
+
+    /// A tenant's catalog in type order; the cursor is the last entry's type.
+    async fn list_event_types(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<EventTypeEntry>>;
+
+    /// Removes an entry of a tenant's catalog; false when there was none.
+    async fn delete_event_type(&self, tenant: &TenantId, event_type: &str) -> StorageResult<bool>;
 }

@@ -367,3 +367,129 @@ pub fn profile_object(profile: &Profile) -> ProfileObject<'_> {
         },
     }
 }
+
+/// A tenant's settings as the API shows them (`GET /v1/tenants/{tenant}`), the
+/// defaults in force filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantView {
+    /// The tenant.
+    pub tenant: String,
+    /// The profile of endpoints created without one.
+    pub default_profile: String,
+    /// Most endpoints.
+    pub max_endpoints: u32,
+    /// Events per second; 0 means no limit.
+    pub publish_rate: u32,
+    /// Where its notifications go.
+    pub notification_url: Option<String>,
+    /// Which notifications go there (every one when empty).
+    pub notification_types: Vec<String>,
+    /// The endpoint Herald keeps for `notification_url`.
+    pub notification_endpoint_id: Option<String>,
+    /// Whether a publish of a type outside the catalog is refused.
+    pub strict_types: bool,
+    /// Last change of the settings; null when none were ever set.
+    pub updated_at: Option<String>,
+}
+
+impl TenantView {
+    /// The view of `settings` with `defaults` filled in.
+    pub fn new(
+        tenant: &crate::ids::TenantId,
+        settings: &crate::model::TenantSettings,
+        defaults: &crate::tenants::TenantDefaults,
+    ) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            default_profile: settings
+                .default_profile
+                .clone()
+                .unwrap_or_else(|| defaults.default_profile.clone()),
+            max_endpoints: settings.max_endpoints.unwrap_or(defaults.max_endpoints),
+            publish_rate: settings.publish_rate.unwrap_or(defaults.publish_rate),
+            notification_url: settings.notification_url.clone(),
+            notification_types: settings.notification_types.clone(),
+            notification_endpoint_id: settings
+                .notification_endpoint
+                .as_ref()
+                .map(ToString::to_string),
+            strict_types: settings.strict_types,
+            updated_at: (settings.updated_at != Timestamp::EPOCH)
+                .then(|| settings.updated_at.to_rfc3339()),
+        }
+    }
+}
+
+/// An event catalog entry as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventTypeView {
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The tenant whose catalog it is in.
+    pub tenant: String,
+    /// What the event means.
+    pub description: Option<String>,
+    /// An example of its `data`.
+    pub example: Option<Box<RawValue>>,
+    /// The JSON Schema its `data` must fit.
+    pub schema: Option<Box<RawValue>>,
+    /// `tenant` for the tenant's own entry, `config` for one of the configuration.
+    pub source: &'static str,
+    /// Last change.
+    pub updated_at: String,
+}
+
+impl EventTypeView {
+    /// The view of `entry` in `tenant`'s catalog.
+    pub fn new(
+        tenant: &crate::ids::TenantId,
+        entry: &crate::model::EventTypeEntry,
+        configured: bool,
+    ) -> Self {
+        let raw = |text: &Option<std::sync::Arc<str>>| {
+            text.as_ref()
+                .and_then(|t| RawValue::from_string(t.to_string()).ok())
+        };
+        Self {
+            event_type: entry.event_type.clone(),
+            tenant: tenant.to_string(),
+            description: entry.description.clone(),
+            example: raw(&entry.example),
+            schema: raw(&entry.schema),
+            source: if configured { "config" } else { "tenant" },
+            updated_at: entry.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// An API key as the API shows it: never its token or the token's hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    /// `key_...`.
+    pub id: String,
+    /// The tenant it acts for.
+    pub tenant: String,
+    /// `tenant`, `publish` or `read`.
+    pub scope: &'static str,
+    /// Free text.
+    pub description: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last use, to the minute; null until first used.
+    pub last_used_at: Option<String>,
+}
+
+impl KeyView {
+    /// The view of `key`.
+    pub fn new(key: &crate::model::ApiKey) -> Self {
+        Self {
+            id: key.id.to_string(),
+            tenant: key.tenant.to_string(),
+            scope: key.scope.as_str(),
+            description: key.description.clone(),
+            created_at: key.created_at.to_rfc3339(),
+            last_used_at: key.last_used_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}

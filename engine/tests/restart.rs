@@ -135,7 +135,9 @@ async fn shutdown_refuses_new_publishes() {
 /// gap or an overlap.
 #[tokio::test(start_paused = true)]
 async fn a_restart_indexes_endpoints_past_the_first_start_up_page() {
-    let h = Harness::start(config()).await;
+    let mut cfg = config();
+    cfg.tenants.max_endpoints = 2000;
+    let h = Harness::start(cfg).await;
     for i in 0..1100 {
         h.endpoint(&format!("e{i}"), |e| {
             e.event_types = Some(vec![format!("t.e{i}")]);

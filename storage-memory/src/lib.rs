@@ -19,13 +19,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use herald::error::StorageError;
-use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
-    Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
+    ApiKey, Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint,
+    EndpointHealth, Event, EventTypeEntry, TenantSettings,
 };
 use herald::storage::{
-    self, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest, PendingKey,
-    PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
+    self, CreateEndpoint, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest,
+    PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 
@@ -68,6 +69,14 @@ struct State {
     dead: HashMap<EndpointId, BTreeSet<DeliveryId>>,
     /// Attempts per endpoint, by start time then attempt id (the listing order).
     attempts: HashMap<EndpointId, BTreeMap<(Timestamp, AttemptId), Attempt>>,
+    /// API keys by id, each tenant's in id order.
+    keys: BTreeMap<(TenantId, KeyId), ApiKey>,
+    /// Key ids by their token's hash.
+    key_hashes: HashMap<String, (TenantId, KeyId)>,
+    /// Tenants' settings.
+    tenants: HashMap<TenantId, TenantSettings>,
+    /// Event catalogs, by tenant then type.
+    event_types: BTreeMap<(TenantId, String), EventTypeEntry>,
 }
 
 impl MemoryStorage {
@@ -209,10 +218,21 @@ impl State {
 
 #[async_trait]
 impl Storage for MemoryStorage {
-    async fn create_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+    async fn create_endpoint_within(
+        &self,
+        endpoint: &Endpoint,
+        limit: Option<u64>,
+    ) -> StorageResult<CreateEndpoint> {
         let mut state = self.state();
         if state.endpoints.contains_key(&endpoint.id) {
             return Err(StorageError::Conflict(format!("endpoint {}", endpoint.id)));
+        }
+        let count = state
+            .tenant_endpoints
+            .get(&endpoint.tenant)
+            .map_or(0, |set| set.len() as u64);
+        if limit.is_some_and(|limit| count >= limit) {
+            return Ok(CreateEndpoint::LimitReached);
         }
         state
             .endpoints
@@ -222,7 +242,15 @@ impl Storage for MemoryStorage {
             &endpoint.tenant,
             endpoint.id.clone(),
         );
-        Ok(())
+        Ok(CreateEndpoint::Created)
+    }
+
+    async fn count_endpoints(&self, tenant: &TenantId) -> StorageResult<u64> {
+        Ok(self
+            .state()
+            .tenant_endpoints
+            .get(tenant)
+            .map_or(0, |set| set.len() as u64))
     }
 
     async fn replace_endpoint(
@@ -633,5 +661,132 @@ impl Storage for MemoryStorage {
 
     async fn flush(&self) -> StorageResult<()> {
         Ok(())
+    }
+
+    async fn create_key(&self, key: &ApiKey) -> StorageResult<()> {
+        let mut state = self.state();
+        let slot = (key.tenant.clone(), key.id.clone());
+        if state.keys.contains_key(&slot) || state.key_hashes.contains_key(&key.token_hash) {
+            return Err(StorageError::Conflict(format!("key {}", key.id)));
+        }
+        state
+            .key_hashes
+            .insert(key.token_hash.clone(), slot.clone());
+        state.keys.insert(slot, key.clone());
+        Ok(())
+    }
+
+    async fn key_by_hash(&self, token_hash: &str) -> StorageResult<Option<ApiKey>> {
+        let state = self.state();
+        Ok(state
+            .key_hashes
+            .get(token_hash)
+            .and_then(|slot| state.keys.get(slot))
+            .cloned())
+    }
+
+    async fn list_keys(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<ApiKey>> {
+        let upper = match &page.cursor {
+            Some(c) => {
+                Bound::Excluded((tenant.clone(), KeyId::parse(c).map_err(|_| bad_cursor(c))?))
+            }
+            None => Bound::Unbounded,
+        };
+        let state = self.state();
+        let items = state
+            .keys
+            .range((Bound::Unbounded, upper))
+            .rev()
+            // Without a cursor the range ends past every tenant: skip the later ones.
+            .skip_while(|((t, _), _)| t > tenant)
+            .take_while(|((t, _), _)| t == tenant)
+            .map(|(_, key)| key.clone());
+        Ok(paginate(items, page.limit, |k| k.id.to_string()))
+    }
+
+    async fn delete_key(&self, tenant: &TenantId, id: &KeyId) -> StorageResult<bool> {
+        let mut state = self.state();
+        match state.keys.remove(&(tenant.clone(), id.clone())) {
+            Some(key) => {
+                state.key_hashes.remove(&key.token_hash);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn touch_keys(&self, used: &[(KeyId, Timestamp)]) -> StorageResult<()> {
+        let mut state = self.state();
+        for (id, at) in used {
+            if let Some(key) = state.keys.values_mut().find(|k| &k.id == id) {
+                key.last_used_at = key.last_used_at.max(Some(*at));
+            }
+        }
+        Ok(())
+    }
+
+    async fn tenant_settings(&self, tenant: &TenantId) -> StorageResult<Option<TenantSettings>> {
+        Ok(self.state().tenants.get(tenant).cloned())
+    }
+
+    async fn put_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> StorageResult<()> {
+        self.state()
+            .tenants
+            .insert(tenant.clone(), settings.clone());
+        Ok(())
+    }
+
+    async fn put_event_type(&self, entry: &EventTypeEntry) -> StorageResult<()> {
+        self.state().event_types.insert(
+            (entry.tenant.clone(), entry.event_type.clone()),
+            entry.clone(),
+        );
+        Ok(())
+    }
+
+    async fn event_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+    ) -> StorageResult<Option<EventTypeEntry>> {
+        Ok(self
+            .state()
+            .event_types
+            .get(&(tenant.clone(), event_type.to_owned()))
+            .cloned())
+    }
+
+    async fn list_event_types(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<EventTypeEntry>> {
+        let lower = match &page.cursor {
+            Some(c) => Bound::Excluded((tenant.clone(), c.clone())),
+            None => Bound::Included((tenant.clone(), String::new())),
+        };
+        let state = self.state();
+        let items = state
+            .event_types
+            .range((lower, Bound::Unbounded))
+            .take_while(|((t, _), _)| t == tenant)
+            .map(|(_, entry)| entry.clone());
+        Ok(paginate(items, page.limit, |e| e.event_type.clone()))
+    }
+
+    async fn delete_event_type(&self, tenant: &TenantId, event_type: &str) -> StorageResult<bool> {
+        Ok(self
+            .state()
+            .event_types
+            .remove(&(tenant.clone(), event_type.to_owned()))
+            .is_some())
     }
 }

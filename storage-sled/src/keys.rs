@@ -11,7 +11,7 @@
 //! So the keys sharing leading components form one contiguous range, scanned with a
 //! prefix. Pure functions, no I/O.
 
-use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::storage::PendingKey;
 use herald::time::Timestamp;
 
@@ -51,6 +51,18 @@ pub(crate) mod kind {
     pub(crate) const CHUNK_NUMBER: u8 = b'S';
     /// `L`: the largest delivery id ever written.
     pub(crate) const LAST_DELIVERY: u8 = b'L';
+    /// `M` tenant → how many endpoints it has.
+    pub(crate) const ENDPOINT_COUNT: u8 = b'M';
+    /// `K` key id → API key.
+    pub(crate) const API_KEY: u8 = b'K';
+    /// `k` tenant, key id → key id.
+    pub(crate) const TENANT_KEY: u8 = b'k';
+    /// `h` token hash → key id.
+    pub(crate) const KEY_HASH: u8 = b'h';
+    /// `T` tenant → its settings.
+    pub(crate) const TENANT_SETTINGS: u8 = b'T';
+    /// `Y` tenant, event type → catalog entry.
+    pub(crate) const EVENT_TYPE: u8 = b'Y';
 }
 
 /// A key under construction.
@@ -124,6 +136,13 @@ pub(crate) fn tenant_endpoint(tenant: &TenantId, id: &EndpointId) -> Vec<u8> {
 /// Prefix of a tenant's `e` keys.
 pub(crate) fn tenant_endpoints(tenant: &TenantId) -> Vec<u8> {
     Key::new(kind::TENANT_ENDPOINT)
+        .text(tenant.as_str())
+        .into_bytes()
+}
+
+/// `M` tenant.
+pub(crate) fn endpoint_count(tenant: &TenantId) -> Vec<u8> {
+    Key::new(kind::ENDPOINT_COUNT)
         .text(tenant.as_str())
         .into_bytes()
 }
@@ -308,6 +327,53 @@ pub(crate) fn last_delivery() -> Vec<u8> {
     vec![kind::LAST_DELIVERY]
 }
 
+/// `K` key.
+pub(crate) fn api_key(id: &KeyId) -> Vec<u8> {
+    Key::new(kind::API_KEY).text(id.as_str()).into_bytes()
+}
+
+/// `k` tenant, key.
+pub(crate) fn tenant_key(tenant: &TenantId, id: &KeyId) -> Vec<u8> {
+    Key::new(kind::TENANT_KEY)
+        .text(tenant.as_str())
+        .text(id.as_str())
+        .into_bytes()
+}
+
+/// Prefix of a tenant's `k` keys.
+pub(crate) fn tenant_keys(tenant: &TenantId) -> Vec<u8> {
+    Key::new(kind::TENANT_KEY)
+        .text(tenant.as_str())
+        .into_bytes()
+}
+
+/// `h` token hash.
+pub(crate) fn key_hash(token_hash: &str) -> Vec<u8> {
+    Key::new(kind::KEY_HASH).text(token_hash).into_bytes()
+}
+
+/// `T` tenant.
+pub(crate) fn tenant_settings(tenant: &TenantId) -> Vec<u8> {
+    Key::new(kind::TENANT_SETTINGS)
+        .text(tenant.as_str())
+        .into_bytes()
+}
+
+/// `Y` tenant, event type.
+pub(crate) fn event_type(tenant: &TenantId, event_type: &str) -> Vec<u8> {
+    Key::new(kind::EVENT_TYPE)
+        .text(tenant.as_str())
+        .text(event_type)
+        .into_bytes()
+}
+
+/// Prefix of a tenant's `Y` keys.
+pub(crate) fn event_types(tenant: &TenantId) -> Vec<u8> {
+    Key::new(kind::EVENT_TYPE)
+        .text(tenant.as_str())
+        .into_bytes()
+}
+
 /// Prefix of an endpoint's `A` keys.
 pub(crate) fn attempts_of(endpoint: &EndpointId) -> Vec<u8> {
     Key::new(kind::ATTEMPT).text(endpoint.as_str()).into_bytes()
@@ -350,7 +416,7 @@ fn first_text_end(key: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald::ids::{DeliveryId, EndpointId};
+    use herald::ids::{DeliveryId, EndpointId, KeyId};
     use proptest::prelude::*;
 
     fn pair(a: &str, n: u64, b: &str) -> Vec<u8> {
@@ -469,6 +535,28 @@ mod tests {
         let chunk = published_chunk(&published_bucket(&ep, &later), 7);
         assert_eq!(bucket_of_chunk(&chunk), published_bucket(&ep, &later));
         assert!(chunk.starts_with(&published_of(&ep)));
+    }
+
+    /// A tenant's catalog is one range in type order, and holds no other tenant's
+    /// entries, not even a tenant whose name extends its own.
+    #[test]
+    fn a_tenants_catalog_and_keys_are_one_range_each() {
+        let (a, ab) = (
+            TenantId::parse("a").unwrap(),
+            TenantId::parse("ab").unwrap(),
+        );
+        assert!(event_type(&a, "order") < event_type(&a, "order.filled"));
+        assert!(event_type(&a, "order.filled") < event_type(&a, "position"));
+        assert!(event_type(&a, "order").starts_with(&event_types(&a)));
+        assert!(!event_type(&ab, "order").starts_with(&event_types(&a)));
+        let end = prefix_end(&event_types(&a)).unwrap();
+        assert!(event_type(&a, "\u{10FFFF}") < end);
+        assert!(event_type(&ab, "") >= end);
+
+        let (older, newer) = (KeyId::generate(), KeyId::generate());
+        assert!(tenant_key(&a, &older) < tenant_key(&a, &newer));
+        assert!(tenant_key(&a, &newer).starts_with(&tenant_keys(&a)));
+        assert!(!tenant_key(&ab, &older).starts_with(&tenant_keys(&a)));
     }
 
     #[test]

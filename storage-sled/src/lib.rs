@@ -33,6 +33,12 @@
 //! | `A` endpoint, newest started_at, chunk number | the endpoint's `AttemptRecord`s recorded in one commit group | `list_attempts` newest first, `purge_before` |
 //! | `S` | last chunk number (`u64` BE) | numbering `A` and `Q` chunks uniquely |
 //! | `L` | the largest delivery id ever written (text) | `last_delivery_id`; written only when it grows |
+//! | `M` tenant | its endpoint count (`u64` BE; no key at 0) | `count_endpoints` in O(1), the limit of `create_endpoint_within` |
+//! | `K` key | `ApiKeyRecord` (its token's SHA-256, never the token) | `delete_key`, `touch_keys` (given key ids alone) |
+//! | `k` tenant, key | key id | `list_keys` newest first (ids sort by creation) |
+//! | `h` token hash | key id | `key_by_hash` in two reads |
+//! | `T` tenant | `TenantSettingsRecord` | `tenant_settings` |
+//! | `Y` tenant, event type | `EventTypeRecord` | `event_type`, `list_event_types` in type order |
 //!
 //! No index spans tenants or endpoints: each publish and attempt writes only keys
 //! it needs to be found by, and few of them. A publish writes no key per delivery:
@@ -49,6 +55,12 @@
 //! retention purge skips through the `n` and `A` ranges one tenant or endpoint at a
 //! time, each in time order; an attempt chunk goes once its newest attempt is older
 //! than the cutoff.
+//!
+//! The access records (`M`, `K`, `k`, `h`, `T`, `Y`) are few and change rarely. A
+//! request's token names no tenant, so its key is found across tenants by the
+//! token's hash (`h`), as an endpoint is by its id (`E`). `M` is kept by the endpoint
+//! writes themselves (`write::create_endpoint`, `write::delete_endpoint`), so the
+//! limit check and the create are one step on the commit thread.
 //!
 //! # Pending deliveries in two orders
 //! A live `Q` entry is a fresh delivery: pending, never attempted, due at its
@@ -100,13 +112,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use herald::error::StorageError;
-use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
-    Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
+    ApiKey, Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
+    EventTypeEntry, TenantSettings,
 };
 use herald::storage::{
-    self, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest, PendingKey,
-    PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
+    self, CreateEndpoint, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest,
+    PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 use sled::Tree;
@@ -116,7 +129,8 @@ use crate::device_sync::DeviceSync;
 use crate::records::{Counts, StoredEvent};
 
 /// The on-disk format this build reads and writes (7: storage-owned record types,
-/// `P` keyed by due time, the largest delivery id under `L`; 6: deliveries
+/// `P` keyed by due time, the largest delivery id under `L`, the access records
+/// and the tenants' endpoint counts; 6: deliveries
 /// published in chunks, their records under `D` from their first change; 5:
 /// attempts stored in chunks, one per endpoint and commit group; 4: records in
 /// postcard instead of JSON; 3: a pending delivery's record is its `P` entry; 2:
@@ -746,6 +760,70 @@ impl Store {
     }
 }
 
+/// The reads of the access records (keys, tenant settings, the event catalog).
+impl Store {
+    /// The record of type `T` stored under `key`, if any.
+    fn record<T: records::Record>(&self, key: &[u8]) -> StorageResult<Option<T>> {
+        self.get(key)?
+            .map(|bytes| records::decode(&bytes))
+            .transpose()
+    }
+
+    fn count_endpoints(&self, tenant: &TenantId) -> StorageResult<u64> {
+        self.get(&keys::endpoint_count(tenant))?
+            .map_or(Ok(0), |bytes| records::decode_count(&bytes))
+    }
+
+    /// Two reads: the `h` entry names the key, `K` holds it.
+    fn key_by_hash(&self, token_hash: &str) -> StorageResult<Option<ApiKey>> {
+        let Some(id) = self.get(&keys::key_hash(token_hash))? else {
+            return Ok(None);
+        };
+        let id = parse_key_id(&id, "key hash index")?;
+        self.record(&keys::api_key(&id))
+    }
+
+    fn list_keys(&self, tenant: &TenantId, page: &PageRequest) -> StorageResult<Page<ApiKey>> {
+        let cursor_key = match &page.cursor {
+            Some(c) => Some(keys::tenant_key(
+                tenant,
+                &KeyId::parse(c).map_err(|_| bad_cursor(c))?,
+            )),
+            None => None,
+        };
+        let bounds = newest_first_bounds(keys::tenant_keys(tenant), cursor_key);
+        let items = self.tree.range(bounds).rev().filter_map(|entry| {
+            let found = entry.map_err(scan_error).and_then(|(_, id)| {
+                let id = parse_key_id(&id, "key index")?;
+                self.record::<ApiKey>(&keys::api_key(&id))
+            });
+            found.transpose()
+        });
+        paginate(items, page.limit, |k| k.id.to_string())
+    }
+
+    /// In type order: the `Y` keys of a tenant sort as their types' bytes, which is
+    /// `String`'s order. The cursor is a type, not checked: any text is a place in
+    /// that order.
+    fn list_event_types(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<EventTypeEntry>> {
+        let prefix = keys::event_types(tenant);
+        let upper = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        let lower = match &page.cursor {
+            Some(after) => Bound::Excluded(keys::event_type(tenant, after)),
+            None => Bound::Included(prefix),
+        };
+        let items = self.tree.range((lower, upper)).map(|entry| {
+            let (_, bytes) = entry.map_err(scan_error)?;
+            records::decode(&bytes)
+        });
+        paginate(items, page.limit, |e: &EventTypeEntry| e.event_type.clone())
+    }
+}
+
 /// The keys under `prefix`, from `start` on when given (a key under `prefix`).
 fn under(prefix: Vec<u8>, start: Option<Vec<u8>>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     let end = keys::prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
@@ -836,6 +914,12 @@ fn parse_endpoint_id(bytes: &[u8], what: &str) -> StorageResult<EndpointId> {
     EndpointId::parse(&text).map_err(|_| StorageError::Corrupt(format!("{what}: {text}")))
 }
 
+/// A key id stored as the value of the index `what` names.
+fn parse_key_id(bytes: &[u8], what: &str) -> StorageResult<KeyId> {
+    let text = records::text(bytes, what)?;
+    KeyId::parse(&text).map_err(|_| StorageError::Corrupt(format!("{what}: {text}")))
+}
+
 /// A delivery id stored as the value `what` names.
 fn parse_delivery_id(bytes: &[u8], what: &str) -> StorageResult<DeliveryId> {
     let text = records::text(bytes, what)?;
@@ -899,13 +983,22 @@ fn scan_error(e: sled::Error) -> StorageError {
 
 #[async_trait]
 impl Storage for SledStorage {
-    async fn create_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
+    async fn create_endpoint_within(
+        &self,
+        endpoint: &Endpoint,
+        limit: Option<u64>,
+    ) -> StorageResult<CreateEndpoint> {
         let encoded = records::encode(endpoint)?;
         let endpoint = endpoint.clone();
         self.store
             .writer
-            .write(move |txn| write::create_endpoint(txn, &endpoint, encoded))
+            .write(move |txn| write::create_endpoint(txn, &endpoint, encoded, limit))
             .await
+    }
+
+    async fn count_endpoints(&self, tenant: &TenantId) -> StorageResult<u64> {
+        let tenant = tenant.clone();
+        self.read(move |store| store.count_endpoints(&tenant)).await
     }
 
     async fn replace_endpoint(
@@ -1132,6 +1225,108 @@ impl Storage for SledStorage {
     async fn flush(&self) -> StorageResult<()> {
         // An empty request still makes its group flush, after every write before it.
         self.store.writer.write(|_| Ok(())).await
+    }
+
+    async fn create_key(&self, key: &ApiKey) -> StorageResult<()> {
+        let encoded = records::encode(key)?;
+        let key = key.clone();
+        self.store
+            .writer
+            .write(move |txn| write::create_key(txn, &key, encoded))
+            .await
+    }
+
+    async fn key_by_hash(&self, token_hash: &str) -> StorageResult<Option<ApiKey>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |store| store.key_by_hash(&token_hash)).await
+    }
+
+    async fn list_keys(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<ApiKey>> {
+        let (tenant, page) = (tenant.clone(), page.clone());
+        self.read(move |store| store.list_keys(&tenant, &page))
+            .await
+    }
+
+    async fn delete_key(&self, tenant: &TenantId, id: &KeyId) -> StorageResult<bool> {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        self.store
+            .writer
+            .write(move |txn| write::delete_key(txn, &tenant, &id))
+            .await
+    }
+
+    async fn touch_keys(&self, used: &[(KeyId, Timestamp)]) -> StorageResult<()> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let used = used.to_vec();
+        self.store
+            .writer
+            .write(move |txn| write::touch_keys(txn, &used))
+            .await
+    }
+
+    async fn tenant_settings(&self, tenant: &TenantId) -> StorageResult<Option<TenantSettings>> {
+        let key = keys::tenant_settings(tenant);
+        self.read(move |store| store.record(&key)).await
+    }
+
+    async fn put_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> StorageResult<()> {
+        let (key, value) = (keys::tenant_settings(tenant), records::encode(settings)?);
+        self.store
+            .writer
+            .write(move |txn| {
+                txn.insert(key, value);
+                Ok(())
+            })
+            .await
+    }
+
+    async fn put_event_type(&self, entry: &EventTypeEntry) -> StorageResult<()> {
+        let key = keys::event_type(&entry.tenant, &entry.event_type);
+        let value = records::encode(entry)?;
+        self.store
+            .writer
+            .write(move |txn| {
+                txn.insert(key, value);
+                Ok(())
+            })
+            .await
+    }
+
+    async fn event_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+    ) -> StorageResult<Option<EventTypeEntry>> {
+        let key = keys::event_type(tenant, event_type);
+        self.read(move |store| store.record(&key)).await
+    }
+
+    async fn list_event_types(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<EventTypeEntry>> {
+        let (tenant, page) = (tenant.clone(), page.clone());
+        self.read(move |store| store.list_event_types(&tenant, &page))
+            .await
+    }
+
+    async fn delete_event_type(&self, tenant: &TenantId, event_type: &str) -> StorageResult<bool> {
+        let key = keys::event_type(tenant, event_type);
+        self.store
+            .writer
+            .write(move |txn| write::remove_existing(txn, key))
+            .await
     }
 }
 

@@ -9,7 +9,8 @@
 //!
 //! That is why records are not the domain structs: each kind has its own type here
 //! (`DeliveryRecord`, `EndpointRecord`, `HealthRecord`, `AttemptRecord`,
-//! `EventRecord`), with mirrors of every enum they carry, and explicit conversions
+//! `EventRecord`, and the access records `ApiKeyRecord`, `TenantSettingsRecord`,
+//! `EventTypeRecord`), with mirrors of every enum they carry, and explicit conversions
 //! that name every field of the domain struct (destructured without `..`, built
 //! without defaults). A field added to `Delivery` then fails to compile here instead
 //! of silently changing the bytes on disk; a change of these types is a change of
@@ -23,10 +24,10 @@
 use std::collections::BTreeMap;
 
 use herald::error::StorageError;
-use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
-    Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointHealth, Event,
-    Ordering,
+    ApiKey, Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint,
+    EndpointHealth, Event, EventTypeEntry, KeyScope, Ordering, TenantSettings,
 };
 use herald::signing::{Secret, SecretSet};
 use herald::storage::StorageResult;
@@ -127,6 +128,11 @@ mirror_enum!(
 mirror_enum!(
     /// Why an endpoint is disabled, as stored.
     DisabledReasonRecord <=> DisabledReason { Manual, Gone, Failing, RetriesExhausted }
+);
+
+mirror_enum!(
+    /// What an API key may do, as stored.
+    KeyScopeRecord <=> KeyScope { Tenant, Publish, Read }
 );
 
 /// A `StorageError::Corrupt` naming the record and what is wrong in it.
@@ -584,6 +590,220 @@ impl Record for Attempt {
     }
 }
 
+/// An API key as stored, under `K`: its token's hash, never the token.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ApiKeyRecord<'a> {
+    id: &'a str,
+    tenant: &'a str,
+    scope: KeyScopeRecord,
+    #[serde(borrow)]
+    description: Option<&'a str>,
+    token_hash: &'a str,
+    created_at: u64,
+    last_used_at: Option<u64>,
+}
+
+impl<'a> From<&'a ApiKey> for ApiKeyRecord<'a> {
+    fn from(key: &'a ApiKey) -> Self {
+        let ApiKey {
+            id,
+            tenant,
+            scope,
+            description,
+            token_hash,
+            created_at,
+            last_used_at,
+        } = key;
+        Self {
+            id: id.as_str(),
+            tenant: tenant.as_str(),
+            scope: (*scope).into(),
+            description: description.as_deref(),
+            token_hash,
+            created_at: created_at.0,
+            last_used_at: last_used_at.map(|t| t.0),
+        }
+    }
+}
+
+impl TryFrom<ApiKeyRecord<'_>> for ApiKey {
+    type Error = StorageError;
+
+    fn try_from(record: ApiKeyRecord<'_>) -> StorageResult<Self> {
+        const WHAT: &str = ApiKey::WHAT;
+        Ok(ApiKey {
+            id: parse_id(WHAT, record.id, KeyId::parse)?,
+            tenant: parse_id(WHAT, record.tenant, TenantId::parse)?,
+            scope: record.scope.into(),
+            description: record.description.map(str::to_owned),
+            token_hash: record.token_hash.to_owned(),
+            created_at: Timestamp(record.created_at),
+            last_used_at: record.last_used_at.map(Timestamp),
+        })
+    }
+}
+
+impl Record for ApiKey {
+    const WHAT: &'static str = "api key";
+
+    fn encode(&self) -> StorageResult<Vec<u8>> {
+        postcard_encode(&ApiKeyRecord::from(self), RECORD_CAPACITY)
+    }
+
+    fn decode(bytes: &[u8]) -> StorageResult<Self> {
+        postcard_decode::<ApiKeyRecord<'_>>(bytes, Self::WHAT)?.try_into()
+    }
+}
+
+/// A tenant's settings as stored, under `T` (the tenant is the key's).
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TenantSettingsRecord<'a> {
+    #[serde(borrow)]
+    default_profile: Option<&'a str>,
+    max_endpoints: Option<u32>,
+    publish_rate: Option<u32>,
+    #[serde(borrow)]
+    notification_url: Option<&'a str>,
+    #[serde(borrow)]
+    notification_types: Vec<&'a str>,
+    strict_types: bool,
+    #[serde(borrow)]
+    notification_endpoint: Option<&'a str>,
+    updated_at: u64,
+}
+
+impl<'a> From<&'a TenantSettings> for TenantSettingsRecord<'a> {
+    fn from(settings: &'a TenantSettings) -> Self {
+        let TenantSettings {
+            default_profile,
+            max_endpoints,
+            publish_rate,
+            notification_url,
+            notification_types,
+            strict_types,
+            notification_endpoint,
+            updated_at,
+        } = settings;
+        Self {
+            default_profile: default_profile.as_deref(),
+            max_endpoints: *max_endpoints,
+            publish_rate: *publish_rate,
+            notification_url: notification_url.as_deref(),
+            notification_types: notification_types.iter().map(String::as_str).collect(),
+            strict_types: *strict_types,
+            notification_endpoint: notification_endpoint.as_ref().map(EndpointId::as_str),
+            updated_at: updated_at.0,
+        }
+    }
+}
+
+impl TryFrom<TenantSettingsRecord<'_>> for TenantSettings {
+    type Error = StorageError;
+
+    fn try_from(record: TenantSettingsRecord<'_>) -> StorageResult<Self> {
+        const WHAT: &str = TenantSettings::WHAT;
+        Ok(TenantSettings {
+            default_profile: record.default_profile.map(str::to_owned),
+            max_endpoints: record.max_endpoints,
+            publish_rate: record.publish_rate,
+            notification_url: record.notification_url.map(str::to_owned),
+            notification_types: record
+                .notification_types
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            strict_types: record.strict_types,
+            notification_endpoint: record
+                .notification_endpoint
+                .map(|id| parse_id(WHAT, id, EndpointId::parse))
+                .transpose()?,
+            updated_at: Timestamp(record.updated_at),
+        })
+    }
+}
+
+impl Record for TenantSettings {
+    const WHAT: &'static str = "tenant settings";
+
+    fn encode(&self) -> StorageResult<Vec<u8>> {
+        postcard_encode(&TenantSettingsRecord::from(self), RECORD_CAPACITY)
+    }
+
+    fn decode(bytes: &[u8]) -> StorageResult<Self> {
+        postcard_decode::<TenantSettingsRecord<'_>>(bytes, Self::WHAT)?.try_into()
+    }
+}
+
+/// An entry of a tenant's event catalog as stored, under `Y`.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EventTypeRecord<'a> {
+    tenant: &'a str,
+    event_type: &'a str,
+    #[serde(borrow)]
+    description: Option<&'a str>,
+    /// Compact JSON, as given.
+    #[serde(borrow)]
+    example: Option<&'a str>,
+    /// Compact JSON, as given.
+    #[serde(borrow)]
+    schema: Option<&'a str>,
+    updated_at: u64,
+}
+
+impl<'a> From<&'a EventTypeEntry> for EventTypeRecord<'a> {
+    fn from(entry: &'a EventTypeEntry) -> Self {
+        let EventTypeEntry {
+            tenant,
+            event_type,
+            description,
+            example,
+            schema,
+            updated_at,
+        } = entry;
+        Self {
+            tenant: tenant.as_str(),
+            event_type,
+            description: description.as_deref(),
+            example: example.as_deref(),
+            schema: schema.as_deref(),
+            updated_at: updated_at.0,
+        }
+    }
+}
+
+impl TryFrom<EventTypeRecord<'_>> for EventTypeEntry {
+    type Error = StorageError;
+
+    fn try_from(record: EventTypeRecord<'_>) -> StorageResult<Self> {
+        const WHAT: &str = EventTypeEntry::WHAT;
+        Ok(EventTypeEntry {
+            tenant: parse_id(WHAT, record.tenant, TenantId::parse)?,
+            event_type: record.event_type.to_owned(),
+            description: record.description.map(str::to_owned),
+            example: record.example.map(Into::into),
+            schema: record.schema.map(Into::into),
+            updated_at: Timestamp(record.updated_at),
+        })
+    }
+}
+
+impl Record for EventTypeEntry {
+    const WHAT: &'static str = "event type";
+
+    fn encode(&self) -> StorageResult<Vec<u8>> {
+        // The example and the schema may be long: room for them up front.
+        let json = [&self.example, &self.schema]
+            .into_iter()
+            .map(|text| text.as_deref().map_or(0, str::len))
+            .sum::<usize>();
+        postcard_encode(&EventTypeRecord::from(self), RECORD_CAPACITY + json)
+    }
+
+    fn decode(bytes: &[u8]) -> StorageResult<Self> {
+        postcard_decode::<EventTypeRecord<'_>>(bytes, Self::WHAT)?.try_into()
+    }
+}
+
 /// A delivery of a stored event: enough to find its record, which is its entry in
 /// a pending chunk (`Q` endpoint, bucket of its id) until it first changes, and
 /// under `D` delivery from then on.
@@ -742,6 +962,18 @@ impl Counts {
     }
 }
 
+/// A tenant's endpoint count (the value under an `M` key): 8 bytes, big-endian.
+pub(crate) fn encode_count(count: u64) -> Vec<u8> {
+    count.to_be_bytes().to_vec()
+}
+
+/// Reads what `encode_count` wrote.
+pub(crate) fn decode_count(bytes: &[u8]) -> StorageResult<u64> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StorageError::Corrupt("endpoint count".into()))
+}
+
 /// The value under an `A` or `Q` key: a chunk, the records appended to one log (or
 /// published to one bucket) in one commit group. A `u32` count, then each record as
 /// a `u32` length and its bytes (little-endian), so the commit thread builds it by
@@ -800,6 +1032,7 @@ mod tests {
     const EVENT: &str = "evt_01HF7YAT00J8K9MANBPCQDRESF";
     const DELIVERY: &str = "dlv_01HF7YAT00TGVHWJXKYMZN0P1Q";
     const ATTEMPT: &str = "att_01HF7YAT00R2S3T4V5W6X7Y8Z9";
+    const KEY: &str = "key_01HF7YAT00M8N9P0Q1R2S3T4V5";
     /// 2023-11-14T22:13:20Z, the time of every id above.
     const T: u64 = 1_700_000_000_000;
 
@@ -913,6 +1146,45 @@ mod tests {
         }
     }
 
+    /// A used key with a description.
+    fn api_key() -> ApiKey {
+        ApiKey {
+            id: KeyId::parse(KEY).unwrap(),
+            tenant: TenantId::parse(TENANT).unwrap(),
+            scope: KeyScope::Publish,
+            description: Some("ci".into()),
+            token_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            created_at: at(0),
+            last_used_at: Some(at(60_000)),
+        }
+    }
+
+    /// Settings with every optional field set.
+    fn tenant_settings() -> TenantSettings {
+        TenantSettings {
+            default_profile: Some("perps".into()),
+            max_endpoints: Some(50),
+            publish_rate: Some(0),
+            notification_url: Some("https://ops.example.com/herald".into()),
+            notification_types: vec!["endpoint.disabled".into(), "delivery.dead".into()],
+            strict_types: true,
+            notification_endpoint: Some(EndpointId::parse(ENDPOINT).unwrap()),
+            updated_at: at(5_000),
+        }
+    }
+
+    /// A catalog entry with every optional field set.
+    fn event_type_entry() -> EventTypeEntry {
+        EventTypeEntry {
+            tenant: TenantId::parse(TENANT).unwrap(),
+            event_type: "order.filled".into(),
+            description: Some("an order filled".into()),
+            example: Some("{\"qty\":2}".into()),
+            schema: Some("{\"type\":\"object\"}".into()),
+            updated_at: at(7_000),
+        }
+    }
+
     /// Checks that `value` encodes to `golden` (hex) and that `golden` decodes back to
     /// `value`: the format of this kind of record is frozen.
     fn assert_golden<T: Record + PartialEq + std::fmt::Debug>(value: &T, golden: &str) {
@@ -939,6 +1211,22 @@ mod tests {
     #[test]
     fn an_attempt_record_has_its_golden_bytes() {
         assert_golden(&attempt(), GOLDEN_ATTEMPT);
+    }
+
+    #[test]
+    fn an_api_key_record_has_its_golden_bytes() {
+        assert_golden(&api_key(), GOLDEN_API_KEY);
+    }
+
+    #[test]
+    fn a_tenant_settings_record_has_its_golden_bytes() {
+        assert_golden(&tenant_settings(), GOLDEN_TENANT_SETTINGS);
+        assert_golden(&TenantSettings::default(), GOLDEN_DEFAULT_TENANT_SETTINGS);
+    }
+
+    #[test]
+    fn an_event_type_record_has_its_golden_bytes() {
+        assert_golden(&event_type_entry(), GOLDEN_EVENT_TYPE);
     }
 
     #[test]
@@ -983,6 +1271,8 @@ mod tests {
             position(DeadReasonRecord::from(DeadReason::Unwritable)),
             [5]
         );
+        assert_eq!(position(KeyScopeRecord::from(KeyScope::Tenant)), [0]);
+        assert_eq!(position(KeyScopeRecord::from(KeyScope::Read)), [2]);
     }
 
     #[test]
@@ -1035,6 +1325,16 @@ mod tests {
             decode::<Endpoint>(&bytes),
             Err(StorageError::Corrupt(_))
         ));
+        let key = api_key();
+        let record = ApiKeyRecord {
+            id: ENDPOINT,
+            ..ApiKeyRecord::from(&key)
+        };
+        let bytes = postcard::to_allocvec(&record).unwrap();
+        assert!(matches!(
+            decode::<ApiKey>(&bytes),
+            Err(StorageError::Corrupt(ref why)) if why.starts_with("api key: ")
+        ));
     }
 
     #[test]
@@ -1054,6 +1354,13 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(chunk_records(&longer).is_err());
+    }
+
+    #[test]
+    fn an_endpoint_count_round_trips_and_rejects_garbage() {
+        assert_eq!(encode_count(258), [0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(decode_count(&encode_count(u64::MAX)).unwrap(), u64::MAX);
+        assert!(decode_count(b"short").is_err());
     }
 
     #[test]
@@ -1103,5 +1410,28 @@ mod tests {
         "226e223a317d01011e646c765f3031484637594154303054475648574a584b59",
         "4d5a4e305031511d65705f303148463759415430304130423143324433453446",
         "3547364837",
+    );
+    /// `api_key()`.
+    const GOLDEN_API_KEY: &str = concat!(
+        "1e6b65795f303148463759415430304d384e395030513152325333543456350461",
+        "636d650101026369403966383664303831383834633764363539613266656161",
+        "306335356164303135613362663466316232623062383232636431356436633135",
+        "623066303061303880d095ffbc3101e0a499ffbc31",
+    );
+    /// `tenant_settings()`, every optional field set.
+    const GOLDEN_TENANT_SETTINGS: &str = concat!(
+        "0105706572707301320100011e68747470733a2f2f6f70732e6578616d706c65",
+        "2e636f6d2f686572616c640211656e64706f696e742e64697361626c65640d64",
+        "656c69766572792e6465616401011d65705f3031484637594154303041304231",
+        "43324433453446354736483788f795ffbc31",
+    );
+    /// `TenantSettings::default()`: every optional field unset, no types, not
+    /// strict, time 0.
+    const GOLDEN_DEFAULT_TENANT_SETTINGS: &str = "0000000000000000";
+    /// `event_type_entry()`, every optional field set.
+    const GOLDEN_EVENT_TYPE: &str = concat!(
+        "0461636d650c6f726465722e66696c6c6564010f616e206f726465722066696c",
+        "6c656401097b22717479223a327d01117b2274797065223a226f626a656374227d",
+        "d88696ffbc31",
     );
 }

@@ -1,5 +1,6 @@
 //! The write rules, run on the commit thread inside a group: every write keeps the
-//! records, their indexes and the per-endpoint counters in step.
+//! records, their indexes, the per-endpoint counters and the per-tenant endpoint
+//! counts in step.
 //!
 //! Each function reads and stages through a `Txn`, so it sees the writes of earlier
 //! requests in the same group, and a failure discards what it staged.
@@ -21,11 +22,11 @@
 use std::collections::HashSet;
 
 use herald::error::StorageError;
-use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
-    Attempt, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
+    ApiKey, Attempt, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
 };
-use herald::storage::{InsertEvent, Outcome, ReplaceEndpoint, StorageResult};
+use herald::storage::{CreateEndpoint, InsertEvent, Outcome, ReplaceEndpoint, StorageResult};
 use herald::time::Timestamp;
 
 use crate::commit::Txn;
@@ -41,7 +42,10 @@ pub(crate) const PURGE_STEP: usize = 512;
 pub(crate) type PurgeStep =
     fn(&mut Txn<'_>, Timestamp, Option<Vec<u8>>) -> StorageResult<(u64, Option<Vec<u8>>)>;
 
-/// Creates an endpoint, `encoded` as its record.
+/// Creates an endpoint, `encoded` as its record, unless its tenant has `limit`
+/// endpoints already. The count is the tenant's `M` counter, read and raised here on
+/// the one writer, so concurrent creates (even in one group, which see each other's
+/// staged counter) never pass the limit together.
 ///
 /// # Errors
 /// `Conflict` when its id is taken (nothing is written).
@@ -49,17 +53,40 @@ pub(crate) fn create_endpoint(
     txn: &mut Txn<'_>,
     endpoint: &Endpoint,
     encoded: Vec<u8>,
-) -> StorageResult<()> {
+    limit: Option<u64>,
+) -> StorageResult<CreateEndpoint> {
     let key = keys::endpoint(&endpoint.id);
     if txn.get(&key)?.is_some() {
         return Err(StorageError::Conflict(format!("endpoint {}", endpoint.id)));
+    }
+    let count = endpoint_count(txn, &endpoint.tenant)?;
+    if limit.is_some_and(|limit| count >= limit) {
+        return Ok(CreateEndpoint::LimitReached);
     }
     txn.insert(key, encoded);
     txn.insert(
         keys::tenant_endpoint(&endpoint.tenant, &endpoint.id),
         endpoint.id.as_str().as_bytes().to_vec(),
     );
-    Ok(())
+    set_endpoint_count(txn, &endpoint.tenant, count.saturating_add(1));
+    Ok(CreateEndpoint::Created)
+}
+
+/// A tenant's endpoint count (its `M` counter; none stored is 0).
+fn endpoint_count(txn: &Txn<'_>, tenant: &TenantId) -> StorageResult<u64> {
+    txn.get(&keys::endpoint_count(tenant))?
+        .map_or(Ok(0), |bytes| records::decode_count(&bytes))
+}
+
+/// Stores a tenant's endpoint count; a count of 0 is no key, as before its first
+/// endpoint.
+fn set_endpoint_count(txn: &mut Txn<'_>, tenant: &TenantId, count: u64) {
+    let key = keys::endpoint_count(tenant);
+    if count == 0 {
+        txn.remove(key);
+    } else {
+        txn.insert(key, records::encode_count(count));
+    }
 }
 
 /// Replaces an endpoint, `encoded` as its record, if the stored one is at
@@ -113,6 +140,8 @@ pub(crate) fn delete_endpoint(
     txn.remove(key);
     txn.remove(keys::tenant_endpoint(tenant, id));
     txn.remove(keys::health(id));
+    let endpoints = endpoint_count(txn, tenant)?;
+    set_endpoint_count(txn, tenant, endpoints.saturating_sub(1));
     let mut count = 0;
     for (key, chunk) in txn.scan_prefix(&keys::published_of(id))? {
         for record in records::chunk_records(&chunk)? {
@@ -138,6 +167,71 @@ pub(crate) fn delete_endpoint(
         }
     }
     Ok(Some(count))
+}
+
+/// Stores a new API key, `encoded` as its record, with its tenant index entry and
+/// its token hash's entry (how `key_by_hash` finds it in two reads).
+///
+/// # Errors
+/// `Conflict` when a key with its id, or with its token hash, exists (nothing is
+/// written).
+pub(crate) fn create_key(txn: &mut Txn<'_>, key: &ApiKey, encoded: Vec<u8>) -> StorageResult<()> {
+    let record = keys::api_key(&key.id);
+    let hash = keys::key_hash(&key.token_hash);
+    if txn.get(&record)?.is_some() || txn.get(&hash)?.is_some() {
+        return Err(StorageError::Conflict(format!("key {}", key.id)));
+    }
+    let id = key.id.as_str().as_bytes();
+    txn.insert(record, encoded);
+    txn.insert(keys::tenant_key(&key.tenant, &key.id), id.to_vec());
+    txn.insert(hash, id.to_vec());
+    Ok(())
+}
+
+/// Removes a tenant's key with its index entries; false when the tenant has no
+/// key `id` (another tenant's is left alone).
+pub(crate) fn delete_key(txn: &mut Txn<'_>, tenant: &TenantId, id: &KeyId) -> StorageResult<bool> {
+    let record = keys::api_key(id);
+    let Some(bytes) = txn.get(&record)? else {
+        return Ok(false);
+    };
+    let key: ApiKey = records::decode(&bytes)?;
+    if &key.tenant != tenant {
+        return Ok(false);
+    }
+    txn.remove(record);
+    txn.remove(keys::tenant_key(tenant, id));
+    txn.remove(keys::key_hash(&key.token_hash));
+    Ok(true)
+}
+
+/// Moves each key's `last_used_at` to the later of the stored and the given time;
+/// a key gone meanwhile is skipped (a touch never revives one), and a key whose
+/// stored time is already as late is not rewritten. A key named twice sees its
+/// first touch (the `Txn` reads its own writes).
+pub(crate) fn touch_keys(txn: &mut Txn<'_>, used: &[(KeyId, Timestamp)]) -> StorageResult<()> {
+    for (id, at) in used {
+        let record = keys::api_key(id);
+        let Some(bytes) = txn.get(&record)? else {
+            continue;
+        };
+        let mut key: ApiKey = records::decode(&bytes)?;
+        if key.last_used_at.is_some_and(|last| last >= *at) {
+            continue;
+        }
+        key.last_used_at = Some(*at);
+        txn.insert(record, records::encode(&key)?);
+    }
+    Ok(())
+}
+
+/// Removes the record under `key`; false when there was none.
+pub(crate) fn remove_existing(txn: &mut Txn<'_>, key: Vec<u8>) -> StorageResult<bool> {
+    if txn.get(&key)?.is_none() {
+        return Ok(false);
+    }
+    txn.remove(key);
+    Ok(true)
 }
 
 /// Marks a pending delivery dead with `endpoint_deleted` at `now`.

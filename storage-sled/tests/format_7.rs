@@ -1,7 +1,8 @@
 //! A data directory of format 7, written by this build and committed as
 //! `tests/fixtures/format-7.tar.gz`, reads back whole: every endpoint, event,
-//! delivery (in every state), attempt and health record, and every index over
-//! them. A change that moves a byte of the format breaks this test instead of the
+//! delivery (in every state), attempt and health record, the access records (an
+//! API key, a tenant's settings, catalog entries), the tenants' endpoint counts,
+//! and every index over them. A change that moves a byte of the format breaks this test instead of the
 //! data directories in the field.
 //!
 //! The directory is written by `fixture` with fixed ids, times and secrets, so it
@@ -14,10 +15,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
-    Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointHealth, Event,
-    Ordering,
+    ApiKey, Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint,
+    EndpointHealth, Event, EventTypeEntry, KeyScope, Ordering, TenantSettings,
 };
 use herald::signing::{Secret, SecretSet, SignatureScheme};
 use herald::storage::{
@@ -61,6 +62,12 @@ struct Fixture {
     /// Each delivery as it stands, by id.
     deliveries: BTreeMap<DeliveryId, Delivery>,
     attempts: Vec<Attempt>,
+    /// acme's one API key, touched once.
+    key: ApiKey,
+    /// acme's settings (globex has none).
+    settings: TenantSettings,
+    /// acme's catalog, in type order.
+    event_types: Vec<EventTypeEntry>,
 }
 
 /// A secret, as stored (checked when it was set, not when read back).
@@ -324,12 +331,62 @@ async fn fixture(s: &dyn Storage) -> Fixture {
         all.insert(delivery.id.clone(), delivery);
     }
 
+    // The access records: a key (used once since), acme's settings, its catalog.
+    let acme = a.tenant.clone();
+    let mut key = ApiKey {
+        id: KeyId::parse(&format!("key_{}", ulid(T, 1))).unwrap(),
+        tenant: acme.clone(),
+        scope: KeyScope::Publish,
+        description: Some("ci publisher".into()),
+        token_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        created_at: at(4),
+        last_used_at: None,
+    };
+    s.create_key(&key).await.unwrap();
+    s.touch_keys(&[(key.id.clone(), at(27))]).await.unwrap();
+    key.last_used_at = Some(at(27));
+    let settings = TenantSettings {
+        default_profile: Some("timestamped".into()),
+        max_endpoints: Some(20),
+        publish_rate: Some(0),
+        notification_url: Some("https://ops.example.com/herald".into()),
+        notification_types: vec!["endpoint.disabled".into()],
+        strict_types: true,
+        notification_endpoint: Some(a.id.clone()),
+        updated_at: at(5),
+    };
+    s.put_tenant_settings(&acme, &settings).await.unwrap();
+    let event_types = vec![
+        EventTypeEntry {
+            tenant: acme.clone(),
+            event_type: "invoice.paid".into(),
+            description: None,
+            example: None,
+            schema: None,
+            updated_at: at(6),
+        },
+        EventTypeEntry {
+            tenant: acme,
+            event_type: "order.filled".into(),
+            description: Some("an order filled".into()),
+            example: Some("{\"n\":1}".into()),
+            schema: Some("{\"type\":\"object\"}".into()),
+            updated_at: at(7),
+        },
+    ];
+    for entry in event_types.iter().rev() {
+        s.put_event_type(entry).await.unwrap();
+    }
+
     Fixture {
         endpoints: vec![a.clone(), b.clone(), c],
         health: BTreeMap::from([(a.id, a_health), (b.id, b_health)]),
         events,
         deliveries: all,
         attempts,
+        key,
+        settings,
+        event_types,
     }
 }
 
@@ -464,6 +521,64 @@ async fn assert_holds(s: &dyn Storage, fixture: &Fixture) {
         s.last_delivery_id().await.unwrap().as_ref(),
         fixture.deliveries.keys().next_back()
     );
+
+    let (acme, globex) = (
+        fixture.key.tenant.clone(),
+        TenantId::parse("globex").unwrap(),
+    );
+    for tenant in [&acme, &globex] {
+        let count = fixture
+            .endpoints
+            .iter()
+            .filter(|e| &e.tenant == tenant)
+            .count();
+        assert_eq!(
+            s.count_endpoints(tenant).await.unwrap(),
+            count as u64,
+            "{tenant}"
+        );
+    }
+    assert_eq!(
+        s.key_by_hash(&fixture.key.token_hash)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&fixture.key)
+    );
+    assert_eq!(
+        s.list_keys(&acme, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items,
+        vec![fixture.key.clone()]
+    );
+    assert_eq!(
+        s.tenant_settings(&acme).await.unwrap().as_ref(),
+        Some(&fixture.settings)
+    );
+    assert_eq!(s.tenant_settings(&globex).await.unwrap(), None);
+    assert_eq!(
+        s.list_event_types(&acme, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items,
+        fixture.event_types
+    );
+    for entry in &fixture.event_types {
+        assert_eq!(
+            s.event_type(&acme, &entry.event_type)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(entry)
+        );
+    }
+    assert!(s
+        .list_event_types(&globex, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 /// Unpacks the committed fixture under `into`; returns the data directory.

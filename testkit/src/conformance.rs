@@ -12,15 +12,15 @@
 //! Each case is also a plain `pub async fn(&dyn Storage)`, callable on its own.
 
 use herald::error::StorageError;
-use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, TenantId};
+use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
-    Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
-    Ordering,
+    ApiKey, Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, Endpoint,
+    EndpointHealth, Event, EventTypeEntry, KeyScope, Ordering, TenantSettings,
 };
 use herald::signing::{Secret, SecretSet};
 use herald::storage::{
-    DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest, PendingKey, PendingOrder,
-    PurgeStats, ReplaceEndpoint, Storage, StorageResult,
+    CreateEndpoint, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest,
+    PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 
@@ -47,6 +47,10 @@ macro_rules! storage_conformance {
             last_delivery_id_is_the_largest_stored,
             replace_endpoint_is_compare_and_set,
             record_outcomes_stores_a_batch_at_once,
+            create_endpoint_within_never_passes_the_limit,
+            keys_are_found_by_hash_listed_touched_and_revoked,
+            tenant_settings_are_none_until_put_then_replaced,
+            event_catalog_entries_are_put_listed_in_type_order_and_deleted,
             endpoints_with_pending_lists_only_endpoints_with_work,
             record_attempt_logs_and_updates_pending_delivery,
             record_attempt_keeps_dead_delivery_dead,
@@ -1115,6 +1119,261 @@ pub async fn record_outcomes_stores_a_batch_at_once(s: &dyn Storage) {
         .items;
     assert_eq!(logged.len(), 3, "an outcome without an attempt logs none");
     assert!(logged.contains(&late));
+}
+
+/// Concurrent creates never take a tenant past its limit; a deletion makes room;
+/// other tenants are not counted.
+pub async fn create_endpoint_within_never_passes_the_limit(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let made: Vec<Endpoint> = (0..10).map(|_| endpoint(&acme)).collect();
+    let creates = made.iter().map(|e| s.create_endpoint_within(e, Some(5)));
+    let outcomes = futures::future::join_all(creates).await;
+    let created = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(CreateEndpoint::Created)))
+        .count();
+    assert_eq!(created, 5, "{outcomes:?}");
+    assert_eq!(s.count_endpoints(&acme).await.unwrap(), 5);
+    s.create_endpoint(&endpoint(&tenant("globex")))
+        .await
+        .unwrap();
+    assert_eq!(s.count_endpoints(&tenant("globex")).await.unwrap(), 1);
+    assert_eq!(s.count_endpoints(&tenant("nobody")).await.unwrap(), 0);
+
+    let one_more = endpoint(&acme);
+    assert_eq!(
+        s.create_endpoint_within(&one_more, Some(5)).await.unwrap(),
+        CreateEndpoint::LimitReached
+    );
+    assert_eq!(
+        s.endpoint_by_id(&one_more.id).await.unwrap(),
+        None,
+        "nothing written"
+    );
+    let stored = s
+        .list_endpoints(&acme, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    s.delete_endpoint(&acme, &stored[0].id, at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.create_endpoint_within(&one_more, Some(5)).await.unwrap(),
+        CreateEndpoint::Created
+    );
+    assert_eq!(s.count_endpoints(&acme).await.unwrap(), 5);
+}
+
+/// A key of a tenant, created at `created_at` seconds, with a token hash of `hash`.
+pub fn key(tenant: &TenantId, scope: KeyScope, hash: &str, created_at: u64) -> ApiKey {
+    ApiKey {
+        id: KeyId::generate(),
+        tenant: tenant.clone(),
+        scope,
+        description: Some(format!("key {hash}")),
+        token_hash: hash.to_owned(),
+        created_at: at(created_at),
+        last_used_at: None,
+    }
+}
+
+/// Keys are found by their token's hash whatever their tenant, listed newest first
+/// per tenant, touched (the later time wins), and revoked at once.
+pub async fn keys_are_found_by_hash_listed_touched_and_revoked(s: &dyn Storage) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let keys: Vec<ApiKey> = (0..5)
+        .map(|i| key(&acme, KeyScope::Read, &format!("{i:064x}"), i))
+        .collect();
+    for k in &keys {
+        s.create_key(k).await.unwrap();
+    }
+    let other = key(&globex, KeyScope::Tenant, &format!("{:064x}", 99), 9);
+    s.create_key(&other).await.unwrap();
+    assert!(
+        matches!(
+            s.create_key(&key(&acme, KeyScope::Read, &keys[0].token_hash, 1))
+                .await,
+            Err(StorageError::Conflict(_))
+        ),
+        "a token hash is unique"
+    );
+
+    assert_eq!(
+        s.key_by_hash(&keys[2].token_hash).await.unwrap().as_ref(),
+        Some(&keys[2])
+    );
+    assert_eq!(
+        s.key_by_hash(&other.token_hash).await.unwrap().as_ref(),
+        Some(&other)
+    );
+    assert_eq!(s.key_by_hash(&format!("{:064x}", 7)).await.unwrap(), None);
+
+    let listed = collect_pages(2, |page| {
+        let (s, acme) = (&s, &acme);
+        async move { s.list_keys(acme, &page).await.unwrap() }
+    })
+    .await;
+    let mut newest_first = keys.clone();
+    newest_first.sort_by(|a, b| b.id.cmp(&a.id));
+    assert_eq!(listed, newest_first);
+    assert_eq!(
+        s.list_keys(&globex, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items,
+        vec![other.clone()]
+    );
+    assert!(matches!(
+        s.list_keys(
+            &acme,
+            &PageRequest {
+                limit: 2,
+                cursor: Some("not-a-key".into())
+            }
+        )
+        .await,
+        Err(StorageError::BadCursor(_))
+    ));
+
+    s.touch_keys(&[(keys[1].id.clone(), at(50)), (other.id.clone(), at(40))])
+        .await
+        .unwrap();
+    s.touch_keys(&[(keys[1].id.clone(), at(30))]).await.unwrap();
+    assert_eq!(
+        s.key_by_hash(&keys[1].token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(at(50)),
+        "the later time wins"
+    );
+
+    assert!(
+        !s.delete_key(&globex, &keys[1].id).await.unwrap(),
+        "not globex's key"
+    );
+    assert!(s.delete_key(&acme, &keys[1].id).await.unwrap());
+    assert!(!s.delete_key(&acme, &keys[1].id).await.unwrap());
+    assert_eq!(s.key_by_hash(&keys[1].token_hash).await.unwrap(), None);
+    s.touch_keys(&[(keys[1].id.clone(), at(60))]).await.unwrap();
+    assert_eq!(
+        s.key_by_hash(&keys[1].token_hash).await.unwrap(),
+        None,
+        "not revived"
+    );
+    assert_eq!(
+        s.list_keys(&acme, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        4
+    );
+}
+
+/// A tenant's settings read as none until put, then as last put; tenants are apart.
+pub async fn tenant_settings_are_none_until_put_then_replaced(s: &dyn Storage) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    assert_eq!(s.tenant_settings(&acme).await.unwrap(), None);
+    let mut settings = TenantSettings {
+        default_profile: Some("perps".into()),
+        max_endpoints: Some(10),
+        publish_rate: Some(100),
+        notification_url: Some("https://ops.example.com/herald".into()),
+        notification_types: vec!["endpoint.disabled".into()],
+        strict_types: true,
+        notification_endpoint: Some(EndpointId::generate()),
+        updated_at: at(1),
+    };
+    s.put_tenant_settings(&acme, &settings).await.unwrap();
+    assert_eq!(
+        s.tenant_settings(&acme).await.unwrap().as_ref(),
+        Some(&settings)
+    );
+    assert_eq!(s.tenant_settings(&globex).await.unwrap(), None);
+    settings.max_endpoints = None;
+    settings.notification_types.clear();
+    s.put_tenant_settings(&acme, &settings).await.unwrap();
+    assert_eq!(s.tenant_settings(&acme).await.unwrap(), Some(settings));
+}
+
+/// A catalog entry of `tenant` for `event_type`.
+pub fn catalog_entry(tenant: &TenantId, event_type: &str) -> EventTypeEntry {
+    EventTypeEntry {
+        tenant: tenant.clone(),
+        event_type: event_type.to_owned(),
+        description: Some(format!("about {event_type}")),
+        example: Some("{\"price\":45000.0}".into()),
+        schema: Some("{\"type\":\"object\"}".into()),
+        updated_at: at(1),
+    }
+}
+
+/// Catalog entries are put (and replaced), listed in type order per tenant with
+/// cursors, and deleted.
+pub async fn event_catalog_entries_are_put_listed_in_type_order_and_deleted(s: &dyn Storage) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let types = [
+        "position.closed",
+        "order.filled",
+        "order.created",
+        "deposit.received",
+    ];
+    for t in types {
+        s.put_event_type(&catalog_entry(&acme, t)).await.unwrap();
+    }
+    s.put_event_type(&catalog_entry(&globex, "order.filled"))
+        .await
+        .unwrap();
+    let mut replaced = catalog_entry(&acme, "order.filled");
+    replaced.description = None;
+    replaced.schema = None;
+    replaced.updated_at = at(2);
+    s.put_event_type(&replaced).await.unwrap();
+    assert_eq!(
+        s.event_type(&acme, "order.filled").await.unwrap().as_ref(),
+        Some(&replaced)
+    );
+    assert_eq!(s.event_type(&acme, "order.unknown").await.unwrap(), None);
+
+    let listed: Vec<String> = collect_pages(3, |page| {
+        let (s, acme) = (&s, &acme);
+        async move { s.list_event_types(acme, &page).await.unwrap() }
+    })
+    .await
+    .into_iter()
+    .map(|e| e.event_type)
+    .collect();
+    assert_eq!(
+        listed,
+        [
+            "deposit.received",
+            "order.created",
+            "order.filled",
+            "position.closed"
+        ]
+    );
+    assert_eq!(
+        s.list_event_types(&globex, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    assert!(s.delete_event_type(&acme, "order.created").await.unwrap());
+    assert!(!s.delete_event_type(&acme, "order.created").await.unwrap());
+    assert_eq!(s.event_type(&acme, "order.created").await.unwrap(), None);
+    assert!(
+        s.event_type(&globex, "order.filled")
+            .await
+            .unwrap()
+            .is_some(),
+        "other tenants keep theirs"
+    );
 }
 
 /// Only endpoints with at least one pending delivery are listed.

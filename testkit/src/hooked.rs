@@ -7,11 +7,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use herald::error::StorageError;
-use herald::ids::{DeliveryId, EndpointId, EventId, TenantId};
-use herald::model::{Attempt, AttemptOutcome, Delivery, Endpoint, EndpointHealth, Event};
+use herald::ids::{DeliveryId, EndpointId, EventId, KeyId, TenantId};
+use herald::model::{
+    ApiKey, Attempt, AttemptOutcome, Delivery, Endpoint, EndpointHealth, Event, EventTypeEntry,
+    TenantSettings,
+};
 use herald::storage::{
-    DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest, PendingKey, PendingOrder,
-    PurgeStats, ReplaceEndpoint, Storage, StorageResult,
+    CreateEndpoint, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest,
+    PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 use tokio::sync::{Notify, Semaphore};
@@ -139,6 +142,78 @@ fn injected(what: &str) -> StorageError {
 impl Storage for HookedStorage {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> StorageResult<()> {
         self.inner.create_endpoint(endpoint).await
+    }
+
+    async fn create_endpoint_within(
+        &self,
+        endpoint: &Endpoint,
+        limit: Option<u64>,
+    ) -> StorageResult<CreateEndpoint> {
+        self.inner.create_endpoint_within(endpoint, limit).await
+    }
+
+    async fn count_endpoints(&self, tenant: &TenantId) -> StorageResult<u64> {
+        self.inner.count_endpoints(tenant).await
+    }
+
+    async fn create_key(&self, key: &ApiKey) -> StorageResult<()> {
+        self.inner.create_key(key).await
+    }
+
+    async fn key_by_hash(&self, token_hash: &str) -> StorageResult<Option<ApiKey>> {
+        self.inner.key_by_hash(token_hash).await
+    }
+
+    async fn list_keys(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<ApiKey>> {
+        self.inner.list_keys(tenant, page).await
+    }
+
+    async fn delete_key(&self, tenant: &TenantId, id: &KeyId) -> StorageResult<bool> {
+        self.inner.delete_key(tenant, id).await
+    }
+
+    async fn touch_keys(&self, used: &[(KeyId, Timestamp)]) -> StorageResult<()> {
+        self.inner.touch_keys(used).await
+    }
+
+    async fn tenant_settings(&self, tenant: &TenantId) -> StorageResult<Option<TenantSettings>> {
+        self.inner.tenant_settings(tenant).await
+    }
+
+    async fn put_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> StorageResult<()> {
+        self.inner.put_tenant_settings(tenant, settings).await
+    }
+
+    async fn put_event_type(&self, entry: &EventTypeEntry) -> StorageResult<()> {
+        self.inner.put_event_type(entry).await
+    }
+
+    async fn event_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &str,
+    ) -> StorageResult<Option<EventTypeEntry>> {
+        self.inner.event_type(tenant, event_type).await
+    }
+
+    async fn list_event_types(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StorageResult<Page<EventTypeEntry>> {
+        self.inner.list_event_types(tenant, page).await
+    }
+
+    async fn delete_event_type(&self, tenant: &TenantId, event_type: &str) -> StorageResult<bool> {
+        self.inner.delete_event_type(tenant, event_type).await
     }
 
     async fn replace_endpoint(

@@ -31,7 +31,8 @@ use crate::metrics;
 use crate::model::{
     DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint, EndpointHealth,
 };
-use crate::notify::{self, DeliveryDead, EndpointDisabled, OperationalEvent};
+use crate::notices::{self, EndpointChange, Notice};
+use crate::notify::{self, DeliveryDead, EndpointDisabled};
 use crate::queue::{AfterAttempt, Next, PendingQueue};
 use crate::request::PreparedEvent;
 use crate::storage::{Outcome, PendingKey, ReplaceEndpoint};
@@ -297,7 +298,7 @@ impl EndpointState {
     }
 
     /// Handles an attempt's report: decides, queues the outcome for storage.
-    fn on_report(&mut self, shared: &Shared, body: ReportBody, ticket: Ticket) {
+    fn on_report(&mut self, shared: &Arc<Shared>, body: ReportBody, ticket: Ticket) {
         let now = shared.clock.now();
         let ReportBody {
             delivery,
@@ -311,6 +312,7 @@ impl EndpointState {
             }
         };
         self.not_sent = (0, None);
+        let was_closed = matches!(self.breaker.state(), BreakerState::Closed { .. });
         let rules = Rules {
             schedule: &self.settings.schedule,
             disable: self.settings.disable,
@@ -335,6 +337,10 @@ impl EndpointState {
         }
         if decision.breaker_opened {
             tracing::warn!(endpoint_id = %self.endpoint_id, "breaker opened");
+            self.announce_breaker(shared, true, now);
+        } else if !was_closed && matches!(self.breaker.state(), BreakerState::Closed { .. }) {
+            tracing::info!(endpoint_id = %self.endpoint_id, "breaker closed");
+            self.announce_breaker(shared, false, now);
         }
         self.queue.attempted(&decision.delivery.id, decision.after);
         if let Some(reason) = decision.disable {
@@ -342,7 +348,7 @@ impl EndpointState {
             self.retire(Some(reason));
         }
         self.show_breaker(shared);
-        let dead = dead_notice(&decision.delivery);
+        let dead = dead_notice(shared, &decision.delivery);
         self.records.push(Queued {
             outcome: Outcome {
                 delivery: decision.delivery,
@@ -350,6 +356,31 @@ impl EndpointState {
             },
             ticket: Some(ticket),
             dead,
+        });
+    }
+
+    /// Announces that the breaker opened (or closed again), in a task: a notice of
+    /// state, stored as an event, that nothing else waits for.
+    fn announce_breaker(&self, shared: &Arc<Shared>, opened: bool, now: Timestamp) {
+        let Some(endpoint) = &self.endpoint else {
+            return;
+        };
+        let change = EndpointChange {
+            tenant: endpoint.tenant.clone(),
+            endpoint_id: endpoint.id.clone(),
+            url: endpoint.url.clone(),
+            at: now.to_rfc3339(),
+        };
+        let notice = if opened {
+            Notice::BreakerOpened(change)
+        } else {
+            Notice::BreakerClosed(change)
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Err(error) = notices::announce(&shared, notice).await {
+                tracing::error!(%error, "announcing a breaker change failed");
+            }
         });
     }
 
@@ -374,7 +405,7 @@ impl EndpointState {
             tracing::warn!(endpoint_id = %self.endpoint_id, delivery_id = %delivery.id, reason = dead_reason.as_str(), "a pending delivery cannot be sent; it is dead");
             delivery.kill(dead_reason, now);
             self.queue.attempted(&delivery.id, AfterAttempt::Settle);
-            let dead = dead_notice(&delivery);
+            let dead = dead_notice(shared, &delivery);
             self.records.push(Queued {
                 outcome: Outcome {
                     delivery,
@@ -404,11 +435,8 @@ impl EndpointState {
                 for id in &ids {
                     self.queue.recorded(id);
                 }
-                if !dead.is_empty() {
-                    metrics::deliveries_dead(dead.len() as u64);
-                }
-                for notice in dead {
-                    shared.notifier.send(OperationalEvent::DeliveryDead(notice));
+                if dead > 0 {
+                    metrics::deliveries_dead(dead);
                 }
             }
             RecordedBatch::Failed(batch, error) => {
@@ -509,7 +537,7 @@ impl EndpointState {
     /// Once retiring with nothing in flight and nothing left to store: stores an
     /// automatic disable, dead-letters what is pending and announces it. True when
     /// done (the actor stops).
-    async fn finish_retiring(&mut self, shared: &Shared) -> Result<bool, StorageError> {
+    async fn finish_retiring(&mut self, shared: &Shared) -> Result<bool, crate::error::Error> {
         let Phase::Retiring { disable } = self.phase else {
             return Ok(false);
         };
@@ -555,9 +583,12 @@ impl EndpointState {
     }
 }
 
-/// The `delivery.dead` notice of a delivery that died.
-fn dead_notice(delivery: &Delivery) -> Option<DeliveryDead> {
-    (delivery.status == DeliveryStatus::Dead).then(|| DeliveryDead {
+/// The `delivery.dead` notice of a delivery that died, unless it delivered a
+/// notification (no notice about a notice).
+fn dead_notice(shared: &Shared, delivery: &Delivery) -> Option<DeliveryDead> {
+    let announced = delivery.status == DeliveryStatus::Dead
+        && !notices::is_notification(shared, &delivery.tenant, &delivery.event_type);
+    announced.then(|| DeliveryDead {
         tenant: delivery.tenant.clone(),
         endpoint_id: delivery.endpoint_id.clone(),
         delivery_id: delivery.id.clone(),
@@ -579,7 +610,7 @@ async fn retire_in_storage(
     endpoint_id: &EndpointId,
     disable: Option<DisabledReason>,
     health: &EndpointHealth,
-) -> Result<(), StorageError> {
+) -> Result<(), crate::error::Error> {
     let storage = &shared.storage;
     let now = shared.clock.now();
     let mut disabled = None;
@@ -610,6 +641,31 @@ async fn retire_in_storage(
         // Enabled again meanwhile: nothing to dead-letter.
         return Ok(());
     }
+    if disabled.is_some() {
+        metrics::endpoint_disabled();
+    }
+    // An automatic disable is announced before its deliveries are dead-lettered: a
+    // crash in between leaves them pending, so the next actor retires again and
+    // announces it again (its id keeps it from being stored twice).
+    if let Some(endpoint) = endpoint.as_ref().filter(|e| {
+        e.disabled_reason
+            .is_some_and(|r| r != DisabledReason::Manual)
+    }) {
+        let pending = storage.delivery_counts(endpoint_id).await?.pending;
+        let data = EndpointDisabled {
+            tenant: endpoint.tenant.clone(),
+            endpoint_id: endpoint.id.clone(),
+            url: endpoint.url.clone(),
+            reason: endpoint
+                .disabled_reason
+                .map_or("failing", DisabledReason::as_str),
+            failing_since: notify::rfc3339(health.failing_since),
+            last_status: health.last_status,
+            last_error: health.last_error.map(|e| e.as_str()),
+            dead_lettered: pending,
+        };
+        notices::announce(shared, Notice::EndpointDisabled(data, endpoint.version)).await?;
+    }
     let dead_reason = if endpoint.is_some() {
         DeadReason::EndpointDisabled
     } else {
@@ -636,21 +692,6 @@ async fn retire_in_storage(
     }
     if moved > 0 {
         metrics::deliveries_dead(moved);
-    }
-    if let (Some(reason), Some(endpoint)) = (disabled, endpoint) {
-        metrics::endpoint_disabled();
-        shared
-            .notifier
-            .send(OperationalEvent::EndpointDisabled(EndpointDisabled {
-                tenant: endpoint.tenant.clone(),
-                endpoint_id: endpoint.id.clone(),
-                url: endpoint.url.clone(),
-                reason: reason.as_str(),
-                failing_since: notify::rfc3339(health.failing_since),
-                last_status: health.last_status,
-                last_error: health.last_error.map(|e| e.as_str()),
-                dead_lettered: moved,
-            }));
     }
     Ok(())
 }

@@ -78,12 +78,18 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     /// Set when the Supervisor kept dying and was not started again.
     pub(crate) failed: AtomicBool,
+    /// Publishes between validation and durable write; bounds their memory.
+    pub(crate) publish_slots: Arc<tokio::sync::Semaphore>,
+    /// Tenants' settings, quotas and catalogs as applied.
+    pub(crate) tenants: crate::tenants::Tenants,
     /// Last time (clock ms) the Supervisor handled its periodic tick: readiness.
     pub(crate) heartbeat: AtomicU64,
     /// Breakers that are not closed, as their actors last published them.
     breakers: Mutex<HashMap<EndpointId, BreakerState>>,
     /// Events attempts read back from storage, for the same event's other deliveries.
     pub(crate) events: EventCache,
+    /// API keys found by their token's hash.
+    pub(crate) keys: crate::keys::KeyCache,
 }
 
 impl Shared {
@@ -94,11 +100,15 @@ impl Shared {
         transport: Arc<dyn Transport>,
         config: EngineConfig,
         profiles: crate::profile::Profiles,
+        tenants: crate::tenants::Tenants,
         last_delivery: Option<DeliveryId>,
     ) -> Self {
         let clock = Clock::new();
+        let slots = config.max_publishes_in_flight.max(1);
         Self {
             profiles,
+            tenants,
+            publish_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             storage,
             transport,
             config,
@@ -114,6 +124,7 @@ impl Shared {
             failed: AtomicBool::new(false),
             breakers: Mutex::new(HashMap::new()),
             events: EventCache::new(EVENT_CACHE_BYTES),
+            keys: crate::keys::KeyCache::default(),
         }
     }
 
@@ -147,6 +158,31 @@ impl Shared {
 
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::SeqCst)
+    }
+
+    /// Hands a validated publish to the Router and waits for it to be stored (or
+    /// refused): the path of every event, the tenants' and Herald's own.
+    ///
+    /// # Errors
+    /// `Error::NotRunning` when the engine stops; the Router's refusals; storage's.
+    pub(crate) async fn submit(
+        &self,
+        publish: router::Publish,
+    ) -> Result<router::Published, crate::error::Error> {
+        use crate::error::Error;
+        let permit = self
+            .publish_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::NotRunning)?;
+        let router = self.router().ok_or(Error::NotRunning)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = router::PublishRequest { publish, permit };
+        router
+            .cast(RouterMsg::Publish(request, reply))
+            .map_err(|_| Error::NotRunning)?;
+        answer.await.map_err(|_| Error::NotRunning)?
     }
 
     /// Gives `message` to the endpoint's running actor, or to the Supervisor to start

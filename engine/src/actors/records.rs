@@ -16,7 +16,6 @@ use ractor::ActorRef;
 use crate::actors::endpoint::EndpointMsg;
 use crate::actors::ledger::Ticket;
 use crate::actors::Shared;
-use crate::error::StorageError;
 use crate::ids::{DeliveryId, EndpointId};
 use crate::model::EndpointHealth;
 use crate::notify::DeliveryDead;
@@ -80,13 +79,10 @@ impl Batch {
 /// What a record task reports back.
 #[derive(Debug)]
 pub(crate) enum RecordedBatch {
-    /// Stored: these deliveries' records are durable; these notices may go out.
-    Stored {
-        ids: Vec<DeliveryId>,
-        dead: Vec<DeliveryDead>,
-    },
-    /// Not stored: the batch, to write again.
-    Failed(Batch, StorageError),
+    /// Stored: these deliveries' records are durable; `dead` of them died.
+    Stored { ids: Vec<DeliveryId>, dead: u64 },
+    /// Not stored (nor, maybe, announced): the batch, to write again.
+    Failed(Batch, crate::error::Error),
 }
 
 /// The outcomes of one actor not yet stored.
@@ -145,10 +141,14 @@ impl RecordPipeline {
         let (shared, actor) = (shared.clone(), actor.clone());
         let (endpoint_id, health) = (endpoint_id.clone(), health.clone());
         tokio::spawn(async move {
-            let written = shared
-                .storage
-                .record_outcomes(&endpoint_id, &batch.outcomes, &health)
-                .await;
+            let written = match announce_deaths(&shared, &batch).await {
+                Ok(()) => shared
+                    .storage
+                    .record_outcomes(&endpoint_id, &batch.outcomes, &health)
+                    .await
+                    .map_err(crate::error::Error::from),
+                Err(error) => Err(error),
+            };
             let report = match written {
                 Ok(()) => {
                     let ids = batch.outcomes.into_iter().map(|o| o.delivery.id).collect();
@@ -156,11 +156,11 @@ impl RecordPipeline {
                     let dead = batch
                         .follow
                         .into_iter()
-                        .filter_map(|follow| {
+                        .map(|follow| {
                             drop(follow.ticket);
-                            follow.dead
+                            u64::from(follow.dead.is_some())
                         })
-                        .collect();
+                        .sum();
                     RecordedBatch::Stored { ids, dead }
                 }
                 Err(error) => RecordedBatch::Failed(batch, error),
@@ -180,4 +180,16 @@ impl RecordPipeline {
             self.pause_until = Some(now.plus(RETRY_PAUSE));
         }
     }
+}
+
+/// Announces the deaths of a batch before it is stored: a crash in between leaves
+/// the deliveries pending, so they die again later and are announced again (their
+/// notices' ids keep them from being stored twice); never the other way round, a
+/// death stored and its notice lost.
+async fn announce_deaths(shared: &Shared, batch: &Batch) -> Result<(), crate::error::Error> {
+    for dead in batch.follow.iter().filter_map(|f| f.dead.as_ref()) {
+        crate::notices::announce(shared, crate::notices::Notice::DeliveryDead(dead.clone()))
+            .await?;
+    }
+    Ok(())
 }

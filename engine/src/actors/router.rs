@@ -36,8 +36,8 @@ fn unwritable_for(data: &str, modes: &[JsonMode]) -> Option<Invalid> {
     })
 }
 
-/// A validated publish on its way to storage.
-pub(crate) struct PublishRequest {
+/// A validated publish.
+pub(crate) struct Publish {
     pub(crate) tenant: TenantId,
     pub(crate) event_type: String,
     /// Compact JSON.
@@ -47,6 +47,11 @@ pub(crate) struct PublishRequest {
     pub(crate) id: Option<EventId>,
     /// Deliver to this endpoint only, bypassing the filters (test events).
     pub(crate) only: Option<EndpointId>,
+}
+
+/// A publish on its way to storage.
+pub(crate) struct PublishRequest {
+    pub(crate) publish: Publish,
     /// Held until the write completes: bounds publishes in progress.
     pub(crate) permit: OwnedSemaphorePermit,
 }
@@ -123,6 +128,10 @@ impl RouterState {
         request: PublishRequest,
         reply: oneshot::Sender<Result<Published, Error>>,
     ) {
+        let PublishRequest {
+            publish: request,
+            permit,
+        } = request;
         let targets = match &request.only {
             Some(id) => vec![id.clone()],
             None => self
@@ -158,7 +167,6 @@ impl RouterState {
             .collect();
         let modes = self.modes_of(deliveries.iter().map(|d| &d.endpoint_id));
         let shared = shared.clone();
-        let permit = request.permit;
         tokio::spawn(async move {
             // delivery.md §1: a value that cannot be written as a receiving
             // endpoint's runtime writes JSON is refused before anything is stored.

@@ -1,10 +1,14 @@
 //! Plain data records: what storage keeps and the engine passes around.
 
+mod access;
 mod attempt;
 mod delivery;
 mod endpoint;
 mod event;
 
+pub use access::{
+    ApiKey, EventTypeEntry, EventTypeInput, KeyScope, Tenant, TenantInput, TenantSettings,
+};
 pub use attempt::{Attempt, AttemptOutcome};
 pub use delivery::{DeadReason, Delivery, DeliveryStatus};
 pub use endpoint::{
