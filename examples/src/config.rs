@@ -77,6 +77,9 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// The tenant that holds the operational webhook's endpoint and its events.
+pub const OPERATOR_TENANT: &str = "_herald";
+
 /// Where operational events are posted, and the secret that signs them.
 #[derive(Debug, Clone)]
 pub struct OperationalWebhook {
@@ -313,6 +316,8 @@ struct RawConfig {
     shutdown_grace: String,
     delivery: RawDelivery,
     profiles: std::collections::BTreeMap<String, crate::profiles_config::RawProfile>,
+    tenants: crate::tenants_config::RawTenants,
+    event_types: std::collections::BTreeMap<String, crate::tenants_config::RawEventType>,
 }
 
 impl Default for RawConfig {
@@ -333,6 +338,8 @@ impl Default for RawConfig {
             shutdown_grace: "10s".into(),
             delivery: RawDelivery::default(),
             profiles: std::collections::BTreeMap::new(),
+            tenants: crate::tenants_config::RawTenants::default(),
+            event_types: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -522,10 +529,16 @@ impl RawConfig {
             }
         };
         let shutdown_grace = duration("shutdown_grace", &self.shutdown_grace)?;
+        let profiles = crate::profiles_config::profiles(self.profiles)?;
         let engine = EngineConfig {
             delivery: self.delivery.validate()?,
             destinations,
-            profiles: crate::profiles_config::profiles(self.profiles)?,
+            tenants: self.tenants.validate(&profiles)?,
+            event_types: crate::tenants_config::catalog(self.event_types)?,
+            operator: operational_webhook
+                .as_ref()
+                .map(|_| herald::TenantId::parse(OPERATOR_TENANT).expect("a valid tenant name")),
+            profiles,
             ..EngineConfig::default()
         };
         Ok(DaemonConfig {

@@ -6,7 +6,8 @@
 //! - `config`: `DaemonConfig` from TOML + `HERALD_*` + flags; errors name the key.
 //! - `api`: `router(state)`, every route in one table; handlers, extractors, errors, auth.
 //! - `telemetry`: logs to stderr, the Prometheus recorder behind `/metrics`.
-//! - `operational`: posts the engine's operational events to the configured webhook.
+//! - `operational`: keeps the operational webhook as an endpoint of the `_herald` tenant.
+//! - `tenants_config`: `[tenants]` defaults and `[event_types."TYPE"]` catalog entries.
 //! - `profiles_config`: `[profiles.NAME]` tables into checked delivery profiles.
 //! - `tls`: HTTPS for the API when `tls_cert` and `tls_key` are set.
 //! - `shutdown`: the SIGINT/SIGTERM future.
@@ -24,6 +25,7 @@ mod profiles_config;
 mod serde_path;
 pub mod shutdown;
 pub mod telemetry;
+mod tenants_config;
 mod tls;
 
 use std::future::Future;
@@ -57,7 +59,7 @@ pub async fn run(
 }
 
 /// A started daemon: storage open, engine running, listener bound, not yet serving.
-/// Owns the background tasks (operational webhook, metrics upkeep); `serve` stops them.
+/// Owns the background tasks (metrics upkeep); `serve` stops them.
 pub struct Daemon {
     engine: Engine,
     state: AppState,
@@ -79,8 +81,8 @@ impl std::fmt::Debug for Daemon {
 }
 
 impl Daemon {
-    /// Opens storage, resolves the API token, starts the transport, the engine and the
-    /// operational-webhook forwarder.
+    /// Opens storage, resolves the API token, starts the transport and the engine, and
+    /// keeps the operational webhook's endpoint.
     ///
     /// # Errors
     /// With context naming what failed (data dir locked, bad TLS files, ...).
@@ -139,17 +141,13 @@ impl Daemon {
         );
         let metrics = telemetry::install_metrics();
         let body_limit = config.engine.delivery.max_payload_bytes + api::BODY_MARGIN_BYTES;
-        let attempt_timeout = config.engine.delivery.timeout;
-        let engine = Engine::start(storage, transport.clone(), config.engine)
+        let engine = Engine::start(storage, transport, config.engine)
             .await
             .context("cannot start the engine")?;
-        let mut tasks = vec![telemetry::spawn_upkeep(metrics.clone())];
-        if let Some(target) = config.operational_webhook {
-            tasks.push(
-                operational::spawn(&engine, transport, target, attempt_timeout)
-                    .context("operational_webhook_url")?,
-            );
-        }
+        operational::reconcile(&engine, config.operational_webhook.as_ref())
+            .await
+            .context("cannot keep the operational_webhook_url endpoint")?;
+        let tasks = vec![telemetry::spawn_upkeep(metrics.clone())];
         let state = AppState {
             engine: engine.clone(),
             api_token: Arc::new(api_token),

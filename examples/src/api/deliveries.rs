@@ -7,12 +7,28 @@ use axum::response::Response;
 use herald::views::{attempt_object, delivery_object};
 use herald::{DeliveryId, EndpointId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{ApiOptionalJson, ApiPath, ApiQuery, AttemptsQuery, Paging};
+use super::schemas::{self, DeliveryIdPath, EndpointIdPath, PageQuery, TenantPath};
 use super::{json, list, AppState};
 
 /// `GET /v1/tenants/{tenant}/endpoints/{id}/attempts`, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/attempts",
+    operation_id = "listEndpointAttempts",
+    tag = "deliveries",
+    summary = "List an endpoint's attempts",
+    description = "Every attempt made to the endpoint, newest first, with its status or error \
+        class and the first bytes of the answer.",
+    params(TenantPath, EndpointIdPath, schemas::AttemptsQuery),
+    responses(
+        (status = 200, description = "A page of attempts", body = schemas::AttemptList),
+        (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn attempts(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,
@@ -26,6 +42,19 @@ pub(crate) async fn attempts(
 }
 
 /// `GET /v1/tenants/{tenant}/endpoints/{id}/dead-letters`, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/dead-letters",
+    operation_id = "listDeadLetters",
+    tag = "deliveries",
+    summary = "List an endpoint's dead letters",
+    description = "Its dead deliveries, newest first.",
+    params(TenantPath, EndpointIdPath, PageQuery),
+    responses(
+        (status = 200, description = "A page of dead deliveries", body = schemas::DeliveryList),
+        (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn dead_letters(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,
@@ -36,10 +65,15 @@ pub(crate) async fn dead_letters(
 }
 
 /// Optional body of `replay`: only dead letters that died in `[since, until)`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReplayInput)]
 pub(crate) struct ReplayInput {
+    /// Only dead letters that died at or after this time (RFC 3339).
+    #[schema(format = DateTime)]
     since: Option<String>,
+    /// Only dead letters that died before this time (RFC 3339).
+    #[schema(format = DateTime)]
     until: Option<String>,
 }
 
@@ -49,6 +83,23 @@ struct Replayed {
 }
 
 /// `POST /v1/tenants/{tenant}/endpoints/{id}/dead-letters/replay` → 202.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/dead-letters/replay",
+    operation_id = "replayDeadLetters",
+    tag = "deliveries",
+    summary = "Replay an endpoint's dead letters",
+    description = "Queues every dead delivery of the endpoint again (or those that died in \
+        `[since, until)`) with a fresh retry budget. The body is optional.",
+    params(TenantPath, EndpointIdPath),
+    request_body(content = Option<ReplayInput>, content_type = "application/json",
+        description = "Optional: without it, every dead letter of the endpoint."),
+    responses(
+        (status = 202, description = "Queued again", body = schemas::Replayed),
+        (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
+        (status = 409, description = "The endpoint is disabled", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn replay(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,
@@ -69,6 +120,21 @@ pub(crate) async fn replay(
 }
 
 /// `POST /v1/tenants/{tenant}/deliveries/{id}/retry` → 202, the delivery object.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/deliveries/{id}/retry",
+    operation_id = "retryDelivery",
+    tag = "deliveries",
+    summary = "Retry one delivery",
+    description = "Queues one delivery (dead or succeeded) again with a fresh retry budget.",
+    params(TenantPath, DeliveryIdPath),
+    responses(
+        (status = 202, description = "Queued again", body = schemas::Delivery),
+        (status = 404, description = "No such delivery in this tenant", body = schemas::ErrorBody),
+        (status = 409, description = "It is pending already, or its endpoint is disabled or \
+            deleted", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn retry(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, DeliveryId)>,

@@ -8,9 +8,11 @@ use herald::views::{event_object, EndpointObject};
 use herald::{EndpointId, EndpointPatch, NewEndpoint, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiOptionalJson, ApiPath, ApiQuery, Paging};
+use super::schemas::{self, EndpointIdPath, PageQuery, TenantPath};
 use super::{json, list, AppState};
 
 /// The create answer: the endpoint object plus its secret.
@@ -22,6 +24,22 @@ struct WithSecret<'a> {
 }
 
 /// `POST /v1/tenants/{tenant}/endpoints` → 201.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints",
+    operation_id = "createEndpoint",
+    tag = "endpoints",
+    summary = "Register an endpoint",
+    description = "Creates an endpoint of the tenant. The answer carries its secret: the only \
+        time it is shown, apart from rotation.",
+    params(TenantPath),
+    request_body = schemas::NewEndpoint,
+    responses(
+        (status = 201, description = "Created", body = schemas::EndpointCreated),
+        (status = 409, description = "The tenant has its limit of endpoints (`max_endpoints`)",
+            body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<NewEndpoint>,
@@ -36,6 +54,16 @@ pub(crate) async fn create(
 }
 
 /// `GET /v1/tenants/{tenant}/endpoints`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints",
+    operation_id = "listEndpoints",
+    tag = "endpoints",
+    summary = "List endpoints",
+    description = "The tenant's endpoints, newest first.",
+    params(TenantPath, PageQuery),
+    responses((status = 200, description = "A page of endpoints", body = schemas::EndpointList))
+)]
 pub(crate) async fn list_endpoints(
     State(state): State<AppState>,
     ApiPath(tenant): ApiPath<TenantId>,
@@ -46,6 +74,19 @@ pub(crate) async fn list_endpoints(
 }
 
 /// `GET /v1/tenants/{tenant}/endpoints/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/endpoints/{id}",
+    operation_id = "getEndpoint",
+    tag = "endpoints",
+    summary = "Get an endpoint",
+    description = "The endpoint object, with its breaker and counters.",
+    params(TenantPath, EndpointIdPath),
+    responses(
+        (status = 200, description = "The endpoint", body = schemas::Endpoint),
+        (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,
@@ -55,6 +96,24 @@ pub(crate) async fn get(
 }
 
 /// `PATCH /v1/tenants/{tenant}/endpoints/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant}/endpoints/{id}",
+    operation_id = "updateEndpoint",
+    tag = "endpoints",
+    summary = "Change an endpoint",
+    description = "Changes the fields given; `null` returns an optional setting to the default \
+        in force. `\"active\": false` disables the endpoint (its pending deliveries become \
+        dead letters); `\"active\": true` enables it again and resets its breaker.",
+    params(TenantPath, EndpointIdPath),
+    request_body = schemas::EndpointPatch,
+    responses(
+        (status = 200, description = "The endpoint after the change", body = schemas::Endpoint),
+        (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
+        (status = 409, description = "The endpoint kept changing while this change was made: \
+            try again", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn update(
     State(state): State<AppState>,
     ApiJson(patch): ApiJson<EndpointPatch>,
@@ -65,6 +124,20 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /v1/tenants/{tenant}/endpoints/{id}` → 204.
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}/endpoints/{id}",
+    operation_id = "deleteEndpoint",
+    tag = "endpoints",
+    summary = "Delete an endpoint",
+    description = "Its pending deliveries are dropped (they show `dead_reason: \
+        endpoint_deleted`); its history stays until retention removes it.",
+    params(TenantPath, EndpointIdPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,
@@ -74,9 +147,11 @@ pub(crate) async fn delete(
 }
 
 /// Optional body of `rotate-secret`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RotateSecretInput)]
 pub(crate) struct RotateInput {
+    /// The new secret (it must fit the profile's key); generated when absent.
     secret: Option<String>,
 }
 
@@ -87,6 +162,24 @@ struct Rotated<'a> {
 }
 
 /// `POST /v1/tenants/{tenant}/endpoints/{id}/rotate-secret` → 200.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/rotate-secret",
+    operation_id = "rotateEndpointSecret",
+    tag = "endpoints",
+    summary = "Rotate an endpoint's secret",
+    description = "Signs with a new secret from now on; the previous one signs too until \
+        `previous_valid_until`. The body is optional.",
+    params(TenantPath, EndpointIdPath),
+    request_body(content = Option<RotateInput>, content_type = "application/json",
+        description = "Optional: without it, Herald generates the secret."),
+    responses(
+        (status = 200, description = "The new secret", body = schemas::Rotated),
+        (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
+        (status = 409, description = "The endpoint kept changing while this change was made: \
+            try again", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn rotate_secret(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,
@@ -102,15 +195,39 @@ pub(crate) async fn rotate_secret(
 }
 
 /// Optional body of `test`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TestEventInput)]
 pub(crate) struct TestInput {
+    /// The event type; `webhook.test` when absent. A type of the catalog with an
+    /// example sends that example when `data` is absent.
     #[serde(rename = "type")]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$", example = "order.filled")]
     event_type: Option<String>,
+    /// The event's data.
+    #[schema(value_type = Option<serde_json::Value>)]
     data: Option<Box<RawValue>>,
 }
 
 /// `POST /v1/tenants/{tenant}/endpoints/{id}/test` → 202, the event object.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/endpoints/{id}/test",
+    operation_id = "sendTestEvent",
+    tag = "endpoints",
+    summary = "Send a test event",
+    description = "Publishes a synthetic event to this endpoint only, through the normal path \
+        (signed, logged, retried). The body is optional.",
+    params(TenantPath, EndpointIdPath),
+    request_body(content = Option<TestInput>, content_type = "application/json",
+        description = "Optional: without it, a `webhook.test` event."),
+    responses(
+        (status = 202, description = "Stored; its delivery is under way", body = schemas::Event),
+        (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
+        (status = 409, description = "The endpoint is disabled", body = schemas::ErrorBody),
+        (status = 503, description = "Herald is shutting down", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn send_test(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EndpointId)>,

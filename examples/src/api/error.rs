@@ -11,6 +11,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds for a `retry-after` header (429).
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -30,6 +32,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -43,8 +46,21 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "a valid `authorization: Bearer <token>` header is required",
+            "a valid key is required, as `authorization: Bearer <token>` or `x-api-key: <token>`",
         )
+    }
+
+    /// 403: a valid key outside its scope or tenant, or a reserved tenant.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 429 with `retry-after` in whole seconds (at least 1).
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        error.retry_after = Some(seconds.max(1));
+        error
     }
 
     /// 404.
@@ -130,9 +146,12 @@ impl From<herald::Error> for ApiError {
         use herald::Error as E;
         match error {
             E::Invalid(invalid) => invalid.into(),
-            E::EndpointNotFound { .. } | E::EventNotFound { .. } | E::DeliveryNotFound { .. } => {
-                Self::not_found(error.to_string())
-            }
+            E::EndpointNotFound { .. }
+            | E::EventNotFound { .. }
+            | E::DeliveryNotFound { .. }
+            | E::EventTypeNotFound { .. }
+            | E::KeyNotFound { .. } => Self::not_found(error.to_string()),
+            E::RateLimited { retry_after } => Self::rate_limited(error.to_string(), retry_after),
             E::Conflict(message) => Self::conflict(message),
             E::PayloadTooLarge { .. } => Self::payload_too_large(error.to_string()),
             E::NotRunning => Self::unavailable("Herald is shutting down"),
@@ -157,6 +176,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -9,10 +9,37 @@ use herald::{EventId, NewEvent, Page, TenantId};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery, EventsQuery};
+use super::schemas::{self, EventIdPath, TenantPath};
 use super::{json, list, AppState};
 
 /// `POST /v1/tenants/{tenant}/events` → 202 once durable; 200 with the first event
 /// for an idempotency key seen before.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/events",
+    operation_id = "publishEvent",
+    tag = "events",
+    summary = "Publish an event",
+    description = "Stores the event and one delivery per matching endpoint, then answers 202: \
+        nothing acknowledged is ever lost. With `id`, a second publish with the same id within \
+        the retention period creates nothing and answers 200 with the first event.",
+    params(TenantPath),
+    request_body = schemas::NewEvent,
+    responses(
+        (status = 202, description = "Stored durably; deliveries are under way", body = schemas::Event),
+        (status = 200, description = "An event with this idempotency key exists: nothing was \
+            created", body = schemas::Event),
+        (status = 413, description = "The body, or the event's `data`, exceeds \
+            `max_payload_bytes`", body = schemas::ErrorBody),
+        (status = 422, description = "A field does not fit (the message names it): a bad type, \
+            a type outside the catalog under `strict_types`, data that fails its type's schema \
+            or that an endpoint's JSON mode cannot write", body = schemas::ErrorBody),
+        (status = 429, description = "Over the tenant's `publish_rate`: nothing was stored",
+            body = schemas::ErrorBody,
+            headers(("retry-after" = u64, description = "Whole seconds to wait, at least 1"))),
+        (status = 503, description = "Herald is shutting down", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn publish(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<NewEvent>,
@@ -28,6 +55,16 @@ pub(crate) async fn publish(
 }
 
 /// `GET /v1/tenants/{tenant}/events`, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/events",
+    operation_id = "listEvents",
+    tag = "events",
+    summary = "List events",
+    description = "The tenant's events, newest first, without their data.",
+    params(TenantPath, schemas::EventsQuery),
+    responses((status = 200, description = "A page of events", body = schemas::EventList))
+)]
 pub(crate) async fn list_events(
     State(state): State<AppState>,
     ApiPath(tenant): ApiPath<TenantId>,
@@ -41,6 +78,19 @@ pub(crate) async fn list_events(
 }
 
 /// `GET /v1/tenants/{tenant}/events/{id}`: the event object plus `data`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/events/{id}",
+    operation_id = "getEvent",
+    tag = "events",
+    summary = "Get an event",
+    description = "The event object with its data.",
+    params(TenantPath, EventIdPath),
+    responses(
+        (status = 200, description = "The event", body = schemas::EventWithData),
+        (status = 404, description = "No such event in this tenant", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EventId)>,
@@ -51,6 +101,19 @@ pub(crate) async fn get(
 
 /// `GET /v1/tenants/{tenant}/events/{id}/deliveries`: one per matched endpoint, in a
 /// single page.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/events/{id}/deliveries",
+    operation_id = "listEventDeliveries",
+    tag = "events",
+    summary = "List an event's deliveries",
+    description = "One delivery per endpoint the event matched, in a single page.",
+    params(TenantPath, EventIdPath),
+    responses(
+        (status = 200, description = "Its deliveries", body = schemas::DeliveryList),
+        (status = 404, description = "No such event in this tenant", body = schemas::ErrorBody),
+    )
+)]
 pub(crate) async fn deliveries(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EventId)>,

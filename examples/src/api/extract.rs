@@ -184,6 +184,21 @@ macro_rules! tenant_and_id {
 tenant_and_id!(herald::EndpointId);
 tenant_and_id!(herald::EventId);
 tenant_and_id!(herald::DeliveryId);
+tenant_and_id!(herald::KeyId);
+
+/// An event type named in a path (`.../event-types/{type}`), checked as publishes
+/// check it.
+#[derive(Debug, Clone)]
+pub struct EventTypeName(pub String);
+
+impl FromPathParams for (herald::TenantId, EventTypeName) {
+    fn from_params(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let tenant = herald::TenantId::from_params(params)?;
+        let name = param(params, "type")?;
+        herald::filter::validate_event_type(name, "type")?;
+        Ok((tenant, EventTypeName(name.to_owned())))
+    }
+}
 
 /// Checked path parameters (422 naming the parameter).
 #[derive(Debug)]

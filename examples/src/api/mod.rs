@@ -1,30 +1,39 @@
-//! The management API of http-api.md: `router(state)` holds every route in one table,
-//! with auth and the body checks as layers.
+//! The management API of http-api.md: every route in one table (`open_routes`,
+//! `keyed_routes`), from which `router(state)` serves them, with auth and the body
+//! checks as layers, and `document()` describes them as OpenAPI 3.1.
 //!
 //! - `endpoints`, `events`, `deliveries`, `profiles`, `ops`: the handlers, one file
 //!   per resource;
-//!   each does one engine call.
+//!   each does one engine call and carries its `#[utoipa::path]`.
 //! - `extract`: `ApiJson`, `ApiPath`, `ApiQuery` and the body check.
 //! - `error`: `ApiError`, the only place failures become responses.
-//! - `auth`: the bearer-token layer and the generated token.
+//! - `keys`, `tenants`, `catalog`: access.md's keys, tenant settings, event catalog.
+//! - `auth`: who may call what (admin token, scoped keys) and the generated token.
+//! - `openapi`: the document (`GET /openapi.json`); `schemas`: the JSON shapes it names.
 
 pub mod auth;
+mod catalog;
 mod deliveries;
 mod endpoints;
 pub mod error;
 mod events;
 pub mod extract;
+mod keys;
+mod openapi;
 mod ops;
 mod profiles;
+mod schemas;
+mod tenants;
 
 use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use herald::{Engine, Page};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
+use utoipa_axum::router::UtoipaMethodRouter;
+use utoipa_axum::routes;
 
 use crate::config::Sensitive;
 use error::ApiError;
@@ -39,7 +48,7 @@ pub const BODY_MARGIN_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// The engine.
     pub engine: Engine,
-    /// The token every `/v1` route needs.
+    /// The admin token: every `/v1` route.
     pub api_token: Arc<Sensitive>,
     /// The token `/metrics` needs, when set.
     pub metrics_token: Option<Arc<Sensitive>>,
@@ -57,63 +66,148 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// Every route of http-api.md. `/v1` routes pass the token check (401), then the
-/// body check (413, 415, 400), then their extractors (422), then the engine.
-pub fn router(state: AppState) -> axum::Router {
-    const ENDPOINT: &str = "/v1/tenants/{tenant}/endpoints/{id}";
-    let v1 = axum::Router::new()
-        .route(
+/// One route: its template, as axum matches it (and as `MatchedPath` gives it to
+/// `auth::need`), and the handlers serving it, each with its OpenAPI operation
+/// (`routes!` takes only handlers with a `#[utoipa::path]`, and routes each on the
+/// methods its operation names).
+///
+/// Routes are added to the two tables below and nowhere else. The template is written
+/// here and the operation's path in the handler's annotation: `tests/openapi.rs`
+/// compares `route_templates()` with the document's paths, so a route without an
+/// operation, or with one for another path, fails there.
+pub(crate) struct Route {
+    template: &'static str,
+    handlers: UtoipaMethodRouter<AppState>,
+}
+
+fn route(template: &'static str, handlers: UtoipaMethodRouter<AppState>) -> Route {
+    Route { template, handlers }
+}
+
+/// The routes outside `/v1`: no key.
+fn open_routes() -> Vec<Route> {
+    vec![
+        route("/healthz", routes!(ops::healthz)),
+        route("/readyz", routes!(ops::readyz)),
+        route("/metrics", routes!(ops::metrics)),
+        route("/openapi.json", routes!(openapi::serve)),
+    ]
+}
+
+/// Every route of http-api.md and access.md under `/v1`: each passes the key check
+/// (401, 403), then the body check (413, 415, 400), then its extractors (422), then
+/// the engine.
+fn keyed_routes() -> Vec<Route> {
+    vec![
+        route(
             "/v1/tenants/{tenant}/endpoints",
-            post(endpoints::create).get(endpoints::list_endpoints),
-        )
-        .route(
-            ENDPOINT,
-            get(endpoints::get)
-                .patch(endpoints::update)
-                .delete(endpoints::delete),
-        )
-        .route(
-            &format!("{ENDPOINT}/rotate-secret"),
-            post(endpoints::rotate_secret),
-        )
-        .route(&format!("{ENDPOINT}/test"), post(endpoints::send_test))
-        .route(&format!("{ENDPOINT}/attempts"), get(deliveries::attempts))
-        .route(
-            &format!("{ENDPOINT}/dead-letters"),
-            get(deliveries::dead_letters),
-        )
-        .route(
-            &format!("{ENDPOINT}/dead-letters/replay"),
-            post(deliveries::replay),
-        )
-        .route(
+            routes!(endpoints::create, endpoints::list_endpoints),
+        ),
+        route(
+            "/v1/tenants/{tenant}/endpoints/{id}",
+            routes!(endpoints::get, endpoints::update, endpoints::delete),
+        ),
+        route(
+            "/v1/tenants/{tenant}/endpoints/{id}/rotate-secret",
+            routes!(endpoints::rotate_secret),
+        ),
+        route(
+            "/v1/tenants/{tenant}/endpoints/{id}/test",
+            routes!(endpoints::send_test),
+        ),
+        route(
+            "/v1/tenants/{tenant}/endpoints/{id}/attempts",
+            routes!(deliveries::attempts),
+        ),
+        route(
+            "/v1/tenants/{tenant}/endpoints/{id}/dead-letters",
+            routes!(deliveries::dead_letters),
+        ),
+        route(
+            "/v1/tenants/{tenant}/endpoints/{id}/dead-letters/replay",
+            routes!(deliveries::replay),
+        ),
+        route(
             "/v1/tenants/{tenant}/events",
-            post(events::publish).get(events::list_events),
-        )
-        .route("/v1/tenants/{tenant}/events/{id}", get(events::get))
-        .route(
+            routes!(events::publish, events::list_events),
+        ),
+        route("/v1/tenants/{tenant}/events/{id}", routes!(events::get)),
+        route(
             "/v1/tenants/{tenant}/events/{id}/deliveries",
-            get(events::deliveries),
-        )
-        .route(
+            routes!(events::deliveries),
+        ),
+        route(
             "/v1/tenants/{tenant}/deliveries/{id}/retry",
-            post(deliveries::retry),
-        )
-        .route("/v1/profiles", get(profiles::list_profiles))
-        // The last layer added runs first: the token, then the body.
+            routes!(deliveries::retry),
+        ),
+        route("/v1/tenants/{tenant}", routes!(tenants::put, tenants::get)),
+        route(
+            "/v1/tenants/{tenant}/keys",
+            routes!(keys::create, keys::list_keys),
+        ),
+        route("/v1/tenants/{tenant}/keys/{id}", routes!(keys::revoke)),
+        route(
+            "/v1/tenants/{tenant}/event-types",
+            routes!(catalog::list_types),
+        ),
+        route(
+            "/v1/tenants/{tenant}/event-types/{type}",
+            routes!(catalog::put, catalog::get, catalog::delete),
+        ),
+        route("/v1/profiles", routes!(profiles::list_profiles)),
+    ]
+}
+
+/// The template of every route served, in table order.
+pub fn route_templates() -> Vec<&'static str> {
+    open_routes()
+        .iter()
+        .chain(keyed_routes().iter())
+        .map(|route| route.template)
+        .collect()
+}
+
+/// Both tables as routers without layers, and the document describing them.
+fn assemble() -> (
+    axum::Router<AppState>,
+    axum::Router<AppState>,
+    utoipa::openapi::OpenApi,
+) {
+    let mut document = openapi::start();
+    let mut open = axum::Router::new();
+    for route in open_routes() {
+        let handlers = openapi::describe(&mut document, route.handlers, openapi::Guard::Open);
+        open = open.route(route.template, handlers);
+    }
+    let mut keyed = axum::Router::new();
+    for route in keyed_routes() {
+        let handlers = openapi::describe(&mut document, route.handlers, openapi::Guard::Keyed);
+        keyed = keyed.route(route.template, handlers);
+    }
+    (open, keyed, document)
+}
+
+/// The OpenAPI 3.1 document of every route `router` serves.
+pub fn document() -> utoipa::openapi::OpenApi {
+    assemble().2
+}
+
+/// Every route of both tables, with its layers: `/v1` routes pass the key check, then
+/// the body check; the others need no key.
+pub fn router(state: AppState) -> axum::Router {
+    let (open, keyed, document) = assemble();
+    // The last layer added runs first: the token, then the body.
+    let keyed = keyed
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             extract::check_body,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_token,
+            auth::authorize,
         ));
-    axum::Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .merge(v1)
+    open.layer(axum::Extension(openapi::Served::new(&document)))
+        .merge(keyed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -180,6 +180,8 @@ pub struct Call {
     pub content_type: Option<String>,
     /// Body.
     pub body: Bytes,
+    /// More headers.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Call {
@@ -191,7 +193,14 @@ impl Call {
             token: Some(TOKEN.to_owned()),
             content_type: None,
             body: Bytes::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// With one more header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// With a JSON body.
@@ -309,6 +318,9 @@ impl Daemon {
         }
         if let Some(content_type) = call.content_type {
             request = request.header("content-type", content_type);
+        }
+        for (name, value) in call.headers {
+            request = request.header(name, value);
         }
         let request = request.body(Full::new(call.body)).unwrap();
         let response = client.request(request).await.ok()?;
