@@ -69,6 +69,7 @@ mod queue;
 mod rate;
 pub mod request;
 pub mod retry;
+pub mod sealing;
 pub mod signing;
 mod sorted_ids;
 pub mod storage;

@@ -111,6 +111,10 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// Logs as JSON lines instead of human text (flag `--log-json` only).
     pub log_json: bool,
+    /// The keys sled seals endpoint secrets and header values with (the current
+    /// one first); `None` means the keyring file in the data directory, made on the
+    /// first start.
+    pub encryption_keys: Option<herald::sealing::Keyring>,
     /// The engine's settings, destinations included.
     pub engine: EngineConfig,
 }
@@ -154,6 +158,7 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("operational_webhook_url", EnvKind::Text),
     ("operational_webhook_secret", EnvKind::Text),
     ("shutdown_grace", EnvKind::Text),
+    ("encryption_keys", EnvKind::List),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +170,12 @@ enum EnvKind {
 }
 
 impl DaemonConfig {
+    /// The directory sled keeps its files in (`data_dir/db`), with its keyring file
+    /// when `encryption_keys` is not set.
+    pub fn sled_dir(&self) -> PathBuf {
+        self.data_dir.join("db")
+    }
+
     /// Reads the file named by `flags.config` (if any), applies the `HERALD_*` entries
     /// of `env` (pass `std::env::vars()`), then the flags, and validates the result.
     ///
@@ -314,6 +325,7 @@ struct RawConfig {
     operational_webhook_url: String,
     operational_webhook_secret: String,
     shutdown_grace: String,
+    encryption_keys: Vec<String>,
     delivery: RawDelivery,
     profiles: std::collections::BTreeMap<String, crate::profiles_config::RawProfile>,
     tenants: crate::tenants_config::RawTenants,
@@ -336,6 +348,7 @@ impl Default for RawConfig {
             operational_webhook_url: String::new(),
             operational_webhook_secret: String::new(),
             shutdown_grace: "10s".into(),
+            encryption_keys: Vec::new(),
             delivery: RawDelivery::default(),
             profiles: std::collections::BTreeMap::new(),
             tenants: crate::tenants_config::RawTenants::default(),
@@ -529,6 +542,7 @@ impl RawConfig {
             }
         };
         let shutdown_grace = duration("shutdown_grace", &self.shutdown_grace)?;
+        let encryption_keys = encryption_keys(&self.encryption_keys)?;
         let profiles = crate::profiles_config::profiles(self.profiles)?;
         let engine = EngineConfig {
             delivery: self.delivery.validate()?,
@@ -551,9 +565,27 @@ impl RawConfig {
             operational_webhook,
             shutdown_grace,
             log_json,
+            encryption_keys,
             engine,
         })
     }
+}
+
+/// `encryption_keys`: none, or a keyring whose messages name the key's position and
+/// id, never the key.
+fn encryption_keys(texts: &[String]) -> Result<Option<herald::sealing::Keyring>, ConfigError> {
+    use herald::sealing::{Keyring, KeyringError};
+    if texts.is_empty() {
+        return Ok(None);
+    }
+    Keyring::from_texts(texts.iter().map(String::as_str))
+        .map(Some)
+        .map_err(|e| match e {
+            KeyringError::Malformed { index, message } => {
+                ConfigError::new(format!("encryption_keys[{}]", index - 1), message)
+            }
+            other => ConfigError::new("encryption_keys", other.to_string()),
+        })
 }
 
 #[cfg(test)]

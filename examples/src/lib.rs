@@ -94,8 +94,12 @@ impl Daemon {
                     std::fs::create_dir_all(&config.data_dir).with_context(|| {
                         format!("cannot create data_dir {}", config.data_dir.display())
                     })?;
-                    let path = config.data_dir.join("db");
-                    Arc::new(SledStorage::open(&path).with_context(|| {
+                    let path = config.sled_dir();
+                    let opened = match config.encryption_keys.clone() {
+                        Some(keyring) => SledStorage::open_with_keyring(&path, keyring),
+                        None => SledStorage::open(&path),
+                    };
+                    Arc::new(opened.with_context(|| {
                         format!("cannot open the storage in {}", path.display())
                     })?)
                 }

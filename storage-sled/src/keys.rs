@@ -63,6 +63,8 @@ pub(crate) mod kind {
     pub(crate) const TENANT_SETTINGS: u8 = b'T';
     /// `Y` tenant, event type → catalog entry.
     pub(crate) const EVENT_TYPE: u8 = b'Y';
+    /// `Z` sealing key id → a check value sealed under that key.
+    pub(crate) const SEALING_CHECK: u8 = b'Z';
 }
 
 /// A key under construction.
@@ -118,6 +120,19 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// `V`.
 pub(crate) fn version() -> Vec<u8> {
     vec![kind::VERSION]
+}
+
+/// `Z` sealing key id.
+pub(crate) fn sealing_check(key_id: &str) -> Vec<u8> {
+    Key::new(kind::SEALING_CHECK).text(key_id).into_bytes()
+}
+
+/// The sealing key id of a `Z` key (key ids hold no `0x00`).
+pub(crate) fn sealing_check_id(key: &[u8]) -> Option<String> {
+    let id = key
+        .strip_prefix(&[kind::SEALING_CHECK])?
+        .strip_suffix(&[0, 0])?;
+    String::from_utf8(id.to_vec()).ok()
 }
 
 /// `E` endpoint.

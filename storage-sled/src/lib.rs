@@ -5,6 +5,8 @@
 //! - `keys`: the order-preserving key encoding, one function per kind of key.
 //! - `records`: the stored record types (frozen formats, apart from the domain
 //!   structs), fixed-width counters and chunks.
+//! - `endpoint_record`: the endpoint record, its secrets and header values sealed.
+//! - `sealing_keys`: the keyring file, and the check that a keyring opens the store.
 //! - `commit`: group commit: the writer thread, the flusher thread, and stopping them.
 //! - `device_sync`: making a flushed group durable on the device (fdatasync).
 //! - `permissions`: the data directory `0700`, its files `0600`.
@@ -19,7 +21,7 @@
 //! | key | value | serves |
 //! |---|---|---|
 //! | `V` | format version (`u32` BE) | open-time compatibility check |
-//! | `E` endpoint | `EndpointRecord` | `get_endpoint`, `endpoint_by_id`, `endpoints_after`, `replace_endpoint`'s compare |
+//! | `E` endpoint | `EndpointRecord`, secrets and header values sealed | `get_endpoint`, `endpoint_by_id`, `endpoints_after`, `replace_endpoint`'s compare |
 //! | `e` tenant, endpoint | endpoint id | `list_endpoints` (ids sort by creation) |
 //! | `H` endpoint | `HealthRecord` | `endpoint_health` |
 //! | `C` endpoint | pending, dead (`u64` BE each) | `delivery_counts` in O(1) |
@@ -39,6 +41,7 @@
 //! | `h` token hash | key id | `key_by_hash` in two reads |
 //! | `T` tenant | `TenantSettingsRecord` | `tenant_settings` |
 //! | `Y` tenant, event type | `EventTypeRecord` | `event_type`, `list_event_types` in type order |
+//! | `Z` sealing key id | a check value sealed under that key | the open's check that the keyring opens the store |
 //!
 //! No index spans tenants or endpoints: each publish and attempt writes only keys
 //! it needs to be found by, and few of them. A publish writes no key per delivery:
@@ -99,10 +102,14 @@
 mod attempt_log;
 mod commit;
 mod device_sync;
+mod endpoint_record;
 mod keys;
 mod permissions;
 mod records;
+mod sealing_keys;
 mod write;
+
+pub use sealing_keys::KEYRING_FILE;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -117,6 +124,7 @@ use herald::model::{
     ApiKey, Attempt, AttemptOutcome, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
     EventTypeEntry, TenantSettings,
 };
+use herald::sealing::Keyring;
 use herald::storage::{
     self, CreateEndpoint, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest,
     PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
@@ -128,14 +136,19 @@ use crate::commit::{CommitWriter, Counters};
 use crate::device_sync::DeviceSync;
 use crate::records::{Counts, StoredEvent};
 
-/// The on-disk format this build reads and writes (7: storage-owned record types,
+/// The on-disk format this build reads and writes (8: endpoint secrets and header
+/// values sealed, the keyring checks under `Z`; 7: storage-owned record types,
 /// `P` keyed by due time, the largest delivery id under `L`, the access records
 /// and the tenants' endpoint counts; 6: deliveries
 /// published in chunks, their records under `D` from their first change; 5:
 /// attempts stored in chunks, one per endpoint and commit group; 4: records in
 /// postcard instead of JSON; 3: a pending delivery's record is its `P` entry; 2:
 /// attempts keyed by start time, no global time indexes).
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
+
+/// The earlier format this build migrates on open (its endpoint records are sealed
+/// in place; nothing else changed).
+pub const MIGRATES_FORMAT: u32 = 7;
 
 /// How long `SledStorage::open` waits for a locked directory to be released
 /// before it reports `OpenError::Locked`.
@@ -174,6 +187,32 @@ pub enum OpenError {
     /// The commit thread could not be started.
     #[error("cannot start the commit thread")]
     Thread(#[source] std::io::Error),
+    /// The keyring file cannot be read, written or parsed.
+    #[error("keyring {path}: {message}")]
+    Keyring {
+        /// The keyring file.
+        path: PathBuf,
+        /// What is wrong (never a key).
+        message: String,
+    },
+    /// The keyring has a key of this id, but not the key the store sealed with.
+    #[error(
+        "data directory {path} was sealed with another key of id `{id}`: wrong encryption key"
+    )]
+    WrongKey {
+        /// The data directory.
+        path: PathBuf,
+        /// The key id.
+        id: String,
+    },
+    /// The store holds values sealed under a key the keyring does not have.
+    #[error("data directory {path} holds values sealed under key `{id}`, which the keyring does not have")]
+    MissingKey {
+        /// The data directory.
+        path: PathBuf,
+        /// The key id.
+        id: String,
+    },
 }
 
 /// Durable storage on sled. Open one per data directory and share it behind an
@@ -193,6 +232,8 @@ struct Store {
     writer: CommitWriter,
     /// The default tree, for reads.
     tree: Tree,
+    /// Seals and opens endpoint secrets and header values (`endpoint_record`).
+    keyring: Arc<Keyring>,
     /// The database, kept open for the storage's life.
     _db: sled::Db,
 }
@@ -217,54 +258,53 @@ impl SledStorage {
     /// for anything else sled or the file system reports, `Thread` when the commit
     /// thread cannot start.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
-        Self::open_with(path.as_ref(), Durability::Device)
+        let path = path.as_ref();
+        permissions::prepare(path).map_err(|e| unreadable(path, e))?;
+        let keyring = sealing_keys::load_or_create(path)?;
+        Self::open_with(path, keyring, Durability::Device)
+    }
+
+    /// As `open`, sealing with `keyring` instead of the directory's keyring file (for
+    /// keys kept apart from the data: configuration, a secret store).
+    ///
+    /// # Errors
+    /// As `open`; `WrongKey` or `MissingKey` when `keyring` does not open what the
+    /// store sealed.
+    pub fn open_with_keyring(path: impl AsRef<Path>, keyring: Keyring) -> Result<Self, OpenError> {
+        Self::open_with(path.as_ref(), keyring, Durability::Device)
     }
 
     /// A storage in a temporary directory that sled removes when it is dropped (for
-    /// tests and benchmarks that want real writes and flushes). Its commits wait for
-    /// sled's flush but not for the device: sled does not sync a temporary store's
-    /// files either.
+    /// tests and benchmarks that want real writes and flushes), sealing with a new
+    /// key held in memory. Its commits wait for sled's flush but not for the device:
+    /// sled does not sync a temporary store's files either.
     ///
     /// # Errors
     /// As `open`.
     pub fn temporary() -> Result<Self, OpenError> {
         let config = sled::Config::new().temporary(true);
         let path = config.get_path();
-        Self::with_config(&config, path, Durability::PageCache)
+        Self::with_config(&config, path, Keyring::generate(), Durability::PageCache)
     }
 
     /// `open`, with commits waiting for `durability`.
-    fn open_with(path: &Path, durability: Durability) -> Result<Self, OpenError> {
+    fn open_with(path: &Path, keyring: Keyring, durability: Durability) -> Result<Self, OpenError> {
         let path = path.to_path_buf();
         permissions::prepare(&path).map_err(|e| unreadable(&path, e))?;
         let config = sled::Config::new().path(&path);
-        Self::with_config(&config, path, durability)
+        Self::with_config(&config, path, keyring, durability)
     }
 
     fn with_config(
         config: &sled::Config,
         path: PathBuf,
+        keyring: Keyring,
         durability: Durability,
     ) -> Result<Self, OpenError> {
-        let began = Instant::now();
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                    // A store this process just dropped: sled's I/O threads may hold
-                    // the file a moment longer. Another process holding it is
-                    // reported once the wait is over.
-                    if began.elapsed() >= LOCK_WAIT {
-                        return Err(OpenError::Locked { path });
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(source) => return Err(OpenError::Unreadable { path, source }),
-            }
-        };
+        let db = open_db(config, &path)?;
         permissions::restrict(&path).map_err(|e| unreadable(&path, e))?;
         let tree: Tree = (*db).clone();
-        check_format(&tree, &path)?;
+        check_format(&tree, &path, &keyring)?;
         let counters = read_counters(&tree, &path)?;
         let device = match durability {
             Durability::Device => Some(DeviceSync::open(&path).map_err(|e| unreadable(&path, e))?),
@@ -276,9 +316,76 @@ impl SledStorage {
             store: Arc::new(Store {
                 writer,
                 tree,
+                keyring: Arc::new(keyring),
                 _db: db,
             }),
         })
+    }
+
+    /// Seals every endpoint's secrets and header values of the data directory at
+    /// `path` again, under `keyring`'s current key, and forgets the other keys: after
+    /// it, the current key alone opens the store. The store must not be open
+    /// (`heraldd` stopped). Returns how many endpoints were sealed again.
+    ///
+    /// # Errors
+    /// As `open_with_keyring`: `keyring` must open what the store sealed so far.
+    pub fn reseal(path: impl AsRef<Path>, keyring: &Keyring) -> Result<usize, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        permissions::prepare(&path).map_err(|e| unreadable(&path, e))?;
+        let db = open_db(&sled::Config::new().path(&path), &path)?;
+        let tree: Tree = (*db).clone();
+        check_format(&tree, &path, keyring)?;
+        let corrupt = |e: StorageError| OpenError::IncompatibleFormat {
+            path: path.clone(),
+            found: format!("unknown ({e})"),
+            expected: FORMAT_VERSION,
+        };
+        let mut batch = sled::Batch::default();
+        let mut count = 0;
+        for entry in tree.scan_prefix([keys::kind::ENDPOINT]) {
+            let (key, bytes) = entry.map_err(|source| unreadable_sled(&path, source))?;
+            let endpoint = endpoint_record::decode(&bytes, keyring).map_err(corrupt)?;
+            batch.insert(
+                key,
+                endpoint_record::encode(&endpoint, keyring).map_err(corrupt)?,
+            );
+            count += 1;
+        }
+        for id in sealing_keys::used_ids(&tree, &path)? {
+            if id != keyring.current().id() {
+                batch.remove(keys::sealing_check(&id));
+            }
+        }
+        tree.apply_batch(batch)
+            .map_err(|source| unreadable_sled(&path, source))?;
+        tree.flush()
+            .map_err(|source| unreadable_sled(&path, source))?;
+        DeviceSync::open(&path)
+            .and_then(|mut device| device.sync().map_err(std::io::Error::other))
+            .map_err(|e| unreadable(&path, e))?;
+        permissions::restrict(&path).map_err(|e| unreadable(&path, e))?;
+        Ok(count)
+    }
+
+    /// Rotates the keyring file of the data directory at `path` (the keys `open`
+    /// uses): a new current key is added to the file, every endpoint is sealed again
+    /// under it (`reseal`), and then the older keys leave the file. A crash on the way
+    /// leaves a file that still opens the store. The store must not be open. Returns
+    /// the new key's id and how many endpoints were sealed again.
+    ///
+    /// # Errors
+    /// As `reseal`, and `Keyring` when the file cannot be read or written.
+    pub fn rotate_keyring_file(path: impl AsRef<Path>) -> Result<(String, usize), OpenError> {
+        let path = path.as_ref();
+        permissions::prepare(path).map_err(|e| unreadable(path, e))?;
+        let old = sealing_keys::load_or_create(path)?;
+        let new_key = herald::sealing::SealingKey::generate();
+        let id = new_key.id().to_owned();
+        let rotated = old.with_current(new_key);
+        sealing_keys::write(path, &rotated)?;
+        let count = Self::reseal(path, &rotated)?;
+        sealing_keys::write(path, &rotated.retain(|_| false))?;
+        Ok((id, count))
     }
 
     /// Runs the read `op` on tokio's blocking pool (a sled read may wait on the
@@ -325,9 +432,37 @@ impl SledStorage {
 
 /// A file system error met opening the data directory.
 fn unreadable(path: &Path, error: std::io::Error) -> OpenError {
+    unreadable_sled(path, sled::Error::Io(error))
+}
+
+/// An error of sled's met opening the data directory.
+fn unreadable_sled(path: &Path, source: sled::Error) -> OpenError {
     OpenError::Unreadable {
         path: path.to_path_buf(),
-        source: sled::Error::Io(error),
+        source,
+    }
+}
+
+/// Opens sled's database at `path`, waiting up to `LOCK_WAIT` for a lock this
+/// process may still hold a moment after dropping a store.
+fn open_db(config: &sled::Config, path: &Path) -> Result<sled::Db, OpenError> {
+    let began = Instant::now();
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                // A store this process just dropped: sled's I/O threads may hold
+                // the file a moment longer. Another process holding it is
+                // reported once the wait is over.
+                if began.elapsed() >= LOCK_WAIT {
+                    return Err(OpenError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(source) => return Err(unreadable_sled(path, source)),
+        }
     }
 }
 
@@ -478,7 +613,7 @@ impl Store {
 
     fn endpoint_by_id(&self, id: &EndpointId) -> StorageResult<Option<Endpoint>> {
         self.get(&keys::endpoint(id))?
-            .map(|bytes| records::decode(&bytes))
+            .map(|bytes| endpoint_record::decode(&bytes, &self.keyring))
             .transpose()
     }
 
@@ -521,7 +656,7 @@ impl Store {
             .take(limit)
             .map(|entry| {
                 let (_, bytes) = entry.map_err(scan_error)?;
-                records::decode(&bytes)
+                endpoint_record::decode(&bytes, &self.keyring)
             })
             .collect()
     }
@@ -842,12 +977,11 @@ struct BucketScan {
     skipped: bool,
 }
 
-/// Writes the format version into a fresh store, or checks the one found.
-fn check_format(tree: &Tree, path: &Path) -> Result<(), OpenError> {
-    let unreadable = |source| OpenError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    };
+/// Writes the format version into a fresh store, or checks the one found (and
+/// migrates format 7, sealing its endpoint records); then checks that `keyring`
+/// opens what the store sealed.
+fn check_format(tree: &Tree, path: &Path, keyring: &Keyring) -> Result<(), OpenError> {
+    let unreadable = |source| unreadable_sled(path, source);
     let incompatible = |found: String| OpenError::IncompatibleFormat {
         path: path.to_path_buf(),
         found,
@@ -858,7 +992,9 @@ fn check_format(tree: &Tree, path: &Path) -> Result<(), OpenError> {
             let found = <[u8; 4]>::try_from(stored.as_ref())
                 .map(u32::from_be_bytes)
                 .map_err(|_| incompatible("unknown".into()))?;
-            if found != FORMAT_VERSION {
+            if found == MIGRATES_FORMAT {
+                migrate_format_7(tree, path, keyring)?;
+            } else if found != FORMAT_VERSION {
                 return Err(incompatible(found.to_string()));
             }
         }
@@ -868,9 +1004,39 @@ fn check_format(tree: &Tree, path: &Path) -> Result<(), OpenError> {
             }
             tree.insert(keys::version(), &FORMAT_VERSION.to_be_bytes())
                 .map_err(unreadable)?;
-            tree.flush().map_err(unreadable)?;
         }
     }
+    sealing_keys::check(tree, keyring, path)?;
+    tree.flush().map_err(unreadable)?;
+    Ok(())
+}
+
+/// Format 7 to 8: every endpoint record sealed under `keyring`, and the version, in
+/// one batch (sled applies a batch whole or not at all).
+fn migrate_format_7(tree: &Tree, path: &Path, keyring: &Keyring) -> Result<(), OpenError> {
+    let corrupt = |e: StorageError| OpenError::IncompatibleFormat {
+        path: path.to_path_buf(),
+        found: format!("{MIGRATES_FORMAT}, with an unreadable endpoint ({e})"),
+        expected: FORMAT_VERSION,
+    };
+    let mut batch = sled::Batch::default();
+    let mut count = 0usize;
+    for entry in tree.scan_prefix([keys::kind::ENDPOINT]) {
+        let (key, bytes) = entry.map_err(|source| unreadable_sled(path, source))?;
+        let endpoint = endpoint_record::decode_format_7(&bytes).map_err(corrupt)?;
+        batch.insert(
+            key,
+            endpoint_record::encode(&endpoint, keyring).map_err(corrupt)?,
+        );
+        count += 1;
+    }
+    batch.insert(keys::version(), &FORMAT_VERSION.to_be_bytes());
+    tree.apply_batch(batch)
+        .map_err(|source| unreadable_sled(path, source))?;
+    tracing::info!(
+        endpoints = count,
+        "data directory migrated from format {MIGRATES_FORMAT} to {FORMAT_VERSION}: endpoint secrets and header values sealed"
+    );
     Ok(())
 }
 
@@ -988,7 +1154,7 @@ impl Storage for SledStorage {
         endpoint: &Endpoint,
         limit: Option<u64>,
     ) -> StorageResult<CreateEndpoint> {
-        let encoded = records::encode(endpoint)?;
+        let encoded = endpoint_record::encode(endpoint, &self.store.keyring)?;
         let endpoint = endpoint.clone();
         self.store
             .writer
@@ -1006,11 +1172,14 @@ impl Storage for SledStorage {
         endpoint: &Endpoint,
         expected_version: u64,
     ) -> StorageResult<ReplaceEndpoint> {
-        let encoded = records::encode(endpoint)?;
+        let encoded = endpoint_record::encode(endpoint, &self.store.keyring)?;
         let endpoint = endpoint.clone();
+        let keyring = Arc::clone(&self.store.keyring);
         self.store
             .writer
-            .write(move |txn| write::replace_endpoint(txn, &endpoint, encoded, expected_version))
+            .write(move |txn| {
+                write::replace_endpoint(txn, &endpoint, encoded, expected_version, &keyring)
+            })
             .await
     }
 
@@ -1057,9 +1226,10 @@ impl Storage for SledStorage {
         now: Timestamp,
     ) -> StorageResult<Option<u64>> {
         let (tenant, id) = (tenant.clone(), id.clone());
+        let keyring = Arc::clone(&self.store.keyring);
         self.store
             .writer
-            .write(move |txn| write::delete_endpoint(txn, &tenant, &id, now))
+            .write(move |txn| write::delete_endpoint(txn, &tenant, &id, now, &keyring))
             .await
     }
 
@@ -1798,7 +1968,10 @@ mod tests {
     async fn device_sync_cost_per_group() {
         async fn rate(durability: Durability, writers: usize) -> f64 {
             let dir = tempfile::tempdir().unwrap();
-            let s = Arc::new(SledStorage::open_with(&dir.path().join("data"), durability).unwrap());
+            let s = Arc::new(
+                SledStorage::open_with(&dir.path().join("data"), Keyring::generate(), durability)
+                    .unwrap(),
+            );
             let acme = fixtures::tenant("acme");
             let ep = fixtures::endpoint(&acme);
             s.create_endpoint(&ep).await.unwrap();

@@ -8,7 +8,7 @@
 //! order: the format.
 //!
 //! That is why records are not the domain structs: each kind has its own type here
-//! (`DeliveryRecord`, `EndpointRecord`, `HealthRecord`, `AttemptRecord`,
+//! (`DeliveryRecord`, `HealthRecord`, `AttemptRecord`; endpoints in `endpoint_record`),
 //! `EventRecord`, and the access records `ApiKeyRecord`, `TenantSettingsRecord`,
 //! `EventTypeRecord`), with mirrors of every enum they carry, and explicit conversions
 //! that name every field of the domain struct (destructured without `..`, built
@@ -21,15 +21,13 @@
 //! domain value's own strings. Ids are checked on the way back (`TryFrom`): a
 //! stored id that does not parse is `StorageError::Corrupt`.
 
-use std::collections::BTreeMap;
-
 use herald::error::StorageError;
 use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
-    ApiKey, Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint,
-    EndpointHealth, Event, EventTypeEntry, KeyScope, Ordering, TenantSettings,
+    ApiKey, Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, EndpointHealth, Event,
+    EventTypeEntry, KeyScope, Ordering, TenantSettings,
 };
-use herald::signing::{Secret, SecretSet};
+use herald::signing::Secret;
 use herald::storage::StorageResult;
 use herald::time::Timestamp;
 use herald::transport::ErrorClass;
@@ -136,12 +134,12 @@ mirror_enum!(
 );
 
 /// A `StorageError::Corrupt` naming the record and what is wrong in it.
-fn corrupt(what: &str, why: impl std::fmt::Display) -> StorageError {
+pub(crate) fn corrupt(what: &str, why: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(format!("{what}: {why}"))
 }
 
 /// Parses a stored id with `parse`; `what` names the record in the error.
-fn parse_id<T, E>(
+pub(crate) fn parse_id<T, E>(
     what: &str,
     text: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
@@ -150,13 +148,16 @@ fn parse_id<T, E>(
 }
 
 /// Serializes a record (postcard) into a buffer of `capacity` bytes to start with.
-fn postcard_encode<T: Serialize>(record: &T, capacity: usize) -> StorageResult<Vec<u8>> {
+pub(crate) fn postcard_encode<T: Serialize>(record: &T, capacity: usize) -> StorageResult<Vec<u8>> {
     postcard::to_extend(record, Vec::with_capacity(capacity))
         .map_err(|e| StorageError::backend("encoding a record", e))
 }
 
 /// Deserializes a record; `what` names it in the error.
-fn postcard_decode<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> StorageResult<T> {
+pub(crate) fn postcard_decode<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    what: &str,
+) -> StorageResult<T> {
     postcard::from_bytes(bytes).map_err(|e| corrupt(what, e))
 }
 
@@ -265,180 +266,14 @@ pub(crate) fn delivery_id_text(record: &[u8]) -> StorageResult<&str> {
         .map_err(|e| corrupt(Delivery::WHAT, e))
 }
 
-/// An endpoint's secrets, as stored.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct SecretSetRecord<'a> {
-    current: &'a str,
-    #[serde(borrow)]
-    previous: Option<&'a str>,
-    previous_valid_until: Option<u64>,
-}
-
-impl<'a> From<&'a SecretSet> for SecretSetRecord<'a> {
-    fn from(secrets: &'a SecretSet) -> Self {
-        let SecretSet {
-            current,
-            previous,
-            previous_valid_until,
-        } = secrets;
-        Self {
-            current: current.expose(),
-            previous: previous.as_ref().map(Secret::expose),
-            previous_valid_until: previous_valid_until.map(|t| t.0),
-        }
-    }
-}
-
-impl TryFrom<SecretSetRecord<'_>> for SecretSet {
-    type Error = StorageError;
-
-    fn try_from(record: SecretSetRecord<'_>) -> StorageResult<Self> {
-        Ok(SecretSet {
-            current: stored_secret(record.current)?,
-            previous: record.previous.map(stored_secret).transpose()?,
-            previous_valid_until: record.previous_valid_until.map(Timestamp),
-        })
-    }
-}
-
 /// A secret as stored. It was checked against its scheme when it was set; it is not
 /// checked again (`Secret::parse`), since a scheme changed since must not make the
 /// endpoint unreadable: `Secret`'s own (transparent) deserialization takes the text.
-fn stored_secret(text: &str) -> StorageResult<Secret> {
+pub(crate) fn stored_secret(text: &str) -> StorageResult<Secret> {
     use serde::de::value::{Error, StrDeserializer};
     use serde::de::IntoDeserializer;
     let text: StrDeserializer<'_, Error> = text.into_deserializer();
-    Secret::deserialize(text).map_err(|e| corrupt(Endpoint::WHAT, e))
-}
-
-/// An endpoint as stored, under `E`.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct EndpointRecord<'a> {
-    id: &'a str,
-    tenant: &'a str,
-    url: &'a str,
-    #[serde(borrow)]
-    description: Option<&'a str>,
-    #[serde(borrow)]
-    event_types: Vec<&'a str>,
-    #[serde(borrow)]
-    channels: Vec<&'a str>,
-    active: bool,
-    disabled_reason: Option<DisabledReasonRecord>,
-    profile: &'a str,
-    #[serde(borrow)]
-    secrets: SecretSetRecord<'a>,
-    /// In name order (the domain's `BTreeMap`).
-    #[serde(borrow)]
-    headers: Vec<(&'a str, &'a str)>,
-    ordering: OrderingRecord,
-    max_in_flight: Option<u32>,
-    rate_limit: Option<u32>,
-    timeout_ms: Option<u64>,
-    retry_schedule_secs: Option<Vec<u64>>,
-    created_at: u64,
-    updated_at: u64,
-    enabled_at: Option<u64>,
-    version: u64,
-}
-
-impl<'a> From<&'a Endpoint> for EndpointRecord<'a> {
-    fn from(endpoint: &'a Endpoint) -> Self {
-        let Endpoint {
-            id,
-            tenant,
-            url,
-            description,
-            event_types,
-            channels,
-            active,
-            disabled_reason,
-            profile,
-            secrets,
-            headers,
-            ordering,
-            max_in_flight,
-            rate_limit,
-            timeout_ms,
-            retry_schedule_secs,
-            created_at,
-            updated_at,
-            enabled_at,
-            version,
-        } = endpoint;
-        Self {
-            id: id.as_str(),
-            tenant: tenant.as_str(),
-            url,
-            description: description.as_deref(),
-            event_types: event_types.iter().map(String::as_str).collect(),
-            channels: channels.iter().map(String::as_str).collect(),
-            active: *active,
-            disabled_reason: disabled_reason.map(Into::into),
-            profile,
-            secrets: secrets.into(),
-            headers: headers
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_str()))
-                .collect(),
-            ordering: (*ordering).into(),
-            max_in_flight: *max_in_flight,
-            rate_limit: *rate_limit,
-            timeout_ms: *timeout_ms,
-            retry_schedule_secs: retry_schedule_secs.clone(),
-            created_at: created_at.0,
-            updated_at: updated_at.0,
-            enabled_at: enabled_at.map(|t| t.0),
-            version: *version,
-        }
-    }
-}
-
-impl TryFrom<EndpointRecord<'_>> for Endpoint {
-    type Error = StorageError;
-
-    fn try_from(record: EndpointRecord<'_>) -> StorageResult<Self> {
-        const WHAT: &str = Endpoint::WHAT;
-        let strings = |texts: Vec<&str>| texts.into_iter().map(str::to_owned).collect();
-        Ok(Endpoint {
-            id: parse_id(WHAT, record.id, EndpointId::parse)?,
-            tenant: parse_id(WHAT, record.tenant, TenantId::parse)?,
-            url: record.url.to_owned(),
-            description: record.description.map(str::to_owned),
-            event_types: strings(record.event_types),
-            channels: strings(record.channels),
-            active: record.active,
-            disabled_reason: record.disabled_reason.map(Into::into),
-            profile: record.profile.to_owned(),
-            secrets: record.secrets.try_into()?,
-            headers: record
-                .headers
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), value.to_owned()))
-                .collect::<BTreeMap<String, String>>(),
-            ordering: record.ordering.into(),
-            max_in_flight: record.max_in_flight,
-            rate_limit: record.rate_limit,
-            timeout_ms: record.timeout_ms,
-            retry_schedule_secs: record.retry_schedule_secs,
-            created_at: Timestamp(record.created_at),
-            updated_at: Timestamp(record.updated_at),
-            enabled_at: record.enabled_at.map(Timestamp),
-            version: record.version,
-        })
-    }
-}
-
-impl Record for Endpoint {
-    const WHAT: &'static str = "endpoint";
-
-    fn encode(&self) -> StorageResult<Vec<u8>> {
-        postcard_encode(&EndpointRecord::from(self), RECORD_CAPACITY)
-    }
-
-    fn decode(bytes: &[u8]) -> StorageResult<Self> {
-        postcard_decode::<EndpointRecord<'_>>(bytes, Self::WHAT)?.try_into()
-    }
+    Secret::deserialize(text).map_err(|e| corrupt("endpoint", e))
 }
 
 /// An endpoint's health as stored, under `H`.
@@ -1051,39 +886,6 @@ mod tests {
             .collect()
     }
 
-    /// An endpoint with every optional field set.
-    fn endpoint() -> Endpoint {
-        Endpoint {
-            id: EndpointId::parse(ENDPOINT).unwrap(),
-            tenant: TenantId::parse(TENANT).unwrap(),
-            url: "https://example.com/hooks".into(),
-            description: Some("orders".into()),
-            event_types: vec!["order.filled".into(), "order.*".into()],
-            channels: vec!["eu".into()],
-            active: false,
-            disabled_reason: Some(DisabledReason::Failing),
-            profile: "perps".into(),
-            secrets: SecretSet {
-                current: stored_secret("whsec_bmV3LXNlY3JldC1ieXRlcy0wMTIzNDU2").unwrap(),
-                previous: Some(stored_secret("old-secret-0123456789").unwrap()),
-                previous_valid_until: Some(at(60_000)),
-            },
-            headers: BTreeMap::from([
-                ("x-team".into(), "desk-7".into()),
-                ("x-env".into(), "prod".into()),
-            ]),
-            ordering: Ordering::Fifo,
-            max_in_flight: Some(4),
-            rate_limit: Some(100),
-            timeout_ms: Some(2_500),
-            retry_schedule_secs: Some(vec![1, 5, 300]),
-            created_at: at(0),
-            updated_at: at(61_000),
-            enabled_at: Some(at(30_000)),
-            version: 3,
-        }
-    }
-
     /// A dead delivery with every optional field set.
     fn delivery() -> Delivery {
         Delivery {
@@ -1199,11 +1001,6 @@ mod tests {
     }
 
     #[test]
-    fn an_endpoint_record_has_its_golden_bytes() {
-        assert_golden(&endpoint(), GOLDEN_ENDPOINT);
-    }
-
-    #[test]
     fn a_health_record_has_its_golden_bytes() {
         assert_golden(&health(), GOLDEN_HEALTH);
     }
@@ -1315,16 +1112,6 @@ mod tests {
             matches!(result, Err(StorageError::Corrupt(ref why)) if why.contains("not-an-endpoint")),
             "{result:?}"
         );
-        let endpoint = endpoint();
-        let record = EndpointRecord {
-            id: DELIVERY,
-            ..EndpointRecord::from(&endpoint)
-        };
-        let bytes = postcard::to_allocvec(&record).unwrap();
-        assert!(matches!(
-            decode::<Endpoint>(&bytes),
-            Err(StorageError::Corrupt(_))
-        ));
         let key = api_key();
         let record = ApiKeyRecord {
             id: ENDPOINT,
@@ -1380,17 +1167,6 @@ mod tests {
         "636d651d65705f30314846375941543030413042314332443345344635473648",
         "370c6f726465722e66696c6c656402030101908f9bffbc3101f7030100010480",
         "d095ffbc31f8969bffbc31",
-    );
-    /// `endpoint()`, every optional field set.
-    const GOLDEN_ENDPOINT: &str = concat!(
-        "1d65705f30314846375941543030413042314332443345344635473648370461",
-        "636d651968747470733a2f2f6578616d706c652e636f6d2f686f6f6b7301066f",
-        "7264657273020c6f726465722e66696c6c6564076f726465722e2a0102657500",
-        "01020570657270732677687365635f626d56334c584e6c59334a6c6443316965",
-        "58526c637930774d54497a4e44553201156f6c642d7365637265742d30313233",
-        "34353637383901e0a499ffbc310205782d656e760470726f6406782d7465616d",
-        "066465736b2d37010104016401c41301030105ac0280d095ffbc31c8ac99ffbc",
-        "3101b0ba97ffbc3103",
     );
     /// `health()`.
     const GOLDEN_HEALTH: &str = "0301e8d795ffbc3107ac0201f4d395ffbc3101d0df95ffbc3101f4030104";

@@ -26,10 +26,12 @@ use herald::ids::{DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
     ApiKey, Attempt, DeadReason, Delivery, DeliveryStatus, Endpoint, EndpointHealth, Event,
 };
+use herald::sealing::Keyring;
 use herald::storage::{CreateEndpoint, InsertEvent, Outcome, ReplaceEndpoint, StorageResult};
 use herald::time::Timestamp;
 
 use crate::commit::Txn;
+use crate::endpoint_record;
 use crate::keys::{self, kind};
 use crate::records::{self, Counts, EventRecord, StoredEvent};
 
@@ -98,12 +100,13 @@ pub(crate) fn replace_endpoint(
     endpoint: &Endpoint,
     encoded: Vec<u8>,
     expected_version: u64,
+    keyring: &Keyring,
 ) -> StorageResult<ReplaceEndpoint> {
     let key = keys::endpoint(&endpoint.id);
     let Some(bytes) = txn.get(&key)? else {
         return Ok(ReplaceEndpoint::Stale(None));
     };
-    let stored: Endpoint = records::decode(&bytes)?;
+    let stored = endpoint_record::decode(&bytes, keyring)?;
     if stored.version != expected_version || stored.tenant != endpoint.tenant {
         return Ok(ReplaceEndpoint::Stale(Some(Box::new(stored))));
     }
@@ -128,12 +131,13 @@ pub(crate) fn delete_endpoint(
     tenant: &TenantId,
     id: &EndpointId,
     now: Timestamp,
+    keyring: &Keyring,
 ) -> StorageResult<Option<u64>> {
     let key = keys::endpoint(id);
     let Some(bytes) = txn.get(&key)? else {
         return Ok(None);
     };
-    let endpoint: Endpoint = records::decode(&bytes)?;
+    let endpoint = endpoint_record::decode(&bytes, keyring)?;
     if &endpoint.tenant != tenant {
         return Ok(None);
     }

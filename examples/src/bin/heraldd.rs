@@ -1,12 +1,13 @@
 //! `heraldd`: flags → configuration → bind → one `listening on` line → serve until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM. `heraldd rotate-key` seals the stored secrets under a new key
+//! instead (the daemon stopped).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use herald_examples::config::{DaemonConfig, Overrides};
+use herald_examples::config::{DaemonConfig, Overrides, StorageKind};
 use herald_examples::{shutdown, telemetry, Daemon};
 
 /// mimalloc: a delivery allocates and frees many small records and buffers across
@@ -20,20 +21,33 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(name = "heraldd", version)]
 struct Cli {
     /// The TOML configuration file (without one, every default applies).
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Address of the management API (`listen`), e.g. 127.0.0.1:8080.
-    #[arg(long)]
+    #[arg(long, global = true)]
     listen: Option<String>,
     /// Data directory (`data_dir`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<String>,
     /// `sled` or `memory` (`storage`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     storage: Option<String>,
     /// Logs as JSON lines on stderr.
-    #[arg(long)]
+    #[arg(long, global = true)]
     log_json: bool,
+    /// Without a command, serves the API.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Seals every endpoint's secret and header values under a new key, with the
+    /// daemon stopped. Without `encryption_keys`, a new key joins the data
+    /// directory's keyring file and the old one leaves it; with `encryption_keys`,
+    /// everything is sealed under the first configured key, and the others may then
+    /// be removed from the configuration.
+    RotateKey,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +68,15 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init_tracing(config.log_json);
+    if let Some(Command::RotateKey) = cli.command {
+        return match rotate_key(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("heraldd: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -69,6 +92,44 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `heraldd rotate-key`.
+fn rotate_key(config: &DaemonConfig) -> anyhow::Result<()> {
+    use herald_storage_sled::SledStorage;
+    if config.storage != StorageKind::Sled {
+        anyhow::bail!("rotate-key seals sled's data directory; storage is not \"sled\"");
+    }
+    let path = config.sled_dir();
+    match &config.encryption_keys {
+        None => {
+            let (id, count) = SledStorage::rotate_keyring_file(&path)
+                .with_context(|| format!("cannot rotate the key of {}", path.display()))?;
+            println!(
+                "sealed {count} endpoints under the new key {id}; {} holds it alone",
+                path.join(herald_storage_sled::KEYRING_FILE).display()
+            );
+        }
+        Some(keyring) => {
+            let count = SledStorage::reseal(&path, keyring)
+                .with_context(|| format!("cannot seal {} again", path.display()))?;
+            let current = keyring.current().id();
+            let others: Vec<&str> = keyring
+                .keys()
+                .iter()
+                .map(|k| k.id())
+                .filter(|id| *id != current)
+                .collect();
+            println!("sealed {count} endpoints under key {current}");
+            if !others.is_empty() {
+                println!(
+                    "no stored value needs the keys {} any more: remove them from encryption_keys",
+                    others.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: DaemonConfig) -> anyhow::Result<()> {

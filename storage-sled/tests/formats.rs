@@ -1,15 +1,21 @@
-//! A data directory of format 7, written by this build and committed as
-//! `tests/fixtures/format-7.tar.gz`, reads back whole: every endpoint, event,
-//! delivery (in every state), attempt and health record, the access records (an
-//! API key, a tenant's settings, catalog entries), the tenants' endpoint counts,
-//! and every index over them. A change that moves a byte of the format breaks this test instead of the
-//! data directories in the field.
+//! The committed data directories of each format this build opens, read back
+//! whole: every endpoint, event, delivery (in every state), attempt and health
+//! record, the access records (an API key, a tenant's settings, catalog entries),
+//! the tenants' endpoint counts, and every index over them. A change that moves a
+//! byte of the format breaks these tests instead of the data directories in the
+//! field.
 //!
-//! The directory is written by `fixture` with fixed ids, times and secrets, so it
+//! - `tests/fixtures/format-8.tar.gz`: the current format, with its keyring file
+//!   (a key made for this fixture, protecting nothing else);
+//! - `tests/fixtures/format-7.tar.gz`: the format before, whose endpoint records
+//!   held their secrets and header values in the clear; opening it migrates it.
+//!
+//! A directory is written by `fixture` with fixed ids, times and secrets, so it
 //! holds the same records whenever it is made again (the sled files themselves are
-//! not byte for byte the same). To make it again, after a deliberate change of
-//! format (with a new `FORMAT_VERSION`, and a new fixture file beside this one):
-//! `cargo test -p herald-storage-sled --test format_7 -- --ignored --exact write_the_fixture`.
+//! not byte for byte the same). To make the current one again, after a deliberate
+//! change of format (with a new `FORMAT_VERSION`, and a new fixture file beside
+//! these): `cargo test -p herald-storage-sled --test formats -- --ignored --exact
+//! write_the_fixture`.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -20,6 +26,7 @@ use herald::model::{
     ApiKey, Attempt, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint,
     EndpointHealth, Event, EventTypeEntry, KeyScope, Ordering, TenantSettings,
 };
+use herald::sealing::{Keyring, SealingKey};
 use herald::signing::{Secret, SecretSet, SignatureScheme};
 use herald::storage::{
     EventFilter, InsertEvent, Outcome, PageRequest, PendingKey, PendingOrder, ReplaceEndpoint,
@@ -27,15 +34,18 @@ use herald::storage::{
 };
 use herald::time::Timestamp;
 use herald::transport::ErrorClass;
-use herald_storage_sled::{OpenError, SledStorage, FORMAT_VERSION};
+use herald_storage_sled::{OpenError, SledStorage, FORMAT_VERSION, KEYRING_FILE};
 
-/// The committed fixture: the data directory, as `format-7/` in a gzipped tar.
-fn archive() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-7.tar.gz")
+/// The committed fixture of `format`: the data directory, as `format-N/` in a
+/// gzipped tar.
+fn archive(format: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/format-{format}.tar.gz"))
 }
 
-/// The directory in the archive.
-const ARCHIVED_DIR: &str = "format-7";
+/// The directory in the archive of `format`.
+fn archived_dir(format: u32) -> String {
+    format!("format-{format}")
+}
 
 /// 2023-11-14T22:13:20Z.
 const T: u64 = 1_700_000_000_000;
@@ -581,22 +591,64 @@ async fn assert_holds(s: &dyn Storage, fixture: &Fixture) {
         .is_empty());
 }
 
-/// Unpacks the committed fixture under `into`; returns the data directory.
-fn unpack(into: &Path) -> PathBuf {
-    let file = std::fs::File::open(archive()).unwrap();
+/// Unpacks the committed fixture of `format` under `into`; returns the data
+/// directory.
+fn unpack(format: u32, into: &Path) -> PathBuf {
+    let file = std::fs::File::open(archive(format)).unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(file))
         .unpack(into)
         .unwrap();
-    into.join(ARCHIVED_DIR)
+    into.join(archived_dir(format))
+}
+
+/// The fixture's records, written now to a store that is thrown away: only the
+/// domain values are kept.
+async fn expected() -> Fixture {
+    let scratch = SledStorage::temporary().unwrap();
+    fixture(&scratch).await
+}
+
+/// The texts of the fixture that a data directory must not hold in the clear: its
+/// endpoints' secrets and header values.
+fn clear_texts(fixture: &Fixture) -> Vec<String> {
+    let mut texts = Vec::new();
+    for endpoint in &fixture.endpoints {
+        texts.push(endpoint.secrets.current.expose().to_owned());
+        texts.extend(
+            endpoint
+                .secrets
+                .previous
+                .iter()
+                .map(|s| s.expose().to_owned()),
+        );
+        texts.extend(endpoint.headers.values().cloned());
+    }
+    texts
+}
+
+/// Whether any endpoint record (`E` key) of the closed store at `dir` holds one of
+/// `texts` in the clear.
+fn endpoint_records_hold(dir: &Path, texts: &[String]) -> Vec<String> {
+    let db = sled::open(dir).unwrap();
+    let mut found = Vec::new();
+    for entry in db.scan_prefix(b"E") {
+        let (_, value) = entry.unwrap();
+        for text in texts {
+            if value.windows(text.len()).any(|w| w == text.as_bytes()) {
+                found.push(text.clone());
+            }
+        }
+    }
+    found
 }
 
 /// Writes the fixture anew (see the module docs). It checks what it wrote before
 /// packing it, and prints the sizes.
 #[tokio::test]
-#[ignore = "writes tests/fixtures/format-7.tar.gz; run by hand after a deliberate format change"]
+#[ignore = "writes tests/fixtures/format-N.tar.gz; run by hand after a deliberate format change"]
 async fn write_the_fixture() {
     let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join(ARCHIVED_DIR);
+    let dir = work.path().join(archived_dir(FORMAT_VERSION));
     {
         let s = SledStorage::open(&dir).unwrap();
         let fixture = fixture(&s).await;
@@ -604,16 +656,18 @@ async fn write_the_fixture() {
         s.flush().await.unwrap();
     }
     let raw: u64 = walk(&dir).iter().map(|f| f.metadata().unwrap().len()).sum();
-    std::fs::create_dir_all(archive().parent().unwrap()).unwrap();
-    let out = std::fs::File::create(archive()).unwrap();
+    let path = archive(FORMAT_VERSION);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let out = std::fs::File::create(&path).unwrap();
     let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
         out,
         flate2::Compression::best(),
     ));
     tar.mode(tar::HeaderMode::Deterministic);
-    tar.append_dir_all(ARCHIVED_DIR, &dir).unwrap();
+    tar.append_dir_all(archived_dir(FORMAT_VERSION), &dir)
+        .unwrap();
     tar.into_inner().unwrap().finish().unwrap();
-    let packed = std::fs::metadata(archive()).unwrap().len();
+    let packed = std::fs::metadata(&path).unwrap().len();
     println!("format {FORMAT_VERSION}: {raw} B of sled files, {packed} B packed");
 }
 
@@ -632,16 +686,44 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[tokio::test]
-async fn the_committed_format_7_directory_reads_back_whole() {
-    assert_eq!(FORMAT_VERSION, 7, "a new format needs a fixture of its own");
+async fn the_committed_format_8_directory_reads_back_whole() {
+    assert_eq!(FORMAT_VERSION, 8, "a new format needs a fixture of its own");
     let work = tempfile::tempdir().unwrap();
-    let dir = unpack(work.path());
-    let expected = {
-        // The same records, written now to a store that is thrown away: only the
-        // domain values are kept.
-        let scratch = SledStorage::temporary().unwrap();
-        fixture(&scratch).await
-    };
+    let dir = unpack(8, work.path());
+    let expected = expected().await;
+    assert!(
+        dir.join(KEYRING_FILE).exists(),
+        "the fixture keeps its keyring"
+    );
+    {
+        let s = SledStorage::open(&dir).unwrap();
+        assert_holds(&s, &expected).await;
+    }
+    assert_eq!(
+        endpoint_records_hold(&dir, &clear_texts(&expected)),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn the_committed_format_7_directory_is_sealed_on_open_and_reads_back_whole() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = unpack(7, work.path());
+    let expected = expected().await;
+    let texts = clear_texts(&expected);
+    assert!(
+        !endpoint_records_hold(&dir, &texts).is_empty(),
+        "format 7 held them in the clear"
+    );
+    {
+        let s = SledStorage::open(&dir).unwrap();
+        assert_holds(&s, &expected).await;
+    }
+    assert_eq!(endpoint_records_hold(&dir, &texts), Vec::<String>::new());
+    // It is format 8 now, and reads back whole again.
+    let db = sled::open(&dir).unwrap();
+    assert_eq!(db.get(b"V").unwrap().unwrap().as_ref(), 8u32.to_be_bytes());
+    drop(db);
     let s = SledStorage::open(&dir).unwrap();
     assert_holds(&s, &expected).await;
 }
@@ -649,7 +731,7 @@ async fn the_committed_format_7_directory_reads_back_whole() {
 #[test]
 fn the_committed_directory_with_another_version_is_incompatible() {
     let work = tempfile::tempdir().unwrap();
-    let dir = unpack(work.path());
+    let dir = unpack(FORMAT_VERSION, work.path());
     {
         let db = sled::open(&dir).unwrap();
         db.insert(b"V", &(FORMAT_VERSION + 1).to_be_bytes())
@@ -665,4 +747,66 @@ fn the_committed_directory_with_another_version_is_incompatible() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_wrong_or_missing_key_stops_the_open() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = unpack(FORMAT_VERSION, work.path());
+    let keyring =
+        Keyring::parse(&std::fs::read_to_string(dir.join(KEYRING_FILE)).unwrap()).unwrap();
+    let id = keyring.current().id().to_owned();
+    // Another key under the same id.
+    let impostor = Keyring::parse(&format!("{id}:{}", "A".repeat(43) + "=")).unwrap();
+    match SledStorage::open_with_keyring(&dir, impostor) {
+        Err(e @ OpenError::WrongKey { .. }) => {
+            assert!(e.to_string().contains("wrong encryption key"), "{e}");
+            assert!(e.to_string().contains(&id), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A keyring without the store's key.
+    match SledStorage::open_with_keyring(&dir, Keyring::generate()) {
+        Err(OpenError::MissingKey { id: missing, .. }) => assert_eq!(missing, id),
+        other => panic!("{other:?}"),
+    }
+    // A keyring file that does not parse names the file, never a key.
+    std::fs::write(dir.join(KEYRING_FILE), "k1:not-base64\n").unwrap();
+    match SledStorage::open(&dir) {
+        Err(e @ OpenError::Keyring { .. }) => {
+            assert!(e.to_string().contains(KEYRING_FILE), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rotating_the_keyring_file_seals_everything_under_the_new_key_alone() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = unpack(FORMAT_VERSION, work.path());
+    let old = Keyring::parse(&std::fs::read_to_string(dir.join(KEYRING_FILE)).unwrap()).unwrap();
+    let (new_id, resealed) = SledStorage::rotate_keyring_file(&dir).unwrap();
+    let expected = expected().await;
+    assert_eq!(resealed, expected.endpoints.len());
+    let now = Keyring::parse(&std::fs::read_to_string(dir.join(KEYRING_FILE)).unwrap()).unwrap();
+    assert_eq!(now.keys().len(), 1);
+    assert_eq!(now.current().id(), new_id);
+    assert_ne!(new_id, old.current().id());
+    {
+        let s = SledStorage::open(&dir).unwrap();
+        assert_holds(&s, &expected).await;
+    }
+    // The old key alone no longer opens it.
+    match SledStorage::open_with_keyring(&dir, old) {
+        Err(OpenError::MissingKey { id, .. }) => assert_eq!(id, new_id),
+        other => panic!("{other:?}"),
+    }
+    // Resealing under a configured keyring that keeps the current key as a second one.
+    let configured = now.clone().with_current(SealingKey::generate());
+    assert_eq!(
+        SledStorage::reseal(&dir, &configured).unwrap(),
+        expected.endpoints.len()
+    );
+    let s = SledStorage::open_with_keyring(&dir, configured.retain(|_| false)).unwrap();
+    assert_holds(&s, &expected).await;
 }
