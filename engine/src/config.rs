@@ -75,6 +75,10 @@ pub struct EngineConfig {
     /// Pending deliveries an endpoint actor keeps in memory; the rest wait in storage
     /// and are loaded as the queue drains (bounds memory when receivers are down).
     pub queue_capacity: usize,
+    /// Bytes all endpoint actors together hold in waiting deliveries and their
+    /// event bodies (estimated); past it, each keeps a few and the rest wait in
+    /// storage. Bounds memory when many receivers are down at once.
+    pub queue_memory: usize,
     /// Publishes allowed between match and durable write at once; further publishes
     /// wait (back-pressure instead of unbounded memory).
     pub max_publishes_in_flight: usize,
@@ -102,6 +106,7 @@ impl Default for EngineConfig {
             delivery: DeliveryDefaults::default(),
             destinations: DestinationPolicy::default(),
             queue_capacity: 10_000,
+            queue_memory: 256 * 1024 * 1024,
             max_publishes_in_flight: 4096,
             sweep_interval: Duration::from_secs(30),
             purge_interval: Duration::from_secs(3600),

@@ -55,6 +55,15 @@ pub struct RotatedSecret {
     pub previous_valid_until: Timestamp,
 }
 
+/// What the endpoint actors' queues hold against the `queue_memory` budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueMemory {
+    /// Bytes held now (an estimate of the waiting deliveries and their bodies).
+    pub used: usize,
+    /// `EngineConfig::queue_memory`.
+    pub limit: usize,
+}
+
 /// The engine: a cheap-to-clone handle on the actors, storage and transport.
 #[derive(Clone)]
 pub struct Engine {
@@ -765,6 +774,17 @@ impl Engine {
     /// listener that falls more than 1024 events behind loses the oldest.
     pub fn subscribe(&self) -> broadcast::Receiver<OperationalEvent> {
         self.shared().notifier.subscribe()
+    }
+
+    /// What the endpoint actors' queues hold now, against the `queue_memory`
+    /// budget. Past the budget each running actor keeps a few waiting deliveries,
+    /// so `used` may pass `limit` by that much.
+    pub fn queue_memory(&self) -> QueueMemory {
+        let budget = &self.shared().queue_memory;
+        QueueMemory {
+            used: budget.used(),
+            limit: budget.limit(),
+        }
     }
 
     /// Whether the actors run and make progress: the engine has not given up, the

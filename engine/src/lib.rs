@@ -59,6 +59,7 @@ mod event_cache;
 pub mod filter;
 pub mod ids;
 pub mod keys;
+mod memory_budget;
 pub mod metrics;
 pub mod model;
 pub mod notices;
@@ -82,7 +83,7 @@ pub mod views;
 
 pub use config::{DeliveryDefaults, EffectivePolicy, EngineConfig};
 pub use destination::DestinationPolicy;
-pub use engine::{page_limit, CreatedEndpoint, Engine, Published, RotatedSecret};
+pub use engine::{page_limit, CreatedEndpoint, Engine, Published, QueueMemory, RotatedSecret};
 pub use error::{Error, Invalid, StorageError};
 pub use ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 pub use keys::{CreatedKey, NewKey};

@@ -23,6 +23,9 @@ pub const NOT_SENT: &str = "herald_deliveries_not_sent_total";
 pub const ENDPOINTS_DISABLED: &str = "herald_endpoints_disabled_total";
 /// Gauge: endpoints whose breaker is open.
 pub const BREAKER_OPEN: &str = "herald_breaker_open";
+/// Gauge, bytes: what the endpoint actors' queues hold, against the engine's
+/// `queue_memory` budget (an estimate: entries and event bodies).
+pub const QUEUE_MEMORY: &str = "herald_queue_memory_bytes";
 
 /// Records one event published.
 pub(crate) fn event_published() {
@@ -58,6 +61,11 @@ pub(crate) fn pending_changed(delta: f64) {
     } else if delta < 0.0 {
         metrics::gauge!(PENDING_DELIVERIES).decrement(-delta);
     }
+}
+
+/// Sets the queue memory gauge.
+pub(crate) fn queue_memory(bytes: usize) {
+    metrics::gauge!(QUEUE_MEMORY).set(bytes as f64);
 }
 
 /// Records an automatic disable.

@@ -27,6 +27,12 @@
 //! budget for all of them (`MAX_HELD_BYTES`); past it, or for a delivery a load
 //! found, its attempt reads the event from the cache or storage. This bounds an
 //! actor's memory when its receiver is down, whatever the payload size.
+//!
+//! Every waiting delivery, and the body it holds, is also charged to the engine's
+//! `MemoryBudget`, shared by all queues. Past it a queue keeps `MIN_HELD` waiting
+//! deliveries and sends the rest back to storage exactly as past its capacity (the
+//! frontier drops), so all actors together hold about the budget, plus `MIN_HELD`
+//! per running actor so that each endpoint always makes progress.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +40,7 @@ use std::sync::Arc;
 use foldhash::HashMap;
 
 use crate::ids::DeliveryId;
+use crate::memory_budget::MemoryBudget;
 use crate::model::Delivery;
 use crate::request::PreparedEvent;
 use crate::storage::{PendingKey, PendingOrder};
@@ -42,6 +49,13 @@ use crate::time::Timestamp;
 /// Most body bytes one queue holds in prepared events (a body shared by several
 /// deliveries counts once per delivery).
 pub(crate) const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
+
+/// Waiting deliveries a queue keeps whatever the memory budget says.
+pub(crate) const MIN_HELD: usize = 32;
+
+/// What a waiting delivery is charged to the budget besides its body: an estimate of
+/// its entry (the delivery with its ids, its key in the waiting map and its place).
+pub(crate) const ENTRY_BYTES: usize = 512;
 
 /// What the queue says when asked for work.
 #[derive(Debug, Clone)]
@@ -92,6 +106,13 @@ struct Waiting {
     event: Option<Arc<PreparedEvent>>,
 }
 
+impl Waiting {
+    /// What it is charged to the memory budget.
+    fn cost(&self) -> usize {
+        ENTRY_BYTES + self.event.as_ref().map_or(0, |event| event.body.len())
+    }
+}
+
 /// The pending deliveries one endpoint actor holds.
 #[derive(Debug)]
 pub(crate) struct PendingQueue {
@@ -109,11 +130,22 @@ pub(crate) struct PendingQueue {
     frontier: Option<PendingKey>,
     /// The last id a load covered: hand-offs up to it are dropped.
     seen_through: Option<DeliveryId>,
+    /// The engine's budget for what all queues hold.
+    budget: Arc<MemoryBudget>,
+    /// What this queue's waiting deliveries are charged to it.
+    charged: usize,
+}
+
+impl Drop for PendingQueue {
+    fn drop(&mut self) {
+        self.budget.release(self.charged);
+    }
 }
 
 impl PendingQueue {
-    /// An empty queue taking deliveries in `order`, holding at most `capacity`.
-    pub(crate) fn new(order: PendingOrder, capacity: usize) -> Self {
+    /// An empty queue taking deliveries in `order`, holding at most `capacity`, and
+    /// charging what it holds to `budget`.
+    pub(crate) fn new(order: PendingOrder, capacity: usize, budget: Arc<MemoryBudget>) -> Self {
         Self {
             order,
             waiting: BTreeMap::new(),
@@ -123,6 +155,8 @@ impl PendingQueue {
             capacity: capacity.max(1),
             frontier: None,
             seen_through: None,
+            budget,
+            charged: 0,
         }
     }
 
@@ -195,21 +229,34 @@ impl PendingQueue {
         {
             return Offered::Beyond;
         }
-        let event = event.filter(|event| self.held_bytes + event.body.len() <= MAX_HELD_BYTES);
-        if let Some(event) = &event {
-            self.held_bytes += event.body.len();
-        }
+        let event = event.filter(|event| {
+            let bytes = event.body.len();
+            self.held_bytes + bytes <= MAX_HELD_BYTES && bytes + ENTRY_BYTES <= self.budget.room()
+        });
         self.places
             .insert(delivery.id.clone(), Place::Waiting(key.clone()));
-        self.waiting
-            .insert(key.clone(), Waiting { delivery, event });
-        if self.len() > self.capacity {
+        self.insert_waiting(key.clone(), Waiting { delivery, event });
+        while !self.waiting.is_empty()
+            && (self.len() > self.capacity || (self.budget.over() && self.waiting.len() > MIN_HELD))
+        {
             self.evict_last();
-            if !self.waiting.contains_key(&key) {
-                return Offered::Beyond;
-            }
         }
-        Offered::Held
+        if self.waiting.contains_key(&key) {
+            Offered::Held
+        } else {
+            Offered::Beyond
+        }
+    }
+
+    /// Puts an entry in the waiting map, charging it.
+    fn insert_waiting(&mut self, key: PendingKey, entry: Waiting) {
+        if let Some(event) = &entry.event {
+            self.held_bytes += event.body.len();
+        }
+        let cost = entry.cost();
+        self.charged += cost;
+        self.budget.charge(cost);
+        self.waiting.insert(key, entry);
     }
 
     /// Takes a waiting entry out, giving back its event's bytes.
@@ -219,10 +266,14 @@ impl PendingQueue {
         Some(entry)
     }
 
+    /// Gives back what a waiting entry that left the map was charged.
     fn release(&mut self, entry: &Waiting) {
         if let Some(event) = &entry.event {
             self.held_bytes = self.held_bytes.saturating_sub(event.body.len());
         }
+        let cost = entry.cost();
+        self.charged -= cost;
+        self.budget.release(cost);
     }
 
     /// Sends the largest waiting key back to storage and lowers the frontier to it.
@@ -310,13 +361,25 @@ impl PendingQueue {
                     .is_some_and(|frontier| &key >= frontier)
                 {
                     self.places.insert(id.clone(), Place::Settling);
+                } else if self.budget.over() && self.waiting.len() >= MIN_HELD {
+                    // No room: it waits in storage once its record is in, and what
+                    // waits after it goes back there too.
+                    self.places.insert(id.clone(), Place::Settling);
+                    while self
+                        .waiting
+                        .last_key_value()
+                        .is_some_and(|(last, _)| last >= &key)
+                    {
+                        self.evict_last();
+                    }
+                    self.lower_frontier(key);
                 } else {
                     self.places.insert(id.clone(), Place::Waiting(key.clone()));
                     let entry = Waiting {
                         delivery,
                         event: None,
                     };
-                    self.waiting.insert(key, entry);
+                    self.insert_waiting(key, entry);
                 }
             }
             AfterAttempt::Settle => {
@@ -344,12 +407,16 @@ impl PendingQueue {
 
     /// Whether storage may hold deliveries the queue lacks and it has room for them.
     pub(crate) fn wants_refill(&self) -> bool {
-        self.frontier.is_some() && self.len() <= self.capacity / 2
+        self.frontier.is_some() && self.len() <= self.capacity / 2 && self.room() > 0
     }
 
-    /// How many more deliveries fit.
+    /// How many more deliveries fit: by the capacity, and by the memory budget
+    /// (though always up to `MIN_HELD` waiting).
     pub(crate) fn room(&self) -> usize {
-        self.capacity.saturating_sub(self.len())
+        let by_count = self.capacity.saturating_sub(self.len());
+        let by_budget =
+            (self.budget.room() / ENTRY_BYTES).max(MIN_HELD.saturating_sub(self.waiting.len()));
+        by_count.min(by_budget)
     }
 
     /// Takes what a load read from storage, from `from` (the start when `None`), at
@@ -393,6 +460,8 @@ impl PendingQueue {
     pub(crate) fn drain_waiting(&mut self) {
         self.frontier = None;
         self.held_bytes = 0;
+        self.budget.release(self.charged);
+        self.charged = 0;
         for key in std::mem::take(&mut self.waiting).into_keys() {
             self.places.remove(&key.id);
         }
@@ -423,6 +492,10 @@ fn lowest_id() -> DeliveryId {
 mod tests {
     use super::*;
     use crate::ids::{EndpointId, EventId, TenantId};
+
+    fn unbounded() -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget::new(usize::MAX))
+    }
 
     fn delivery(due: u64) -> Delivery {
         Delivery::new(
@@ -465,7 +538,7 @@ mod tests {
 
     #[test]
     fn unordered_respects_max_in_flight_and_due_times() {
-        let mut queue = PendingQueue::new(PendingOrder::Due, 100);
+        let mut queue = PendingQueue::new(PendingOrder::Due, 100, unbounded());
         let a = delivery(0);
         let b = delivery(0);
         let c = delivery(50);
@@ -485,7 +558,7 @@ mod tests {
 
     #[test]
     fn fifo_head_blocks_until_it_leaves() {
-        let mut queue = PendingQueue::new(PendingOrder::Publish, 100);
+        let mut queue = PendingQueue::new(PendingOrder::Publish, 100, unbounded());
         let a = delivery(0);
         let b = delivery(0);
         queue.offer(a.clone());
@@ -502,7 +575,7 @@ mod tests {
 
     #[test]
     fn past_capacity_the_latest_due_go_back_to_storage() {
-        let mut queue = PendingQueue::new(PendingOrder::Due, 2);
+        let mut queue = PendingQueue::new(PendingOrder::Due, 2, unbounded());
         let late = delivery(500);
         let later = delivery(900);
         assert_eq!(queue.offer(later.clone()), Offered::Held);
@@ -531,7 +604,7 @@ mod tests {
 
     #[test]
     fn a_retry_beyond_the_frontier_settles_and_is_read_back_later() {
-        let mut queue = PendingQueue::new(PendingOrder::Due, 2);
+        let mut queue = PendingQueue::new(PendingOrder::Due, 2, unbounded());
         let a = delivery(0);
         let b = delivery(0);
         let c = delivery(0);
@@ -549,7 +622,7 @@ mod tests {
 
     #[test]
     fn a_load_takes_only_what_it_covers_and_drops_covered_hand_offs() {
-        let mut queue = PendingQueue::new(PendingOrder::Publish, 100);
+        let mut queue = PendingQueue::new(PendingOrder::Publish, 100, unbounded());
         let ds: Vec<Delivery> = (0..4).map(|_| delivery(0)).collect();
         // The load read all four, but only the first two publishes were stored
         // when it began: the last two come by hand-off.
@@ -570,7 +643,7 @@ mod tests {
 
     #[test]
     fn a_short_read_leaves_the_frontier_where_it_stopped() {
-        let mut queue = PendingQueue::new(PendingOrder::Publish, 10);
+        let mut queue = PendingQueue::new(PendingOrder::Publish, 10, unbounded());
         let ds: Vec<Delivery> = (0..6).map(|_| delivery(0)).collect();
         let through = Some(ds[5].id.clone());
         queue.loaded(None, ds[..3].to_vec(), 3, through.clone());
@@ -585,7 +658,7 @@ mod tests {
 
     #[test]
     fn an_adopted_attempt_is_in_flight_wherever_it_was() {
-        let mut queue = PendingQueue::new(PendingOrder::Due, 10);
+        let mut queue = PendingQueue::new(PendingOrder::Due, 10, unbounded());
         let a = delivery(0);
         queue.offer(a.clone());
         queue.adopt(&a);

@@ -159,6 +159,7 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("operational_webhook_secret", EnvKind::Text),
     ("shutdown_grace", EnvKind::Text),
     ("encryption_keys", EnvKind::List),
+    ("queue_memory_mb", EnvKind::Number),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -167,6 +168,8 @@ enum EnvKind {
     Bool,
     /// Comma-separated.
     List,
+    /// A whole number.
+    Number,
 }
 
 impl DaemonConfig {
@@ -266,6 +269,13 @@ fn env_value(
                 format!("{name} must be true or false, not `{value}`"),
             )),
         },
+        EnvKind::Number => value
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| {
+                ConfigError::new(key, format!("{name} must be a whole number, not `{value}`"))
+            }),
         EnvKind::List => Ok(toml::Value::Array(
             value
                 .split(',')
@@ -326,6 +336,7 @@ struct RawConfig {
     operational_webhook_secret: String,
     shutdown_grace: String,
     encryption_keys: Vec<String>,
+    queue_memory_mb: u64,
     delivery: RawDelivery,
     profiles: std::collections::BTreeMap<String, crate::profiles_config::RawProfile>,
     tenants: crate::tenants_config::RawTenants,
@@ -349,6 +360,7 @@ impl Default for RawConfig {
             operational_webhook_secret: String::new(),
             shutdown_grace: "10s".into(),
             encryption_keys: Vec::new(),
+            queue_memory_mb: 256,
             delivery: RawDelivery::default(),
             profiles: std::collections::BTreeMap::new(),
             tenants: crate::tenants_config::RawTenants::default(),
@@ -543,6 +555,13 @@ impl RawConfig {
         };
         let shutdown_grace = duration("shutdown_grace", &self.shutdown_grace)?;
         let encryption_keys = encryption_keys(&self.encryption_keys)?;
+        if !(1..=1 << 20).contains(&self.queue_memory_mb) {
+            return Err(ConfigError::new(
+                "queue_memory_mb",
+                "must be from 1 to 1048576 (MiB)",
+            ));
+        }
+        let queue_memory = usize::try_from(self.queue_memory_mb << 20).unwrap_or(usize::MAX);
         let profiles = crate::profiles_config::profiles(self.profiles)?;
         let engine = EngineConfig {
             delivery: self.delivery.validate()?,
@@ -553,6 +572,7 @@ impl RawConfig {
                 .as_ref()
                 .map(|_| herald::TenantId::parse(OPERATOR_TENANT).expect("a valid tenant name")),
             profiles,
+            queue_memory,
             ..EngineConfig::default()
         };
         Ok(DaemonConfig {
@@ -721,6 +741,10 @@ mod tests {
             ),
             ("", &[("HERALD_ALLOW_HTTP", "maybe")], "allow_http"),
             ("allow_http = \"yes\"\n", &[], "allow_http"),
+            ("queue_memory_mb = 0\n", &[], "queue_memory_mb"),
+            ("queue_memory_mb = \"lots\"\n", &[], "queue_memory_mb"),
+            ("", &[("HERALD_QUEUE_MEMORY_MB", "lots")], "queue_memory_mb"),
+            ("encryption_keys = [\"k1\"]\n", &[], "encryption_keys[0]"),
             ("listen = \n", &[], "listen"),
         ];
         for (text, env, key) in cases {

@@ -167,7 +167,11 @@ impl EndpointState {
         Self {
             endpoint_id,
             endpoint: None,
-            queue: PendingQueue::new(settings.order(), shared.config.queue_capacity),
+            queue: PendingQueue::new(
+                settings.order(),
+                shared.config.queue_capacity,
+                Arc::clone(&shared.queue_memory),
+            ),
             breaker: Breaker::new(settings.breaker),
             settings,
             shown_breaker: None,
@@ -266,10 +270,13 @@ impl EndpointState {
         self.wake = Some((at, handle));
     }
 
-    fn sync_gauge(&mut self) {
+    fn sync_gauge(&mut self, shared: &Shared) {
         let now = self.queue.len();
-        metrics::pending_changed(now as f64 - self.gauge as f64);
-        self.gauge = now;
+        if now != self.gauge {
+            metrics::pending_changed(now as f64 - self.gauge as f64);
+            metrics::queue_memory(shared.queue_memory.used());
+            self.gauge = now;
+        }
     }
 
     /// Reads pending deliveries from `from` (the start when `None`), at most `limit`,
@@ -525,7 +532,7 @@ impl EndpointState {
         if let Some(until) = self.records.paused_until(shared.clock.now()) {
             self.wake_at(shared, myself, until);
         }
-        self.sync_gauge();
+        self.sync_gauge(shared);
         if self.finish_retiring(shared).await? {
             self.leave(shared, myself, "retired");
         } else {
@@ -545,7 +552,7 @@ impl EndpointState {
             return Ok(false);
         }
         self.queue.drain_waiting();
-        self.sync_gauge();
+        self.sync_gauge(shared);
         retire_in_storage(shared, &self.endpoint_id, disable, &self.health).await?;
         Ok(true)
     }

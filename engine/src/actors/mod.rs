@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) events: EventCache,
     /// API keys found by their token's hash.
     pub(crate) keys: crate::keys::KeyCache,
+    /// What all endpoint actors' queues hold, against `EngineConfig::queue_memory`.
+    pub(crate) queue_memory: Arc<crate::memory_budget::MemoryBudget>,
 }
 
 impl Shared {
@@ -105,6 +107,7 @@ impl Shared {
     ) -> Self {
         let clock = Clock::new();
         let slots = config.max_publishes_in_flight.max(1);
+        let queue_memory = Arc::new(crate::memory_budget::MemoryBudget::new(config.queue_memory));
         Self {
             profiles,
             tenants,
@@ -125,6 +128,7 @@ impl Shared {
             breakers: Mutex::new(HashMap::new()),
             events: EventCache::new(EVENT_CACHE_BYTES),
             keys: crate::keys::KeyCache::default(),
+            queue_memory,
         }
     }
 
