@@ -79,6 +79,10 @@ pub struct EngineConfig {
     /// event bodies (estimated); past it, each keeps a few and the rest wait in
     /// storage. Bounds memory when many receivers are down at once.
     pub queue_memory: usize,
+    /// Attempts in flight at once, all endpoints together, shared fairly between
+    /// tenants (one tenant may hold at most `max / (tenants active + 1)`): bounds the
+    /// sockets and descriptors that receivers which never answer can hold.
+    pub max_attempts_in_flight: usize,
     /// Publishes allowed between match and durable write at once; further publishes
     /// wait (back-pressure instead of unbounded memory).
     pub max_publishes_in_flight: usize,
@@ -107,6 +111,7 @@ impl Default for EngineConfig {
             destinations: DestinationPolicy::default(),
             queue_capacity: 10_000,
             queue_memory: 256 * 1024 * 1024,
+            max_attempts_in_flight: 1024,
             max_publishes_in_flight: 4096,
             sweep_interval: Duration::from_secs(30),
             purge_interval: Duration::from_secs(3600),

@@ -56,6 +56,7 @@ pub mod disable;
 pub mod engine;
 pub mod error;
 mod event_cache;
+mod fair_share;
 pub mod filter;
 pub mod ids;
 pub mod keys;

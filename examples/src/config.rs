@@ -160,6 +160,7 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("shutdown_grace", EnvKind::Text),
     ("encryption_keys", EnvKind::List),
     ("queue_memory_mb", EnvKind::Number),
+    ("max_attempts_in_flight", EnvKind::Number),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -337,6 +338,7 @@ struct RawConfig {
     shutdown_grace: String,
     encryption_keys: Vec<String>,
     queue_memory_mb: u64,
+    max_attempts_in_flight: u64,
     delivery: RawDelivery,
     profiles: std::collections::BTreeMap<String, crate::profiles_config::RawProfile>,
     tenants: crate::tenants_config::RawTenants,
@@ -361,6 +363,7 @@ impl Default for RawConfig {
             shutdown_grace: "10s".into(),
             encryption_keys: Vec::new(),
             queue_memory_mb: 256,
+            max_attempts_in_flight: 1024,
             delivery: RawDelivery::default(),
             profiles: std::collections::BTreeMap::new(),
             tenants: crate::tenants_config::RawTenants::default(),
@@ -562,6 +565,14 @@ impl RawConfig {
             ));
         }
         let queue_memory = usize::try_from(self.queue_memory_mb << 20).unwrap_or(usize::MAX);
+        if !(2..=1_000_000).contains(&self.max_attempts_in_flight) {
+            return Err(ConfigError::new(
+                "max_attempts_in_flight",
+                "must be from 2 to 1000000",
+            ));
+        }
+        let max_attempts_in_flight =
+            usize::try_from(self.max_attempts_in_flight).unwrap_or(usize::MAX);
         let profiles = crate::profiles_config::profiles(self.profiles)?;
         let engine = EngineConfig {
             delivery: self.delivery.validate()?,
@@ -573,6 +584,7 @@ impl RawConfig {
                 .map(|_| herald::TenantId::parse(OPERATOR_TENANT).expect("a valid tenant name")),
             profiles,
             queue_memory,
+            max_attempts_in_flight,
             ..EngineConfig::default()
         };
         Ok(DaemonConfig {
@@ -742,6 +754,11 @@ mod tests {
             ("", &[("HERALD_ALLOW_HTTP", "maybe")], "allow_http"),
             ("allow_http = \"yes\"\n", &[], "allow_http"),
             ("queue_memory_mb = 0\n", &[], "queue_memory_mb"),
+            (
+                "max_attempts_in_flight = 1\n",
+                &[],
+                "max_attempts_in_flight",
+            ),
             ("queue_memory_mb = \"lots\"\n", &[], "queue_memory_mb"),
             ("", &[("HERALD_QUEUE_MEMORY_MB", "lots")], "queue_memory_mb"),
             ("encryption_keys = [\"k1\"]\n", &[], "encryption_keys[0]"),

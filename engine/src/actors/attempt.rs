@@ -123,6 +123,9 @@ pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob, actor: ActorRef<En
             event,
             ticket,
         } = job;
+        // The engine-wide cap, shared between tenants: taken before the clock is
+        // read, so a wait for it does not age the request's signature.
+        let _slot = shared.attempt_slots.acquire(&delivery.tenant).await;
         let started_at = shared.clock.now();
         let result = match find_event(&shared, &delivery, event).await {
             Err(not_sent) => Attempted::NotSent(not_sent),

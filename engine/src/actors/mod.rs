@@ -92,6 +92,8 @@ pub(crate) struct Shared {
     pub(crate) keys: crate::keys::KeyCache,
     /// What all endpoint actors' queues hold, against `EngineConfig::queue_memory`.
     pub(crate) queue_memory: Arc<crate::memory_budget::MemoryBudget>,
+    /// Attempts in flight, against `EngineConfig::max_attempts_in_flight`.
+    pub(crate) attempt_slots: Arc<crate::fair_share::FairShare>,
 }
 
 impl Shared {
@@ -108,6 +110,7 @@ impl Shared {
         let clock = Clock::new();
         let slots = config.max_publishes_in_flight.max(1);
         let queue_memory = Arc::new(crate::memory_budget::MemoryBudget::new(config.queue_memory));
+        let config_attempts = config.max_attempts_in_flight;
         Self {
             profiles,
             tenants,
@@ -129,6 +132,7 @@ impl Shared {
             events: EventCache::new(EVENT_CACHE_BYTES),
             keys: crate::keys::KeyCache::default(),
             queue_memory,
+            attempt_slots: crate::fair_share::FairShare::new(config_attempts),
         }
     }
 
