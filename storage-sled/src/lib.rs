@@ -150,6 +150,11 @@ pub const FORMAT_VERSION: u32 = 8;
 /// in place; nothing else changed).
 pub const MIGRATES_FORMAT: u32 = 7;
 
+/// The most sled keeps of the tree in memory (sled's own default is 1 GiB): the
+/// working set of delivery is recent keys, and a backlog of millions of deliveries
+/// must not grow the process by a gigabyte of cache.
+pub const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// How long `SledStorage::open` waits for a locked directory to be released
 /// before it reports `OpenError::Locked`.
 pub const LOCK_WAIT: Duration = Duration::from_secs(2);
@@ -291,7 +296,7 @@ impl SledStorage {
     fn open_with(path: &Path, keyring: Keyring, durability: Durability) -> Result<Self, OpenError> {
         let path = path.to_path_buf();
         permissions::prepare(&path).map_err(|e| unreadable(&path, e))?;
-        let config = sled::Config::new().path(&path);
+        let config = sled::Config::new().path(&path).cache_capacity(CACHE_BYTES);
         Self::with_config(&config, path, keyring, durability)
     }
 

@@ -732,7 +732,9 @@ impl Actor for EndpointActor {
         state.adopt(shared, endpoint);
         state.show_breaker(shared);
         if state.phase == Phase::Running {
-            let limit = shared.config.queue_capacity.min(FIRST_PAGE);
+            // No more than the queue may hold: with the memory budget spent by other
+            // actors, a few; the rest is read as room frees.
+            let limit = FIRST_PAGE.min(state.queue.room()).max(1);
             state.load(shared, None, limit).await?;
         }
         for orphan in orphans {
