@@ -155,6 +155,9 @@ pub const MIGRATES_FORMAT: u32 = 7;
 /// must not grow the process by a gigabyte of cache.
 pub const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Reads at once on tokio's blocking pool.
+const READERS: usize = 16;
+
 /// How long `SledStorage::open` waits for a locked directory to be released
 /// before it reports `OpenError::Locked`.
 pub const LOCK_WAIT: Duration = Duration::from_secs(2);
@@ -239,6 +242,8 @@ struct Store {
     tree: Tree,
     /// Seals and opens endpoint secrets and header values (`endpoint_record`).
     keyring: Arc<Keyring>,
+    /// Reads running on the blocking pool (see `read`).
+    readers: Arc<tokio::sync::Semaphore>,
     /// The database, kept open for the storage's life.
     _db: sled::Db,
 }
@@ -322,6 +327,7 @@ impl SledStorage {
                 writer,
                 tree,
                 keyring: Arc::new(keyring),
+                readers: Arc::new(tokio::sync::Semaphore::new(READERS)),
                 _db: db,
             }),
         })
@@ -401,8 +407,19 @@ impl SledStorage {
         F: FnOnce(&Store) -> StorageResult<R> + Send + 'static,
         R: Send + 'static,
     {
+        // At most `READERS` reads on the pool at once: each blocking thread keeps
+        // its own stack and allocator heap, and hundreds of attempts reading at
+        // once would otherwise start hundreds of threads.
+        let Ok(reader) = Arc::clone(&self.store.readers).acquire_owned().await else {
+            return Err(StorageError::Closed);
+        };
         let store = Arc::clone(&self.store);
-        match tokio::task::spawn_blocking(move || op(&store)).await {
+        match tokio::task::spawn_blocking(move || {
+            let _reader = reader;
+            op(&store)
+        })
+        .await
+        {
             Ok(outcome) => outcome,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             // The runtime is shutting down.
