@@ -419,6 +419,30 @@ fn optional(text: String) -> Option<String> {
     (!text.trim().is_empty()).then_some(text)
 }
 
+/// The shortest admin token accepted, in characters: 32 random hex digits are 128
+/// bits, out of reach of guessing; a generated token has 64.
+pub const MIN_API_TOKEN_CHARS: usize = 32;
+
+/// The admin token as compared: without surrounding whitespace (a presented token is
+/// trimmed the same way), and at least `MIN_API_TOKEN_CHARS` long.
+///
+/// # Errors
+/// A `ConfigError` naming `api_token` when it is shorter.
+pub fn api_token(text: &str) -> Result<Sensitive, ConfigError> {
+    let token = text.trim();
+    let length = token.chars().count();
+    if length < MIN_API_TOKEN_CHARS {
+        return Err(ConfigError::new(
+            "api_token",
+            format!(
+                "must be at least {MIN_API_TOKEN_CHARS} characters (this one has {length}); \
+                 leave it empty to have one generated"
+            ),
+        ));
+    }
+    Ok(Sensitive::new(token))
+}
+
 /// The CIDR ranges of list `key`; an error names the item (`key[i]`).
 fn cidrs(key: &str, texts: &[String]) -> Result<Vec<IpNet>, ConfigError> {
     texts
@@ -586,8 +610,10 @@ impl RawConfig {
             listen,
             data_dir: PathBuf::from(self.data_dir),
             storage,
-            api_token: optional(self.api_token).map(Sensitive),
-            metrics_token: optional(self.metrics_token).map(Sensitive),
+            api_token: optional(self.api_token)
+                .map(|token| api_token(&token))
+                .transpose()?,
+            metrics_token: optional(self.metrics_token).map(|t| Sensitive::new(t.trim())),
             tls,
             operational_webhook,
             shutdown_grace,
@@ -665,7 +691,7 @@ mod tests {
             ("HERALD_LISTEN", "127.0.0.1:9999"),
             ("HERALD_ALLOW_HTTP", "true"),
             ("HERALD_DESTINATION_ALLOWLIST", "10.0.0.0/8, 192.168.0.0/16"),
-            ("HERALD_API_TOKEN", "t0ken"),
+            ("HERALD_API_TOKEN", "  0123456789abcdef0123456789abcdef\n"),
             ("HERALD_DESTINATION_DENYLIST", "127.0.0.0/8, ::1/128"),
             ("HERALD_DESTINATION_ALLOWED_PORTS", "443, 8443"),
             ("HERALD_SOMETHING_ELSE", "ignored"),
@@ -676,7 +702,11 @@ mod tests {
         assert_eq!(config.storage, StorageKind::Memory);
         assert!(config.engine.destinations.allow_http);
         assert_eq!(config.engine.destinations.allowlist.len(), 2);
-        assert_eq!(config.api_token.map(|t| t.0), Some("t0ken".to_owned()));
+        assert_eq!(
+            config.api_token.map(|t| t.0),
+            Some("0123456789abcdef0123456789abcdef".to_owned()),
+            "trimmed"
+        );
         assert_eq!(config.engine.destinations.deny.len(), 2);
         assert_eq!(config.engine.destinations.allowed_ports, vec![443, 8443]);
     }
@@ -701,6 +731,23 @@ mod tests {
         let none = DaemonConfig::load(&Overrides::default(), Vec::new()).expect("defaults");
         assert!(none.engine.destinations.deny.is_empty());
         assert!(none.engine.destinations.allowed_ports.is_empty(), "any port");
+    }
+
+    #[test]
+    fn an_api_token_shorter_than_32_characters_is_refused() {
+        let short = "0123456789abcdef0123456789abcde"; // 31
+        for (text, env) in [
+            (format!("api_token = \"{short}\"\n"), vec![]),
+            (String::new(), vec![("HERALD_API_TOKEN", short)]),
+            // Whitespace does not count.
+            (format!("api_token = \"  {short}  \"\n"), vec![]),
+        ] {
+            let error = load_text(&text, &env).expect_err("short");
+            assert_eq!(error.key, "api_token", "{error}");
+            assert!(error.message.contains("32"), "{error}");
+        }
+        let long = format!("api_token = \"{short}f\"\n");
+        assert!(load_text(&long, &[]).is_ok());
     }
 
     #[test]
@@ -768,6 +815,7 @@ mod tests {
                 &[("HERALD_DESTINATION_ALLOWED_PORTS", "443, https")],
                 "destination_allowed_ports",
             ),
+            ("api_token = \"short\"\n", &[], "api_token"),
             ("tls_cert = \"a.pem\"\n", &[], "tls_key"),
             (
                 "operational_webhook_url = \"https://ops.example.com/\"\n",
