@@ -527,11 +527,13 @@ impl Engine {
 
     /// Publishes an event to every matching endpoint of the tenant. Returns once the
     /// event and its deliveries are durable. With an idempotency key (`input.id`) seen
-    /// before, creates nothing and returns the first event (`created: false`).
+    /// before, creates nothing and returns the first event (`created: false`) when
+    /// this publish repeats it (`Event::is_same_publish`).
     ///
     /// # Errors
-    /// `Error::Invalid` naming the field; `Error::PayloadTooLarge`; `Error::NotRunning`
-    /// during shutdown; `Error::Storage`.
+    /// `Error::Invalid` naming the field; `Error::PayloadTooLarge`;
+    /// `Error::IdempotencyConflict` for a seen key with another type, data or
+    /// channels; `Error::NotRunning` during shutdown; `Error::Storage`.
     pub async fn publish(&self, tenant: &TenantId, input: NewEvent) -> Result<Published, Error> {
         self.publish_to(tenant, input, None).await
     }
@@ -586,6 +588,7 @@ impl Engine {
                 channels,
                 id,
                 only,
+                strict_repeat: true,
             })
             .await
     }

@@ -22,13 +22,17 @@ use super::{json, list, AppState};
     summary = "Publish an event",
     description = "Stores the event and one delivery per matching endpoint, then answers 202: \
         nothing acknowledged is ever lost. With `id`, a second publish with the same id within \
-        the retention period creates nothing and answers 200 with the first event.",
+        the retention period creates nothing and answers 200 with the first event, when it \
+        repeats the first publish (the same type, the same data up to whitespace, the same set \
+        of channels); otherwise 409.",
     params(TenantPath),
     request_body = schemas::NewEvent,
     responses(
         (status = 202, description = "Stored durably; deliveries are under way", body = schemas::Event),
         (status = 200, description = "An event with this idempotency key exists: nothing was \
             created", body = schemas::Event),
+        (status = 409, description = "The idempotency key was used for an event with another \
+            type, data or channels: nothing was stored", body = schemas::ErrorBody),
         (status = 413, description = "The body, or the event's `data`, exceeds \
             `max_payload_bytes`", body = schemas::ErrorBody),
         (status = 422, description = "A field does not fit (the message names it): a bad type, \
