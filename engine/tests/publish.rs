@@ -101,13 +101,19 @@ async fn a_repeated_key_with_another_body_is_a_conflict() {
     };
     let first = h
         .engine
-        .publish(&h.tenant, input("order.filled", r#"{"px":1.5}"#, &["a", "b"]))
+        .publish(
+            &h.tenant,
+            input("order.filled", r#"{"px":1.5}"#, &["a", "b"]),
+        )
         .await
         .unwrap();
     assert!(first.created);
     let repeat = h
         .engine
-        .publish(&h.tenant, input("order.filled", "{ \"px\" : 1.5 }", &["b", "a", "b"]))
+        .publish(
+            &h.tenant,
+            input("order.filled", "{ \"px\" : 1.5 }", &["b", "a", "b"]),
+        )
         .await
         .unwrap();
     assert!(!repeat.created);
@@ -125,12 +131,19 @@ async fn a_repeated_key_with_another_body_is_a_conflict() {
             .await
         {
             Err(Error::IdempotencyConflict { tenant, event_id }) => {
-                assert_eq!((tenant, event_id), (h.tenant.clone(), first.event.id.clone()));
+                assert_eq!(
+                    (tenant, event_id),
+                    (h.tenant.clone(), first.event.id.clone())
+                );
             }
             other => panic!("{event_type} {data} {channels:?}: {other:?}"),
         }
     }
-    let stored = h.engine.get_event(&h.tenant, &first.event.id).await.unwrap();
+    let stored = h
+        .engine
+        .get_event(&h.tenant, &first.event.id)
+        .await
+        .unwrap();
     assert_eq!(stored, first.event, "the first event is kept as it was");
     assert_eq!(h.deliveries(&first.event.id).await.len(), 1);
     assert!(h.transport.wait_for(1, WAIT).await);

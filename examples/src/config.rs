@@ -280,7 +280,10 @@ fn env_value(
 
 /// The non-empty items of a comma-separated list.
 fn list_items(value: &str) -> impl Iterator<Item = &str> {
-    value.split(',').map(str::trim).filter(|item| !item.is_empty())
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
 }
 
 /// Parses a duration with a unit: `500ms`, `30s`, `2m`, `4h`, `5d`.
@@ -468,7 +471,12 @@ fn ports(key: &str, numbers: &[i64]) -> Result<Vec<u16>, ConfigError> {
             u16::try_from(n)
                 .ok()
                 .filter(|port| *port != 0)
-                .ok_or_else(|| ConfigError::new(format!("{key}[{i}]"), format!("`{n}` is not a port from 1 to 65535")))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        format!("{key}[{i}]"),
+                        format!("`{n}` is not a port from 1 to 65535"),
+                    )
+                })
         })
         .collect()
 }
@@ -730,7 +738,10 @@ mod tests {
         assert_eq!(config.transport_config().destinations, *policy);
         let none = DaemonConfig::load(&Overrides::default(), Vec::new()).expect("defaults");
         assert!(none.engine.destinations.deny.is_empty());
-        assert!(none.engine.destinations.allowed_ports.is_empty(), "any port");
+        assert!(
+            none.engine.destinations.allowed_ports.is_empty(),
+            "any port"
+        );
     }
 
     #[test]

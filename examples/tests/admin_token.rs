@@ -47,7 +47,11 @@ async fn surrounding_whitespace_is_trimmed_on_both_sides() {
     let dir = tempfile::tempdir().unwrap();
     let options = without_token().env("HERALD_API_TOKEN", &format!("  {LONG} \n"));
     let daemon = Daemon::start(dir.path(), options).await;
-    let bearer = |value: String| Call::new(Method::GET, ENDPOINTS).token(None).header("authorization", &value);
+    let bearer = |value: String| {
+        Call::new(Method::GET, ENDPOINTS)
+            .token(None)
+            .header("authorization", &value)
+    };
     for call in [
         bearer(format!("Bearer {LONG}")),
         bearer(format!("Bearer    {LONG}")),
@@ -58,7 +62,11 @@ async fn surrounding_whitespace_is_trimmed_on_both_sides() {
         let reply = daemon.send(call.clone()).await;
         assert_eq!(reply.status, 200, "{call:?}: {}", reply.text());
     }
-    for wrong in [format!("{LONG}x"), LONG[1..].to_owned(), format!("{LONG} x")] {
+    for wrong in [
+        format!("{LONG}x"),
+        LONG[1..].to_owned(),
+        format!("{LONG} x"),
+    ] {
         let reply = daemon
             .send(Call::new(Method::GET, ENDPOINTS).token(Some(&wrong)))
             .await;

@@ -63,30 +63,30 @@ async fn every_special_range_is_refused_as_a_literal() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), strict()).await;
     for host in [
-        "[::127.0.0.1]",          // IPv4-compatible ::/96
-        "[::8.8.8.8]",            // IPv4-compatible, even of a public address
-        "[::ffff:127.0.0.1]",     // IPv4-mapped loopback
-        "[::ffff:10.0.0.1]",      // IPv4-mapped private
-        "[::ffff:0:8.8.8.8]",     // IPv4-translated ::ffff:0:0:0/96
-        "[64:ff9b::a9fe:a9fe]",   // NAT64 of 169.254.169.254
-        "[64:ff9b:1::8.8.8.8]",   // local-use NAT64
-        "[2001::1]",              // Teredo
-        "[2002:7f00:1::1]",       // 6to4
-        "[fec0::1]",              // site-local
-        "[fc00::1]",              // unique local
-        "[2001:db8::1]",          // documentation
-        "[3fff::1]",              // documentation
-        "[2001:2::1]",            // benchmarking
-        "[100::1]",               // discard-only
-        "[ff02::1]",              // multicast
-        "[::]",                   // unspecified
-        "192.0.2.1",              // documentation
-        "198.18.0.1",             // benchmarking
-        "224.0.0.1",              // multicast
-        "255.255.255.255",        // broadcast
-        "0.0.0.0",                // unspecified
-        "240.0.0.1",              // reserved
-        "100.64.0.1",             // shared address space
+        "[::127.0.0.1]",        // IPv4-compatible ::/96
+        "[::8.8.8.8]",          // IPv4-compatible, even of a public address
+        "[::ffff:127.0.0.1]",   // IPv4-mapped loopback
+        "[::ffff:10.0.0.1]",    // IPv4-mapped private
+        "[::ffff:0:8.8.8.8]",   // IPv4-translated ::ffff:0:0:0/96
+        "[64:ff9b::a9fe:a9fe]", // NAT64 of 169.254.169.254
+        "[64:ff9b:1::8.8.8.8]", // local-use NAT64
+        "[2001::1]",            // Teredo
+        "[2002:7f00:1::1]",     // 6to4
+        "[fec0::1]",            // site-local
+        "[fc00::1]",            // unique local
+        "[2001:db8::1]",        // documentation
+        "[3fff::1]",            // documentation
+        "[2001:2::1]",          // benchmarking
+        "[100::1]",             // discard-only
+        "[ff02::1]",            // multicast
+        "[::]",                 // unspecified
+        "192.0.2.1",            // documentation
+        "198.18.0.1",           // benchmarking
+        "224.0.0.1",            // multicast
+        "255.255.255.255",      // broadcast
+        "0.0.0.0",              // unspecified
+        "240.0.0.1",            // reserved
+        "100.64.0.1",           // shared address space
     ] {
         assert_refused(&daemon, &format!("https://{host}/hooks"), "blocked").await;
     }
@@ -139,9 +139,7 @@ async fn a_name_resolving_into_the_deny_list_is_blocked_at_send_time() {
     assert_eq!(attempt["error"], "blocked_destination", "{attempt}");
     assert_eq!(attempt["status"], Value::Null);
     let event_id = attempt["event_id"].as_str().unwrap();
-    let deliveries = daemon
-        .get(&format!("{EVENTS}/{event_id}/deliveries"))
-        .await;
+    let deliveries = daemon.get(&format!("{EVENTS}/{event_id}/deliveries")).await;
     let delivery = &deliveries.json["data"][0];
     assert_eq!(delivery["last_error"], "blocked_destination", "{delivery}");
     assert_eq!(delivery["status"], "pending", "retried on its schedule");
@@ -165,7 +163,10 @@ async fn a_port_outside_the_allowed_ports_is_refused_at_creation() {
         assert_refused(&daemon, url, "port").await;
     }
     assert_eq!(endpoint_count(&daemon).await, 0, "nothing was stored");
-    for url in ["https://example.com/hooks", "https://example.com:8443/hooks"] {
+    for url in [
+        "https://example.com/hooks",
+        "https://example.com:8443/hooks",
+    ] {
         let reply = daemon.post(ENDPOINTS, &json!({ "url": url })).await;
         assert_eq!(reply.status, 201, "{url}: {}", reply.text());
     }
@@ -208,8 +209,14 @@ async fn bad_deny_lists_and_ports_fail_the_start_naming_the_key() {
             "destination_denylist = [\"10.0.0.0/8\", \"10/8\"]\n",
             "destination_denylist[1]",
         ),
-        ("destination_allowed_ports = [443, 0]\n", "destination_allowed_ports[1]"),
-        ("destination_allowed_ports = [65536]\n", "destination_allowed_ports[0]"),
+        (
+            "destination_allowed_ports = [443, 0]\n",
+            "destination_allowed_ports[1]",
+        ),
+        (
+            "destination_allowed_ports = [65536]\n",
+            "destination_allowed_ports[0]",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (status, stderr) =

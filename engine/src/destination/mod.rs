@@ -337,7 +337,10 @@ mod tests {
     #[test]
     fn allowed_ports_limit_every_url_and_connection() {
         let mut policy = DestinationPolicy::permissive();
-        assert!(policy.allows_port(1) && policy.allows_port(65535), "empty: any");
+        assert!(
+            policy.allows_port(1) && policy.allows_port(65535),
+            "empty: any"
+        );
         policy.allowed_ports = vec![443, 8443];
         assert!(policy.allows_port(443) && policy.allows_port(8443));
         assert!(!policy.allows_port(80) && !policy.allows_port(8080));

@@ -216,7 +216,10 @@ mod tests {
             deliveries: 0,
             ..first.clone()
         };
-        assert!(first.is_same_publish(&again), "whitespace, order, time: not the body");
+        assert!(
+            first.is_same_publish(&again),
+            "whitespace, order, time: not the body"
+        );
         let differs = [
             Event {
                 event_type: "order.cancelled".into(),
