@@ -244,7 +244,7 @@ async fn daemon(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAddr
     use herald_examples::config::{DaemonConfig, Sensitive, StorageKind};
 
     let dir = tempfile::tempdir().unwrap();
-    let token = "bench-token-0123456789abcdef";
+    let token = "bench-token-0123456789abcdef0123456789";
     let config = DaemonConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),

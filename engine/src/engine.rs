@@ -95,6 +95,10 @@ const SUPERVISOR_WINDOW: Duration = Duration::from_secs(60);
 /// Tries of a change to an endpoint that keeps meeting a newer version.
 const CHANGE_TRIES: usize = 16;
 
+/// Dead letters a replay reads, requeues and stores at once: one storage write
+/// each, and at most this many deliveries in memory.
+const REPLAY_PAGE: usize = 1000;
+
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").finish_non_exhaustive()
@@ -536,11 +540,13 @@ impl Engine {
 
     /// Publishes an event to every matching endpoint of the tenant. Returns once the
     /// event and its deliveries are durable. With an idempotency key (`input.id`) seen
-    /// before, creates nothing and returns the first event (`created: false`).
+    /// before, creates nothing and returns the first event (`created: false`) when
+    /// this publish repeats it (`Event::is_same_publish`).
     ///
     /// # Errors
-    /// `Error::Invalid` naming the field; `Error::PayloadTooLarge`; `Error::NotRunning`
-    /// during shutdown; `Error::Storage`.
+    /// `Error::Invalid` naming the field; `Error::PayloadTooLarge`;
+    /// `Error::IdempotencyConflict` for a seen key with another type, data or
+    /// channels; `Error::NotRunning` during shutdown; `Error::Storage`.
     pub async fn publish(&self, tenant: &TenantId, input: NewEvent) -> Result<Published, Error> {
         self.publish_to(tenant, input, None).await
     }
@@ -595,6 +601,7 @@ impl Engine {
                 channels,
                 id,
                 only,
+                strict_repeat: true,
             })
             .await
     }
@@ -613,10 +620,12 @@ impl Engine {
             })
     }
 
-    /// A tenant's events, newest first.
+    /// A tenant's events, newest first. A call reads at most
+    /// `storage::EVENT_SCAN_LIMIT` events: with a type filter, the page may be short
+    /// or empty and still have a cursor.
     ///
     /// # Errors
-    /// `Error::Storage`.
+    /// `Error::Invalid` naming `cursor`; `Error::Storage`.
     pub async fn list_events(
         &self,
         tenant: &TenantId,
@@ -626,17 +635,18 @@ impl Engine {
         Ok(self.storage().list_events(tenant, filter, page).await?)
     }
 
-    /// The deliveries of one event.
+    /// A page of the deliveries of one event, in creation order.
     ///
     /// # Errors
-    /// `Error::EventNotFound`; `Error::Storage`.
+    /// `Error::EventNotFound`; `Error::Invalid` naming `cursor`; `Error::Storage`.
     pub async fn event_deliveries(
         &self,
         tenant: &TenantId,
         id: &EventId,
-    ) -> Result<Vec<Delivery>, Error> {
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, Error> {
         self.get_event(tenant, id).await?;
-        Ok(self.storage().event_deliveries(tenant, id).await?)
+        Ok(self.storage().event_deliveries(tenant, id, page).await?)
     }
 
     /// One delivery.
@@ -695,9 +705,15 @@ impl Engine {
     /// Queues every dead delivery of the endpoint (that died in `[since, until)`, when
     /// given) again with a fresh retry budget. Returns how many.
     ///
+    /// Works a page of `REPLAY_PAGE` dead letters at a time, newest first, each
+    /// page stored before the next is read: memory stays bounded however many there
+    /// are. A page continues below the previous one's ids, so a delivery replayed
+    /// here is never met again, even if it dies again meanwhile; one dying for the
+    /// first time meanwhile is replayed when its id comes up.
+    ///
     /// # Errors
     /// `Error::EndpointNotFound`; `Error::Conflict` when the endpoint is disabled;
-    /// `Error::Storage`.
+    /// `Error::Storage` (the pages stored before it stay replayed).
     pub async fn replay_dead_letters(
         &self,
         tenant: &TenantId,
@@ -712,31 +728,35 @@ impl Engine {
             ));
         }
         let now = self.now();
-        let mut page = PageRequest::first(1000);
-        let mut replay = Vec::new();
+        let mut page = PageRequest::first(REPLAY_PAGE);
+        let mut replayed = 0u64;
         loop {
             let found = self
                 .storage()
                 .list_dead_letters(tenant, endpoint_id, &page)
                 .await?;
-            replay.extend(found.items.into_iter().filter(|d| {
-                since.is_none_or(|s| d.updated_at >= s) && until.is_none_or(|u| d.updated_at < u)
-            }));
+            let mut replay: Vec<Delivery> = found
+                .items
+                .into_iter()
+                .filter(|d| {
+                    since.is_none_or(|s| d.updated_at >= s)
+                        && until.is_none_or(|u| d.updated_at < u)
+                })
+                .collect();
+            if !replay.is_empty() {
+                for delivery in &mut replay {
+                    delivery.requeue(now);
+                }
+                self.storage().update_deliveries(&replay).await?;
+                replayed += replay.len() as u64;
+                // Its actor starts on this page while the next is read.
+                self.tell_deliveries_changed(endpoint_id);
+            }
             match found.next_cursor {
                 Some(cursor) => page.cursor = Some(cursor),
-                None => break,
+                None => return Ok(replayed),
             }
         }
-        for delivery in &mut replay {
-            delivery.requeue(now);
-        }
-        for chunk in replay.chunks(1000) {
-            self.storage().update_deliveries(chunk).await?;
-        }
-        if !replay.is_empty() {
-            self.tell_deliveries_changed(endpoint_id);
-        }
-        Ok(replay.len() as u64)
     }
 
     /// Queues one delivery (dead or succeeded) again with a fresh retry budget.

@@ -111,6 +111,18 @@ pub enum Error {
         /// The key asked for.
         id: crate::ids::KeyId,
     },
+    /// A publish's idempotency key names an event of the tenant whose type, data or
+    /// channels differ (`Event::is_same_publish`): nothing was stored (409 in the
+    /// daemon).
+    #[error(
+        "the idempotency key {event_id} was already used by tenant {tenant} for an event with another type, data or channels"
+    )]
+    IdempotencyConflict {
+        /// The tenant publishing.
+        tenant: TenantId,
+        /// The key, which is the first event's id.
+        event_id: EventId,
+    },
     /// The request conflicts with the current state (409 in the daemon).
     #[error("conflict: {0}")]
     Conflict(String),

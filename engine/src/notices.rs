@@ -193,6 +193,7 @@ async fn publish(
             channels: Vec::new(),
             id: Some(id),
             only: None,
+            strict_repeat: false,
         })
         .await
         .map(|published| published.created)

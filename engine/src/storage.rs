@@ -3,8 +3,10 @@
 //! Contract for every implementation:
 //! - a write that returns `Ok` is durable (survives a crash of the process);
 //! - writes documented as atomic are all-or-nothing;
-//! - lists are newest first, at most `PageRequest::limit` items, with an opaque
-//!   cursor that continues after the last item returned;
+//! - lists are newest first (unless a method says otherwise), at most
+//!   `PageRequest::limit` items, with an opaque cursor that continues after the last
+//!   item returned (or, for a listing that bounds what it reads, after the last
+//!   record read: `bounded_page`);
 //! - everything an endpoint actor needs is reachable from its `EndpointId`, so
 //!   "which endpoints have work" is a query, not only in-memory state.
 
@@ -165,7 +167,71 @@ pub struct PurgeStats {
 /// The cursor of an event list after `event`: `<created_at ms>:<event id>`. Every
 /// backend lists events newest first by creation time, then id.
 pub fn event_cursor(event: &Event) -> String {
-    format!("{}:{}", event.created_at.0, event.id)
+    event_cursor_at(event.created_at, &event.id)
+}
+
+/// The cursor of an event list after the event created at `created_at` with `id`
+/// (`event_cursor`), made from a position in an index without the event itself.
+pub fn event_cursor_at(created_at: Timestamp, id: &EventId) -> String {
+    format!("{created_at}:{id}", created_at = created_at.0)
+}
+
+/// Events a `list_events` call examines at most. Matching `EventFilter::event_type`
+/// means reading each event, and a rare type among many events would otherwise
+/// read them all for one page: past this many, the page ends where the reading
+/// stopped, short or even empty, with a cursor to continue from there.
+pub const EVENT_SCAN_LIMIT: usize = 1000;
+
+/// Makes a page of at most `limit` items from `entries` (positions in list order,
+/// each with its item when it passes the list's filter), examining at most `scan`
+/// entries. The cursor continues after the last item when another item follows,
+/// after the last entry examined when the budget ran out first, and is `None` when
+/// the entries ran out.
+///
+/// # Errors
+/// The first error among the entries examined.
+pub fn bounded_page<P, T>(
+    entries: impl Iterator<Item = StorageResult<(P, Option<T>)>>,
+    limit: usize,
+    scan: usize,
+    cursor_of: impl Fn(&P) -> String,
+) -> StorageResult<Page<T>> {
+    let mut items = Vec::new();
+    let mut last_item: Option<P> = None;
+    for (examined, entry) in entries.enumerate() {
+        let (position, item) = entry?;
+        let spent = examined + 1 >= scan;
+        match item {
+            // Another item follows a full page.
+            Some(_) if items.len() == limit => {
+                return Ok(Page {
+                    items,
+                    next_cursor: last_item.as_ref().map(&cursor_of),
+                })
+            }
+            Some(item) => {
+                items.push(item);
+                last_item = Some(position);
+                if spent {
+                    return Ok(Page {
+                        items,
+                        next_cursor: last_item.as_ref().map(&cursor_of),
+                    });
+                }
+            }
+            None if spent => {
+                return Ok(Page {
+                    items,
+                    next_cursor: Some(cursor_of(&position)),
+                })
+            }
+            None => {}
+        }
+    }
+    Ok(Page {
+        items,
+        next_cursor: None,
+    })
 }
 
 /// Reads what `event_cursor` wrote; `None` when it is malformed.
@@ -339,7 +405,10 @@ pub trait Storage: Send + Sync + 'static {
     /// One event of a tenant.
     async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<Event>>;
 
-    /// A tenant's events, newest first (by creation time, then id).
+    /// A tenant's events, newest first (by creation time, then id), examining at
+    /// most `EVENT_SCAN_LIMIT` events per call (`bounded_page`): with
+    /// `filter.event_type` a page may be short, or empty, and still have a cursor.
+    /// Time bounds are index bounds and cost nothing to skip.
     async fn list_events(
         &self,
         tenant: &TenantId,
@@ -347,12 +416,15 @@ pub trait Storage: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StorageResult<Page<Event>>;
 
-    /// The deliveries of one event, in creation order.
+    /// The deliveries of one event in creation order (by id, oldest first), a page
+    /// at a time: an event can match every endpoint of its tenant. The cursor is the
+    /// last delivery's id; an unknown event has an empty page.
     async fn event_deliveries(
         &self,
         tenant: &TenantId,
         event_id: &EventId,
-    ) -> StorageResult<Vec<Delivery>>;
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>>;
 
     /// One delivery of a tenant.
     async fn get_delivery(
@@ -489,4 +561,56 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Removes an entry of a tenant's catalog; false when there was none.
     async fn delete_event_type(&self, tenant: &TenantId, event_type: &str) -> StorageResult<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Positions 0.. in list order; the even ones pass the filter.
+    fn evens(count: usize) -> impl Iterator<Item = StorageResult<(usize, Option<usize>)>> {
+        (0..count).map(|n| Ok((n, (n % 2 == 0).then_some(n))))
+    }
+
+    fn page(count: usize, limit: usize, scan: usize) -> Page<usize> {
+        bounded_page(evens(count), limit, scan, |n| n.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_full_page_continues_after_its_last_item_when_another_follows() {
+        let full = page(100, 3, 1000);
+        assert_eq!(full.items, vec![0, 2, 4]);
+        assert_eq!(full.next_cursor.as_deref(), Some("4"));
+        let last = page(6, 3, 1000);
+        assert_eq!(last.items, vec![0, 2, 4]);
+        assert_eq!(last.next_cursor, None, "only a non-item follows");
+        assert_eq!(page(5, 3, 1000).next_cursor, None);
+    }
+
+    #[test]
+    fn a_spent_budget_ends_the_page_where_the_reading_stopped() {
+        let short = page(100, 50, 7);
+        assert_eq!(short.items, vec![0, 2, 4, 6]);
+        assert_eq!(short.next_cursor.as_deref(), Some("6"), "after entry 6");
+        let empty = bounded_page((0..100).map(|n| Ok((n, None::<usize>))), 50, 10, |n| {
+            n.to_string()
+        })
+        .unwrap();
+        assert!(empty.items.is_empty());
+        assert_eq!(empty.next_cursor.as_deref(), Some("9"), "after entry 9");
+        let ended = page(7, 50, 100);
+        assert_eq!(ended.next_cursor, None, "the entries ran out first");
+    }
+
+    #[test]
+    fn an_error_among_the_entries_examined_is_returned() {
+        let entries = (0..10).map(|n| {
+            if n == 3 {
+                Err(StorageError::Corrupt("entry 3".into()))
+            } else {
+                Ok((n, Some(n)))
+            }
+        });
+        assert!(bounded_page(entries, 50, 100, |n| n.to_string()).is_err());
+    }
 }

@@ -106,9 +106,10 @@ async fn gone_disables_the_endpoint_at_once() {
     assert_eq!(disabled.last_status, Some(410));
     let deliveries = h
         .engine
-        .event_deliveries(&h.tenant, &published.event.id)
+        .event_deliveries(&h.tenant, &published.event.id, &PageRequest::first(250))
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(deliveries[0].status, DeliveryStatus::Dead);
     assert_eq!(deliveries[0].dead_reason, Some(DeadReason::Gone));
     let info = h.engine.get_endpoint(&h.tenant, &id).await.unwrap();
@@ -192,9 +193,10 @@ async fn deleting_an_endpoint_marks_its_pending_deliveries_dead() {
     eventually(Duration::from_secs(10), || async {
         let d = h
             .engine
-            .event_deliveries(&h.tenant, &published.event.id)
+            .event_deliveries(&h.tenant, &published.event.id, &PageRequest::first(250))
             .await
-            .unwrap();
+            .unwrap()
+            .items;
         d[0].dead_reason == Some(DeadReason::EndpointDeleted)
     })
     .await;

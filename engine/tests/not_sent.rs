@@ -44,9 +44,10 @@ async fn delivery_of(
 ) -> herald::Delivery {
     storage
         .inner()
-        .event_deliveries(tenant, event)
+        .event_deliveries(tenant, event, &PageRequest::first(250))
         .await
         .unwrap()
+        .items
         .remove(0)
 }
 
@@ -72,9 +73,10 @@ async fn a_retry_left_in_storage() -> (Arc<HookedStorage>, herald::EndpointId, h
     eventually(Duration::from_secs(10), || async {
         let d = first
             .engine
-            .event_deliveries(&first.tenant, &published.event.id)
+            .event_deliveries(&first.tenant, &published.event.id, &PageRequest::first(250))
             .await
-            .unwrap();
+            .unwrap()
+            .items;
         d[0].attempts == 1
     })
     .await;
@@ -124,9 +126,10 @@ async fn an_unreadable_event_is_not_an_attempt_and_is_tried_again() {
     eventually(Duration::from_secs(10), || async {
         let d = s
             .engine
-            .event_deliveries(&s.tenant, &event_id)
+            .event_deliveries(&s.tenant, &event_id, &PageRequest::first(250))
             .await
-            .unwrap();
+            .unwrap()
+            .items;
         d[0].status == DeliveryStatus::Succeeded
     })
     .await;
@@ -190,9 +193,10 @@ async fn a_url_that_no_longer_parses_is_not_an_attempt() {
     assert!(s.transport.sent().is_empty());
     let deliveries = s
         .engine
-        .event_deliveries(&s.tenant, &published.event.id)
+        .event_deliveries(&s.tenant, &published.event.id, &PageRequest::first(250))
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(deliveries[0].status, DeliveryStatus::Pending);
     assert_eq!(deliveries[0].attempts, 0);
     let info = s

@@ -86,6 +86,71 @@ async fn idempotent_publish_creates_nothing_twice() {
     );
 }
 
+/// http-api.md "Events": a repeated idempotency key with another type, data or set
+/// of channels is `IdempotencyConflict`, and stores nothing; the same body written
+/// differently (whitespace, channel order) is a repeat.
+#[tokio::test(start_paused = true)]
+async fn a_repeated_key_with_another_body_is_a_conflict() {
+    let h = Harness::start(config()).await;
+    h.endpoint("a", |_| {}).await;
+    let input = |event_type: &str, data: &str, channels: &[&str]| {
+        NewEvent::new(event_type, data)
+            .unwrap()
+            .with_id("order-7")
+            .with_channels(channels.iter().map(|c| (*c).to_owned()).collect())
+    };
+    let first = h
+        .engine
+        .publish(
+            &h.tenant,
+            input("order.filled", r#"{"px":1.5}"#, &["a", "b"]),
+        )
+        .await
+        .unwrap();
+    assert!(first.created);
+    let repeat = h
+        .engine
+        .publish(
+            &h.tenant,
+            input("order.filled", "{ \"px\" : 1.5 }", &["b", "a", "b"]),
+        )
+        .await
+        .unwrap();
+    assert!(!repeat.created);
+    assert_eq!(repeat.event, first.event);
+    for (event_type, data, channels) in [
+        ("order.cancelled", r#"{"px":1.5}"#, &["a", "b"][..]),
+        ("order.filled", r#"{"px":1.50}"#, &["a", "b"][..]),
+        ("order.filled", r#"{"px":1.5,"qty":1}"#, &["a", "b"][..]),
+        ("order.filled", r#"{"px":1.5}"#, &["a"][..]),
+        ("order.filled", r#"{"px":1.5}"#, &[][..]),
+    ] {
+        match h
+            .engine
+            .publish(&h.tenant, input(event_type, data, channels))
+            .await
+        {
+            Err(Error::IdempotencyConflict { tenant, event_id }) => {
+                assert_eq!(
+                    (tenant, event_id),
+                    (h.tenant.clone(), first.event.id.clone())
+                );
+            }
+            other => panic!("{event_type} {data} {channels:?}: {other:?}"),
+        }
+    }
+    let stored = h
+        .engine
+        .get_event(&h.tenant, &first.event.id)
+        .await
+        .unwrap();
+    assert_eq!(stored, first.event, "the first event is kept as it was");
+    assert_eq!(h.deliveries(&first.event.id).await.len(), 1);
+    assert!(h.transport.wait_for(1, WAIT).await);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(h.transport.sent().len(), 1, "one delivery, sent once");
+}
+
 #[tokio::test(start_paused = true)]
 async fn tenants_never_see_each_others_events() {
     let h = Harness::start(config()).await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{config, eventually, url, Harness, ScriptedTransport, Step};
-use herald::{DeliveryStatus, EngineConfig, EventId};
+use herald::{DeliveryStatus, EngineConfig, EventId, PageRequest};
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_actor_is_restarted_and_reloads_its_pending_work() {
@@ -29,7 +29,12 @@ async fn a_failed_actor_is_restarted_and_reloads_its_pending_work() {
     eventually(Duration::from_secs(300), || async {
         let mut done = true;
         for id in [&first.event.id, &second.event.id] {
-            let deliveries = h.engine.event_deliveries(&h.tenant, id).await.unwrap();
+            let deliveries = h
+                .engine
+                .event_deliveries(&h.tenant, id, &PageRequest::first(250))
+                .await
+                .unwrap()
+                .items;
             done &= deliveries
                 .iter()
                 .all(|d| d.status == DeliveryStatus::Succeeded);

@@ -44,9 +44,10 @@ async fn retries_follow_the_schedule_within_jitter() {
     eventually(Duration::from_secs(10), || async {
         let d = h
             .engine
-            .event_deliveries(&h.tenant, &published.event.id)
+            .event_deliveries(&h.tenant, &published.event.id, &PageRequest::first(250))
             .await
-            .unwrap();
+            .unwrap()
+            .items;
         d[0].status == DeliveryStatus::Succeeded && d[0].attempts == 3
     })
     .await;
@@ -153,9 +154,10 @@ async fn a_single_delivery_can_be_retried_by_hand() {
     .await;
     let delivery = h
         .engine
-        .event_deliveries(&h.tenant, &published.event.id)
+        .event_deliveries(&h.tenant, &published.event.id, &PageRequest::first(250))
         .await
         .unwrap()
+        .items
         .remove(0);
     let retried = h
         .engine
@@ -169,4 +171,66 @@ async fn a_single_delivery_can_be_retried_by_hand() {
         h.transport.sent()[1].header("x-delivery-id"),
         delivery.id.as_str()
     );
+}
+
+/// http-api.md "replay": dead letters are read, requeued and stored a page at a
+/// time, never all at once, and every one of them is replayed once.
+#[tokio::test(start_paused = true)]
+async fn a_replay_works_through_many_dead_letters_a_page_at_a_time() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Arc;
+
+    use herald::storage::Storage;
+    use herald::{Engine, NewEndpoint, TenantId};
+    use herald_storage_memory::MemoryStorage;
+    use herald_testkit::conformance::{at, delivery, event};
+    use herald_testkit::hooked::HookedStorage;
+    use herald_testkit::scripted::ScriptedTransport;
+
+    let memory = Arc::new(MemoryStorage::new());
+    let hooked = Arc::new(HookedStorage::new(memory.clone()));
+    let engine = Engine::start(hooked.clone(), Arc::new(ScriptedTransport::new()), config())
+        .await
+        .unwrap();
+    let tenant = TenantId::parse("acme").unwrap();
+    let endpoint = engine
+        .create_endpoint(&tenant, NewEndpoint::new(url("a")))
+        .await
+        .unwrap()
+        .info
+        .endpoint;
+    // Written straight to storage: as many dead letters as two and a half pages.
+    let count = 2_500u64;
+    for n in 0..count {
+        let event = event(&tenant, "order.filled", at(n));
+        let mut dead = delivery(&event, &endpoint);
+        dead.kill(DeadReason::RetriesExhausted, at(n + 1));
+        memory.insert_event(&event, &[dead]).await.unwrap();
+    }
+    assert_eq!(
+        memory.delivery_counts(&endpoint.id).await.unwrap().dead,
+        count
+    );
+
+    let replayed = engine
+        .replay_dead_letters(&tenant, &endpoint.id, None, None)
+        .await
+        .unwrap();
+    assert_eq!(replayed, count);
+    assert!(
+        hooked.largest_update.load(SeqCst) <= 1000,
+        "stored a page at a time, not {} at once",
+        hooked.largest_update.load(SeqCst)
+    );
+    assert_eq!(
+        hooked.dead_letter_reads.load(SeqCst),
+        3,
+        "read in three pages"
+    );
+    assert_eq!(memory.delivery_counts(&endpoint.id).await.unwrap().dead, 0);
+    let letters = engine
+        .list_dead_letters(&tenant, &endpoint.id, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(letters.items.is_empty());
 }

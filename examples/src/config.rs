@@ -155,6 +155,8 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("allow_http", EnvKind::Bool),
     ("allow_private_destinations", EnvKind::Bool),
     ("destination_allowlist", EnvKind::List),
+    ("destination_denylist", EnvKind::List),
+    ("destination_allowed_ports", EnvKind::Numbers),
     ("operational_webhook_url", EnvKind::Text),
     ("operational_webhook_secret", EnvKind::Text),
     ("shutdown_grace", EnvKind::Text),
@@ -171,6 +173,8 @@ enum EnvKind {
     List,
     /// A whole number.
     Number,
+    /// Comma-separated whole numbers.
+    Numbers,
 }
 
 impl DaemonConfig {
@@ -278,14 +282,30 @@ fn env_value(
                 ConfigError::new(key, format!("{name} must be a whole number, not `{value}`"))
             }),
         EnvKind::List => Ok(toml::Value::Array(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|item| !item.is_empty())
+            list_items(value)
                 .map(|item| toml::Value::String(item.to_owned()))
                 .collect(),
         )),
+        EnvKind::Numbers => list_items(value)
+            .map(|item| {
+                item.parse::<i64>().map(toml::Value::Integer).map_err(|_| {
+                    ConfigError::new(
+                        key,
+                        format!("{name} must be whole numbers separated by commas, not `{value}`"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(toml::Value::Array),
     }
+}
+
+/// The non-empty items of a comma-separated list.
+fn list_items(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
 }
 
 /// Parses a duration with a unit: `500ms`, `30s`, `2m`, `4h`, `5d`.
@@ -333,6 +353,9 @@ struct RawConfig {
     allow_http: bool,
     allow_private_destinations: bool,
     destination_allowlist: Vec<String>,
+    destination_denylist: Vec<String>,
+    /// Whole numbers, checked by `validate` (so 0 or 70000 gets a message of ours).
+    destination_allowed_ports: Vec<i64>,
     operational_webhook_url: String,
     operational_webhook_secret: String,
     shutdown_grace: String,
@@ -358,6 +381,8 @@ impl Default for RawConfig {
             allow_http: false,
             allow_private_destinations: false,
             destination_allowlist: Vec::new(),
+            destination_denylist: Vec::new(),
+            destination_allowed_ports: Vec::new(),
             operational_webhook_url: String::new(),
             operational_webhook_secret: String::new(),
             shutdown_grace: "10s".into(),
@@ -423,6 +448,65 @@ fn at_least_one(key: &str, value: u32) -> Result<u32, ConfigError> {
 
 fn optional(text: String) -> Option<String> {
     (!text.trim().is_empty()).then_some(text)
+}
+
+/// The shortest admin token accepted, in characters: 32 random hex digits are 128
+/// bits, out of reach of guessing; a generated token has 64.
+pub const MIN_API_TOKEN_CHARS: usize = 32;
+
+/// The admin token as compared: without surrounding whitespace (a presented token is
+/// trimmed the same way), and at least `MIN_API_TOKEN_CHARS` long.
+///
+/// # Errors
+/// A `ConfigError` naming `api_token` when it is shorter.
+pub fn api_token(text: &str) -> Result<Sensitive, ConfigError> {
+    let token = text.trim();
+    let length = token.chars().count();
+    if length < MIN_API_TOKEN_CHARS {
+        return Err(ConfigError::new(
+            "api_token",
+            format!(
+                "must be at least {MIN_API_TOKEN_CHARS} characters (this one has {length}); \
+                 leave it empty to have one generated"
+            ),
+        ));
+    }
+    Ok(Sensitive::new(token))
+}
+
+/// The CIDR ranges of list `key`; an error names the item (`key[i]`).
+fn cidrs(key: &str, texts: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            text.trim().parse::<IpNet>().map_err(|_| {
+                ConfigError::new(
+                    format!("{key}[{i}]"),
+                    format!("`{text}` is not a CIDR range such as 10.0.0.0/8"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The TCP ports of list `key`, each 1 to 65535; an error names the item (`key[i]`).
+fn ports(key: &str, numbers: &[i64]) -> Result<Vec<u16>, ConfigError> {
+    numbers
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            u16::try_from(n)
+                .ok()
+                .filter(|port| *port != 0)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        format!("{key}[{i}]"),
+                        format!("`{n}` is not a port from 1 to 65535"),
+                    )
+                })
+        })
+        .collect()
 }
 
 impl RawDelivery {
@@ -510,23 +594,12 @@ impl RawConfig {
                 return Err(ConfigError::new("tls_cert", "must be set when tls_key is"))
             }
         };
-        let allowlist = self
-            .destination_allowlist
-            .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                text.trim().parse::<IpNet>().map_err(|_| {
-                    ConfigError::new(
-                        format!("destination_allowlist[{i}]"),
-                        format!("`{text}` is not a CIDR range such as 10.0.0.0/8"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let destinations = DestinationPolicy {
             allow_http: self.allow_http,
             allow_private_destinations: self.allow_private_destinations,
-            allowlist,
+            allowlist: cidrs("destination_allowlist", &self.destination_allowlist)?,
+            deny: cidrs("destination_denylist", &self.destination_denylist)?,
+            allowed_ports: ports("destination_allowed_ports", &self.destination_allowed_ports)?,
         };
         let operational_webhook = match (
             optional(self.operational_webhook_url),
@@ -591,8 +664,10 @@ impl RawConfig {
             listen,
             data_dir: PathBuf::from(self.data_dir),
             storage,
-            api_token: optional(self.api_token).map(Sensitive),
-            metrics_token: optional(self.metrics_token).map(Sensitive),
+            api_token: optional(self.api_token)
+                .map(|token| api_token(&token))
+                .transpose()?,
+            metrics_token: optional(self.metrics_token).map(|t| Sensitive::new(t.trim())),
             tls,
             operational_webhook,
             shutdown_grace,
@@ -688,7 +763,9 @@ mod tests {
             ("HERALD_LISTEN", "127.0.0.1:9999"),
             ("HERALD_ALLOW_HTTP", "true"),
             ("HERALD_DESTINATION_ALLOWLIST", "10.0.0.0/8, 192.168.0.0/16"),
-            ("HERALD_API_TOKEN", "t0ken"),
+            ("HERALD_API_TOKEN", "  0123456789abcdef0123456789abcdef\n"),
+            ("HERALD_DESTINATION_DENYLIST", "127.0.0.0/8, ::1/128"),
+            ("HERALD_DESTINATION_ALLOWED_PORTS", "443, 8443"),
             ("HERALD_SOMETHING_ELSE", "ignored"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
@@ -697,7 +774,55 @@ mod tests {
         assert_eq!(config.storage, StorageKind::Memory);
         assert!(config.engine.destinations.allow_http);
         assert_eq!(config.engine.destinations.allowlist.len(), 2);
-        assert_eq!(config.api_token.map(|t| t.0), Some("t0ken".to_owned()));
+        assert_eq!(
+            config.api_token.map(|t| t.0),
+            Some("0123456789abcdef0123456789abcdef".to_owned()),
+            "trimmed"
+        );
+        assert_eq!(config.engine.destinations.deny.len(), 2);
+        assert_eq!(config.engine.destinations.allowed_ports, vec![443, 8443]);
+    }
+
+    #[test]
+    fn the_deny_list_and_the_allowed_ports_are_read() {
+        let config = load_text(
+            "destination_denylist = [\"10.0.0.0/8\", \"fd00::/8\"]\ndestination_allowed_ports = [443, 8443]\n",
+            &[],
+        )
+        .expect("valid");
+        let policy = &config.engine.destinations;
+        assert_eq!(
+            policy.deny,
+            vec![
+                "10.0.0.0/8".parse::<IpNet>().expect("cidr"),
+                "fd00::/8".parse().expect("cidr")
+            ]
+        );
+        assert_eq!(policy.allowed_ports, vec![443, 8443]);
+        assert_eq!(config.transport_config().destinations, *policy);
+        let none = DaemonConfig::load(&Overrides::default(), Vec::new()).expect("defaults");
+        assert!(none.engine.destinations.deny.is_empty());
+        assert!(
+            none.engine.destinations.allowed_ports.is_empty(),
+            "any port"
+        );
+    }
+
+    #[test]
+    fn an_api_token_shorter_than_32_characters_is_refused() {
+        let short = "0123456789abcdef0123456789abcde"; // 31
+        for (text, env) in [
+            (format!("api_token = \"{short}\"\n"), vec![]),
+            (String::new(), vec![("HERALD_API_TOKEN", short)]),
+            // Whitespace does not count.
+            (format!("api_token = \"  {short}  \"\n"), vec![]),
+        ] {
+            let error = load_text(&text, &env).expect_err("short");
+            assert_eq!(error.key, "api_token", "{error}");
+            assert!(error.message.contains("32"), "{error}");
+        }
+        let long = format!("api_token = \"{short}f\"\n");
+        assert!(load_text(&long, &[]).is_ok());
     }
 
     #[test]
@@ -745,6 +870,27 @@ mod tests {
                 &[],
                 "destination_allowlist[0]",
             ),
+            (
+                "destination_denylist = [\"10.0.0.0/8\", \"nope\"]\n",
+                &[],
+                "destination_denylist[1]",
+            ),
+            (
+                "destination_allowed_ports = [443, 0]\n",
+                &[],
+                "destination_allowed_ports[1]",
+            ),
+            (
+                "destination_allowed_ports = [70000]\n",
+                &[],
+                "destination_allowed_ports[0]",
+            ),
+            (
+                "",
+                &[("HERALD_DESTINATION_ALLOWED_PORTS", "443, https")],
+                "destination_allowed_ports",
+            ),
+            ("api_token = \"short\"\n", &[], "api_token"),
             ("tls_cert = \"a.pem\"\n", &[], "tls_key"),
             (
                 "operational_webhook_url = \"https://ops.example.com/\"\n",

@@ -125,7 +125,8 @@ impl Daemon {
             None => None,
         };
         let (api_token, generated_token) = match &config.api_token {
-            Some(token) => (token.clone(), None),
+            // Checked here too: an embedder may build the config without `load`.
+            Some(token) => (config::api_token(token.expose())?, None),
             None => {
                 let stored = api::auth::load_or_generate(&config.data_dir).with_context(|| {
                     format!(

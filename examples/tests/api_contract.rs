@@ -342,35 +342,6 @@ async fn secrets_are_shown_only_at_creation_and_rotation() {
     }
 }
 
-/// http-api.md "Events": a repeated idempotency key creates nothing and answers 200
-/// with the first event object.
-#[tokio::test]
-async fn a_repeated_idempotency_key_answers_200_with_the_first_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), Options::default()).await;
-    let first = daemon
-        .post(
-            EVENTS,
-            &json!({"type": "order.filled", "data": {"n": 1}, "id": "order-1:filled"}),
-        )
-        .await;
-    assert_eq!(first.status, 202, "{}", first.text());
-    assert_eq!(first.json["id"], "order-1:filled");
-    let second = daemon
-        .post(
-            EVENTS,
-            &json!({"type": "order.filled", "data": {"n": 2}, "id": "order-1:filled"}),
-        )
-        .await;
-    assert_eq!(second.status, 200, "{}", second.text());
-    assert_eq!(second.json, first.json);
-    let stored = daemon.get(&format!("{EVENTS}/order-1:filled")).await;
-    assert_eq!(stored.json["data"], json!({"n": 1}));
-    let listed = daemon.get(EVENTS).await;
-    assert_eq!(listed.json["data"].as_array().unwrap().len(), 1);
-    assert!(listed.json["next_cursor"].is_null());
-}
-
 /// http-api.md "Conventions": 413 for a body past the limit, and for `data` past
 /// `[delivery].max_payload_bytes` (checked by the engine).
 #[tokio::test]

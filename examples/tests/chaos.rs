@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use herald::{
     DeadReason, Delivery, DeliveryStatus, DestinationPolicy, Engine, EngineConfig, EventId,
-    NewEndpoint, NewEvent, OperationalEvent, Ordering, TenantId,
+    NewEndpoint, NewEvent, OperationalEvent, Ordering, PageRequest, TenantId,
 };
 use herald_storage_sled::SledStorage;
 use herald_testkit::receiver::{Mode, Receiver, RecordedRequest};
@@ -53,7 +53,13 @@ async fn settle(engine: &Engine, events: &[EventId]) -> Vec<Delivery> {
     loop {
         let mut all = Vec::new();
         for id in events {
-            all.extend(engine.event_deliveries(&tenant(), id).await.unwrap());
+            all.extend(
+                engine
+                    .event_deliveries(&tenant(), id, &PageRequest::first(250))
+                    .await
+                    .unwrap()
+                    .items,
+            );
         }
         if all.iter().all(|d| d.status != DeliveryStatus::Pending) {
             return all;

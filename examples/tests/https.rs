@@ -52,7 +52,7 @@ async fn with_a_certificate_the_api_is_served_over_https() {
     let mut headers = HeaderMap::new();
     headers.insert(
         "authorization",
-        HeaderValue::from_static("Bearer test-token"),
+        HeaderValue::from_str(&format!("Bearer {}", common::TOKEN)).unwrap(),
     );
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     let url = format!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use herald::{
     DeliveryDefaults, DeliveryStatus, DestinationPolicy, Engine, EngineConfig, NewEndpoint,
-    NewEvent, TenantId,
+    NewEvent, PageRequest, TenantId,
 };
 use herald_storage_sled::SledStorage;
 use herald_testkit::receiver::{Mode, Receiver};
@@ -90,9 +90,10 @@ async fn a_fresh_delivery_goes_out_at_once_past_a_queue_full_of_far_retries() {
         "the fresh delivery went out"
     );
     let deliveries = engine
-        .event_deliveries(&tenant, &fresh.event.id)
+        .event_deliveries(&tenant, &fresh.event.id, &PageRequest::first(250))
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     let mut status = deliveries[0].status;
     for _ in 0..100 {
         if status == DeliveryStatus::Succeeded {
@@ -100,9 +101,10 @@ async fn a_fresh_delivery_goes_out_at_once_past_a_queue_full_of_far_retries() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         status = engine
-            .event_deliveries(&tenant, &fresh.event.id)
+            .event_deliveries(&tenant, &fresh.event.id, &PageRequest::first(250))
             .await
-            .unwrap()[0]
+            .unwrap()
+            .items[0]
             .status;
     }
     assert_eq!(status, DeliveryStatus::Succeeded);

@@ -41,6 +41,7 @@ pub struct MemoryStorage {
 #[derive(Debug)]
 struct StoredEvent {
     event: Event,
+    /// In id order, so `event_deliveries` pages by a binary search.
     deliveries: Vec<DeliveryId>,
 }
 
@@ -392,7 +393,12 @@ impl Storage for MemoryStorage {
             key,
             StoredEvent {
                 event: event.clone(),
-                deliveries: deliveries.iter().map(|d| d.id.clone()).collect(),
+                deliveries: {
+                    let mut ids: Vec<DeliveryId> =
+                        deliveries.iter().map(|d| d.id.clone()).collect();
+                    ids.sort_unstable();
+                    ids
+                },
             },
         );
         Ok(InsertEvent::Inserted)
@@ -444,37 +450,51 @@ impl Storage for MemoryStorage {
                 return Ok(Page::empty());
             }
         }
-        let items = index
-            .range((lower, upper))
-            .rev()
-            .filter_map(|(_, id)| state.events.get(&(tenant.clone(), id.clone())))
-            .map(|s| &s.event)
-            .filter(|e| {
-                filter
-                    .event_type
-                    .as_ref()
-                    .is_none_or(|t| &e.event_type == t)
-            })
-            .cloned();
-        Ok(paginate(items, page.limit, storage::event_cursor))
+        let entries = index.range((lower, upper)).rev().map(|position| {
+            let (_, id) = position;
+            let event = state
+                .events
+                .get(&(tenant.clone(), id.clone()))
+                .map(|s| &s.event)
+                .filter(|e| {
+                    filter
+                        .event_type
+                        .as_ref()
+                        .is_none_or(|t| &e.event_type == t)
+                })
+                .cloned();
+            Ok((position, event))
+        });
+        storage::bounded_page(
+            entries,
+            page.limit,
+            storage::EVENT_SCAN_LIMIT,
+            |(created_at, id)| storage::event_cursor_at(*created_at, id),
+        )
     }
 
     async fn event_deliveries(
         &self,
         tenant: &TenantId,
         event_id: &EventId,
-    ) -> StorageResult<Vec<Delivery>> {
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>> {
+        let after = match &page.cursor {
+            Some(c) => Some(DeliveryId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => None,
+        };
         let state = self.state();
         let Some(stored) = state.events.get(&(tenant.clone(), event_id.clone())) else {
-            return Ok(Vec::new());
+            return Ok(Page::empty());
         };
-        let mut deliveries: Vec<Delivery> = stored
-            .deliveries
+        // `stored.deliveries` is in id order (`insert_event` sorts it).
+        let start = after.map_or(0, |after| {
+            stored.deliveries.partition_point(|id| id <= &after)
+        });
+        let items = stored.deliveries[start..]
             .iter()
-            .filter_map(|id| state.deliveries.get(id).cloned())
-            .collect();
-        deliveries.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(deliveries)
+            .filter_map(|id| state.deliveries.get(id).cloned());
+        Ok(paginate(items, page.limit, |d| d.id.to_string()))
     }
 
     async fn get_delivery(

@@ -198,6 +198,13 @@ pub(crate) fn tenant_event(tenant: &TenantId, created_at: Timestamp, id: &EventI
         .into_bytes()
 }
 
+/// The `u64` component that starts at byte `at` of `key` (the creation time of an
+/// `n` key, after its tenant prefix), if the key is long enough.
+pub(crate) fn number_at(key: &[u8], at: usize) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
 /// `D` delivery.
 pub(crate) fn delivery(id: &DeliveryId) -> Vec<u8> {
     delivery_text(id.as_str())
@@ -477,6 +484,16 @@ mod tests {
         assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(prefix_end(b"a\xff\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_end(b"\xff"), None);
+    }
+
+    #[test]
+    fn an_event_index_key_gives_back_its_time() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let id = EventId::parse("evt_1").unwrap();
+        let key = tenant_event(&tenant, Timestamp(1_764_000_000_123), &id);
+        let at = tenant_events(&tenant).into_bytes().len();
+        assert_eq!(number_at(&key, at), Some(1_764_000_000_123));
+        assert_eq!(number_at(&key[..at + 7], at), None);
     }
 
     #[test]

@@ -737,50 +737,73 @@ impl Store {
             Some(u) => Bound::Excluded(u),
             None => Bound::Unbounded,
         };
-        let items = self
+        let time_at = prefix.into_bytes().len();
+        let entries = self
             .tree
             .range((Bound::Included(lower), upper))
             .rev()
-            .filter_map(|entry| {
-                let found = entry.map_err(scan_error).and_then(|(_, id)| {
-                    let id = records::text(&id, "event index")?;
-                    let id = EventId::parse(&id)
-                        .map_err(|_| StorageError::Corrupt(format!("event index: {id}")))?;
-                    self.stored_event(tenant, &id)
-                });
-                match found {
-                    Ok(Some(stored))
-                        if filter
-                            .event_type
-                            .as_ref()
-                            .is_none_or(|t| &stored.event.event_type == t) =>
-                    {
-                        Some(Ok(stored.event))
-                    }
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                }
+            .map(|entry| {
+                let (key, id) = entry.map_err(scan_error)?;
+                let created_at = keys::number_at(&key, time_at)
+                    .ok_or_else(|| StorageError::Corrupt("event index key".into()))?;
+                let id = records::text(&id, "event index")?;
+                let id = EventId::parse(&id)
+                    .map_err(|_| StorageError::Corrupt(format!("event index: {id}")))?;
+                let event = self.listed_event(tenant, &id, filter.event_type.as_deref())?;
+                Ok(((Timestamp(created_at), id), event))
             });
-        paginate(items, page.limit, storage::event_cursor)
+        storage::bounded_page(
+            entries,
+            page.limit,
+            storage::EVENT_SCAN_LIMIT,
+            |(created_at, id)| storage::event_cursor_at(*created_at, id),
+        )
     }
 
+    /// Event `id` when it is stored and of `event_type` (any type when `None`);
+    /// an event of another type is told by its record's first bytes alone.
+    fn listed_event(
+        &self,
+        tenant: &TenantId,
+        id: &EventId,
+        event_type: Option<&str>,
+    ) -> StorageResult<Option<Event>> {
+        let Some(bytes) = self.get(&keys::event(tenant, id))? else {
+            return Ok(None);
+        };
+        if event_type
+            .is_some_and(|wanted| records::event_type_text(&bytes).is_ok_and(|t| t != wanted))
+        {
+            return Ok(None);
+        }
+        Ok(Some(StoredEvent::decode(&bytes)?.event))
+    }
+
+    /// A page of an event's deliveries in id order: the event's record lists them
+    /// all (ids and endpoints), but only the page's records (and one more, to tell
+    /// whether another page follows) are looked up.
     fn event_deliveries(
         &self,
         tenant: &TenantId,
         event_id: &EventId,
-    ) -> StorageResult<Vec<Delivery>> {
-        let Some(stored) = self.stored_event(tenant, event_id)? else {
-            return Ok(Vec::new());
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>> {
+        let after = match &page.cursor {
+            Some(c) => Some(DeliveryId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => None,
         };
-        let mut deliveries = Vec::with_capacity(stored.deliveries.len());
-        for delivery in &stored.deliveries {
+        let Some(mut stored) = self.stored_event(tenant, event_id)? else {
+            return Ok(Page::empty());
+        };
+        stored.deliveries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let start = after.map_or(0, |after| {
+            stored.deliveries.partition_point(|d| d.id <= after)
+        });
+        let items = stored.deliveries[start..].iter().filter_map(|delivery| {
             let endpoint = [Ok(delivery.endpoint_id.clone())];
-            if let Some(found) = self.find_delivery(&delivery.id, endpoint)? {
-                deliveries.push(found);
-            }
-        }
-        deliveries.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(deliveries)
+            self.find_delivery(&delivery.id, endpoint).transpose()
+        });
+        paginate(items, page.limit, |d| d.id.to_string())
     }
 
     fn get_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> StorageResult<Option<Delivery>> {
@@ -1310,9 +1333,10 @@ impl Storage for SledStorage {
         &self,
         tenant: &TenantId,
         event_id: &EventId,
-    ) -> StorageResult<Vec<Delivery>> {
-        let (tenant, event_id) = (tenant.clone(), event_id.clone());
-        self.read(move |store| store.event_deliveries(&tenant, &event_id))
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>> {
+        let (tenant, event_id, page) = (tenant.clone(), event_id.clone(), page.clone());
+        self.read(move |store| store.event_deliveries(&tenant, &event_id, &page))
             .await
     }
 

@@ -751,6 +751,23 @@ impl TryFrom<EventRecord<'_>> for StoredEvent {
     }
 }
 
+/// The first fields of an `EventRecord`, in its order: postcard writes fields one
+/// after the other, so these decode from the record's first bytes alone.
+#[derive(Deserialize)]
+struct EventHead<'a> {
+    _id: &'a str,
+    _tenant: &'a str,
+    event_type: &'a str,
+}
+
+/// The type of an encoded event, without decoding (or copying) its data and
+/// delivery refs: what a listing filtered by type reads of each event it skips.
+pub(crate) fn event_type_text(record: &[u8]) -> StorageResult<&str> {
+    postcard::take_from_bytes::<EventHead<'_>>(record)
+        .map(|(head, _)| head.event_type)
+        .map_err(|e| corrupt(StoredEvent::WHAT, e))
+}
+
 impl StoredEvent {
     /// The record's name in errors.
     pub(crate) const WHAT: &'static str = "event";
@@ -1034,6 +1051,8 @@ mod tests {
         assert_eq!(hex(&bytes), GOLDEN_EVENT);
         let back = StoredEvent::decode(&unhex(GOLDEN_EVENT)).unwrap();
         assert_eq!(back.event, event);
+        assert_eq!(event_type_text(&bytes).unwrap(), event.event_type);
+        assert!(event_type_text(&bytes[..3]).is_err(), "truncated");
         assert_eq!(
             back.deliveries,
             vec![DeliveryRef {

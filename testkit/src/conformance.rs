@@ -39,6 +39,8 @@ macro_rules! storage_conformance {
             insert_event_is_idempotent_per_tenant,
             list_events_newest_first_with_cursors,
             list_events_filters,
+            list_events_examines_a_bounded_number_per_call,
+            event_deliveries_are_paged_in_creation_order,
             get_delivery_checks_tenant,
             deliveries_are_found_in_every_state,
             deliveries_are_found_while_they_settle,
@@ -412,7 +414,13 @@ pub async fn insert_event_stores_event_and_deliveries(s: &dyn Storage) {
     assert_eq!(stored.id, ev.id);
     assert_eq!(stored.data, ev.data);
     assert_eq!(stored.deliveries, 2);
-    assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), deliveries);
+    assert_eq!(
+        s.event_deliveries(&acme, &ev.id, &PageRequest::first(250))
+            .await
+            .unwrap()
+            .items,
+        deliveries
+    );
     for d in &deliveries {
         assert_eq!(
             s.get_delivery(&acme, &d.id).await.unwrap().as_ref(),
@@ -437,18 +445,72 @@ pub async fn insert_event_stores_event_and_deliveries(s: &dyn Storage) {
     publish(s, &lonely, &[]).await;
     assert!(s.get_event(&acme, &lonely.id).await.unwrap().is_some());
     assert!(s
-        .event_deliveries(&acme, &lonely.id)
+        .event_deliveries(&acme, &lonely.id, &PageRequest::first(250))
         .await
         .unwrap()
+        .items
         .is_empty());
 
     let unknown = EventId::generate();
     assert_eq!(s.get_event(&acme, &unknown).await.unwrap(), None);
     assert!(s
-        .event_deliveries(&acme, &unknown)
+        .event_deliveries(&acme, &unknown, &PageRequest::first(250))
         .await
         .unwrap()
+        .items
         .is_empty());
+}
+
+/// An event's deliveries come a page at a time, in id (creation) order, whatever
+/// state each is in; the cursor is for the next page of the same event.
+pub async fn event_deliveries_are_paged_in_creation_order(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let endpoints: Vec<Endpoint> = (0..5).map(|_| endpoint(&acme)).collect();
+    for ep in &endpoints {
+        s.create_endpoint(ep).await.unwrap();
+    }
+    let ev = event(&acme, "order.filled", at(1));
+    let mut made = publish(s, &ev, &endpoints.iter().collect::<Vec<_>>()).await;
+    made.sort_by(|a, b| a.id.cmp(&b.id));
+    // One settles, one dies: still the event's deliveries, in the same order.
+    made[1].kill(DeadReason::RetriesExhausted, at(2));
+    let settled = attempt(&made[3], 1, 200, at(2));
+    made[3].status = DeliveryStatus::Succeeded;
+    made[3].attempts = 1;
+    made[3].last_status = Some(200);
+    made[3].next_attempt_at = None;
+    made[3].updated_at = at(2);
+    s.update_deliveries(std::slice::from_ref(&made[1]))
+        .await
+        .unwrap();
+    s.record_attempt(&settled, &made[3], &health(0))
+        .await
+        .unwrap();
+
+    let first = s
+        .event_deliveries(&acme, &ev.id, &PageRequest::first(2))
+        .await
+        .unwrap();
+    assert_eq!(first.items, made[..2].to_vec());
+    assert_eq!(first.next_cursor, Some(made[1].id.to_string()));
+    let all = collect_pages(2, |page| {
+        let (acme, id) = (acme.clone(), ev.id.clone());
+        async move { s.event_deliveries(&acme, &id, &page).await.unwrap() }
+    })
+    .await;
+    assert_eq!(all, made);
+    let whole = s
+        .event_deliveries(&acme, &ev.id, &PageRequest::first(5))
+        .await
+        .unwrap();
+    assert_eq!((whole.items.len(), whole.next_cursor), (5, None));
+    // Another tenant sees nothing of it.
+    assert_eq!(
+        s.event_deliveries(&tenant("globex"), &ev.id, &PageRequest::first(5))
+            .await
+            .unwrap(),
+        Page::empty()
+    );
 }
 
 /// A second insert with the same (tenant, id) writes nothing and returns the first;
@@ -477,7 +539,10 @@ pub async fn insert_event_is_idempotent_per_tenant(s: &dyn Storage) {
         None
     );
     assert_eq!(
-        s.event_deliveries(&acme, &key).await.unwrap(),
+        s.event_deliveries(&acme, &key, &PageRequest::first(250))
+            .await
+            .unwrap()
+            .items,
         first_deliveries
     );
     assert_eq!(
@@ -536,6 +601,77 @@ pub async fn list_events_newest_first_with_cursors(s: &dyn Storage) {
         })
         .await;
         assert_eq!(ids(&all, |e| &e.id), expected, "limit {limit}");
+    }
+}
+
+/// A listing examines at most `EVENT_SCAN_LIMIT` events per call: a rare type among
+/// many events comes after pages that are empty but carry a cursor.
+pub async fn list_events_examines_a_bounded_number_per_call(s: &dyn Storage) {
+    use herald::storage::EVENT_SCAN_LIMIT;
+
+    let acme = tenant("acme");
+    let rare = event(&acme, "rare", at(1));
+    publish(s, &rare, &[]).await;
+    // Newer than the rare one, so a newest-first listing meets them first; stored
+    // concurrently, so a backend with group commit writes them in few groups.
+    let noise: Vec<Event> = (0..EVENT_SCAN_LIMIT + 10)
+        .map(|i| event(&acme, "noise", at(2 + i as u64)))
+        .collect();
+    let stored = futures::future::join_all(noise.iter().map(|ev| s.insert_event(ev, &[]))).await;
+    assert!(stored
+        .iter()
+        .all(|r| matches!(r, Ok(InsertEvent::Inserted))));
+    let rare_only = EventFilter {
+        event_type: Some("rare".into()),
+        ..Default::default()
+    };
+
+    // The first call examines EVENT_SCAN_LIMIT noise events and stops there: no
+    // item, and a cursor after the last one examined.
+    let first = s
+        .list_events(&acme, &rare_only, &PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(first.items.is_empty());
+    let newest_first: Vec<&Event> = noise.iter().rev().collect();
+    let stop = newest_first[EVENT_SCAN_LIMIT - 1];
+    assert_eq!(
+        first.next_cursor,
+        Some(herald::storage::event_cursor(stop)),
+        "continues after the last event examined"
+    );
+    // The second finds it past the 10 left, and the list ends.
+    let second = s
+        .list_events(
+            &acme,
+            &rare_only,
+            &PageRequest {
+                cursor: first.next_cursor,
+                ..PageRequest::first(10)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&second.items, |e| &e.id), vec![rare.id.clone()]);
+    assert_eq!(second.next_cursor, None);
+
+    // Without a filter, or with one every event passes, a page is full as before.
+    for filter in [
+        EventFilter::default(),
+        EventFilter {
+            event_type: Some("noise".into()),
+            ..Default::default()
+        },
+    ] {
+        let page = s
+            .list_events(&acme, &filter, &PageRequest::first(250))
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 250, "{filter:?}");
+        assert_eq!(
+            page.next_cursor,
+            Some(herald::storage::event_cursor(newest_first[249]))
+        );
     }
 }
 
@@ -634,9 +770,10 @@ pub async fn get_delivery_checks_tenant(s: &dyn Storage) {
     );
     let ev_id = d.event_id.clone();
     assert!(s
-        .event_deliveries(&tenant("globex"), &ev_id)
+        .event_deliveries(&tenant("globex"), &ev_id, &PageRequest::first(250))
         .await
         .unwrap()
+        .items
         .is_empty());
 }
 
@@ -661,7 +798,13 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
         "pending"
     );
     assert_eq!(s.get_delivery(&globex, &ds[1].id).await.unwrap(), None);
-    assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
+    assert_eq!(
+        s.event_deliveries(&acme, &ev.id, &PageRequest::first(250))
+            .await
+            .unwrap()
+            .items,
+        ds
+    );
 
     // Retried: still pending, with its new due time.
     let retry = attempt(&ds[1], 1, 500, at(2));
@@ -695,7 +838,13 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
         Some(ds[1].clone()),
         "dead"
     );
-    assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
+    assert_eq!(
+        s.event_deliveries(&acme, &ev.id, &PageRequest::first(250))
+            .await
+            .unwrap()
+            .items,
+        ds
+    );
     assert!(s
         .pending_deliveries(&third.id, PendingOrder::Publish, None, 10)
         .await
@@ -710,7 +859,13 @@ pub async fn deliveries_are_found_in_every_state(s: &dyn Storage) {
         Some(ds[1].clone()),
         "replayed"
     );
-    assert_eq!(s.event_deliveries(&acme, &ev.id).await.unwrap(), ds);
+    assert_eq!(
+        s.event_deliveries(&acme, &ev.id, &PageRequest::first(250))
+            .await
+            .unwrap()
+            .items,
+        ds
+    );
     assert_eq!(
         s.pending_deliveries(&third.id, PendingOrder::Publish, None, 10)
             .await
@@ -762,7 +917,11 @@ pub async fn deliveries_are_found_while_they_settle(s: &dyn Storage) {
             for d in &all {
                 let found = s.get_delivery(&acme, &d.id).await.unwrap();
                 assert!(found.is_some(), "{} missing while settling", d.id);
-                let siblings = s.event_deliveries(&acme, &d.event_id).await.unwrap();
+                let siblings = s
+                    .event_deliveries(&acme, &d.event_id, &PageRequest::first(250))
+                    .await
+                    .unwrap()
+                    .items;
                 assert_eq!(siblings.len(), 3, "a delivery of {} missing", d.event_id);
             }
             if !settling.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1679,6 +1838,12 @@ pub async fn malformed_cursors_are_refused_by_every_list(s: &dyn Storage) {
         refused(
             s.list_dead_letters(tenant, &ep.id, &page).await.map(drop),
             "dead letters",
+        );
+        refused(
+            s.event_deliveries(tenant, &d[0].event_id, &page)
+                .await
+                .map(drop),
+            "event deliveries",
         );
     }
 }

@@ -106,6 +106,10 @@ pub struct HookedStorage {
     pub fail_endpoint_pages: AtomicBool,
     /// `get_event` calls made.
     pub event_reads: AtomicUsize,
+    /// `list_dead_letters` calls made.
+    pub dead_letter_reads: AtomicUsize,
+    /// The most deliveries one `update_deliveries` call was given.
+    pub largest_update: AtomicUsize,
 }
 
 impl HookedStorage {
@@ -122,6 +126,8 @@ impl HookedStorage {
             hide_events: AtomicBool::new(false),
             fail_endpoint_pages: AtomicBool::new(false),
             event_reads: AtomicUsize::new(0),
+            dead_letter_reads: AtomicUsize::new(0),
+            largest_update: AtomicUsize::new(0),
         }
     }
 
@@ -317,8 +323,9 @@ impl Storage for HookedStorage {
         &self,
         tenant: &TenantId,
         event_id: &EventId,
-    ) -> StorageResult<Vec<Delivery>> {
-        self.inner.event_deliveries(tenant, event_id).await
+        page: &PageRequest,
+    ) -> StorageResult<Page<Delivery>> {
+        self.inner.event_deliveries(tenant, event_id, page).await
     }
 
     async fn get_delivery(
@@ -366,6 +373,7 @@ impl Storage for HookedStorage {
     }
 
     async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()> {
+        self.largest_update.fetch_max(deliveries.len(), SeqCst);
         self.inner.update_deliveries(deliveries).await
     }
 
@@ -387,6 +395,7 @@ impl Storage for HookedStorage {
         endpoint_id: &EndpointId,
         page: &PageRequest,
     ) -> StorageResult<Page<Delivery>> {
+        self.dead_letter_reads.fetch_add(1, SeqCst);
         self.inner
             .list_dead_letters(tenant, endpoint_id, page)
             .await

@@ -5,8 +5,8 @@
 //! The check sits after resolution so a public name pointing at a private address
 //! (DNS rebinding, `localhost`, a metadata endpoint) is refused as well. Two pieces do
 //! it: `PolicyResolver`, the resolver `HttpConnector` calls for names, and
-//! `GuardedConnector`, which wraps `HttpConnector` to check literal IP hosts, because
-//! `HttpConnector` connects to those without calling its resolver.
+//! `GuardedConnector`, which wraps `HttpConnector` to check the port and literal IP
+//! hosts, because `HttpConnector` connects to those without calling its resolver.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -83,7 +83,7 @@ impl Service<Name> for PolicyResolver {
     }
 }
 
-/// `HttpConnector` with the policy applied to literal IP hosts too.
+/// `HttpConnector` with the policy applied to the port and to literal IP hosts too.
 #[derive(Debug, Clone)]
 pub(crate) struct GuardedConnector {
     inner: HttpConnector<PolicyResolver>,
@@ -100,6 +100,11 @@ impl Service<http::Uri> for GuardedConnector {
     }
 
     fn call(&mut self, dst: http::Uri) -> Self::Future {
+        let port = dst.port_u16().unwrap_or_else(|| default_port(&dst));
+        if !self.policy.allows_port(port) {
+            let host = dst.host().unwrap_or_default().to_owned();
+            return Box::pin(async move { Err(ConnectRefusal::Port { host, port }.into()) });
+        }
         if let Some(ip) = dst.host().and_then(literal_ip) {
             if !self.policy.allows(ip) {
                 let host = ip.to_string();
@@ -108,6 +113,16 @@ impl Service<http::Uri> for GuardedConnector {
         }
         let connecting = self.inner.call(dst);
         Box::pin(async move { connecting.await.map_err(Into::into) })
+    }
+}
+
+/// The port a URI without one connects to: its scheme's (the TLS layer hands
+/// `https` URIs down as they are).
+fn default_port(uri: &http::Uri) -> u16 {
+    if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        443
+    } else {
+        80
     }
 }
 
@@ -129,5 +144,12 @@ mod tests {
         assert_eq!(literal_ip("127.0.0.1"), Some([127, 0, 0, 1].into()));
         assert_eq!(literal_ip("[::1]"), "::1".parse().ok());
         assert_eq!(literal_ip("example.com"), None);
+    }
+
+    #[test]
+    fn a_uri_without_a_port_connects_to_its_schemes() {
+        let port = |uri: &str| default_port(&uri.parse().unwrap());
+        assert_eq!(port("https://example.com/"), 443);
+        assert_eq!(port("http://example.com/"), 80);
     }
 }

@@ -37,6 +37,14 @@ pub(crate) enum ConnectRefusal {
         /// The host as written in the URL.
         host: String,
     },
+    /// delivery.md §6: the URL's port is not among the allowed ports.
+    #[error("blocked destination: port {port} of {host} is not an allowed port")]
+    Port {
+        /// The host as written in the URL.
+        host: String,
+        /// The port refused.
+        port: u16,
+    },
     /// The host name did not resolve to any address.
     #[error("could not resolve {host}")]
     Dns {
@@ -55,7 +63,9 @@ pub(crate) fn classify(err: &hyper_util::client::legacy::Error) -> ErrorClass {
     for cause in chain(err) {
         if let Some(refusal) = cause.downcast_ref::<ConnectRefusal>() {
             return match refusal {
-                ConnectRefusal::Blocked { .. } => ErrorClass::BlockedDestination,
+                ConnectRefusal::Blocked { .. } | ConnectRefusal::Port { .. } => {
+                    ErrorClass::BlockedDestination
+                }
                 ConnectRefusal::Dns { .. } => ErrorClass::Dns,
             };
         }

@@ -47,6 +47,11 @@ pub(crate) struct Publish {
     pub(crate) id: Option<EventId>,
     /// Deliver to this endpoint only, bypassing the filters (test events).
     pub(crate) only: Option<EndpointId>,
+    /// Whether a repeated `id` must repeat the first publish (a caller's idempotency
+    /// key: another body is `Error::IdempotencyConflict`). False for Herald's own
+    /// notices: one announced again after a crash is the same notice, even when
+    /// its data carries a later time.
+    pub(crate) strict_repeat: bool,
 }
 
 /// A publish on its way to storage.
@@ -166,6 +171,7 @@ impl RouterState {
             })
             .collect();
         let modes = self.modes_of(deliveries.iter().map(|d| &d.endpoint_id));
+        let strict_repeat = request.strict_repeat;
         let shared = shared.clone();
         tokio::spawn(async move {
             // delivery.md §1: a value that cannot be written as a receiving
@@ -196,6 +202,14 @@ impl RouterState {
                     Ok(Published {
                         event: Arc::unwrap_or_clone(prepared).event,
                         created: true,
+                    })
+                }
+                Ok(InsertEvent::Exists(existing))
+                    if strict_repeat && !existing.is_same_publish(&event) =>
+                {
+                    Err(Error::IdempotencyConflict {
+                        tenant: existing.tenant,
+                        event_id: existing.id,
                     })
                 }
                 Ok(InsertEvent::Exists(existing)) => Ok(Published {

@@ -74,6 +74,18 @@ pub struct Event {
 }
 
 impl Event {
+    /// Whether `other` repeats this event's publish, as a repeated idempotency key
+    /// must (http-api.md "Events"): the same type, the same data once insignificant
+    /// whitespace is removed (both are stored that way; key order, number spelling
+    /// and string escapes count), and the same set of channels (order and repeats
+    /// do not count: channels only select endpoints). Id, time and deliveries are
+    /// made by Herald, not sent, so they are not compared.
+    pub fn is_same_publish(&self, other: &Event) -> bool {
+        self.event_type == other.event_type
+            && self.data == other.data
+            && channel_set(&self.channels) == channel_set(&other.channels)
+    }
+
     /// The request body every attempt sends:
     /// `{"id":..,"type":..,"created_at":..,"data":..}`, compact and byte-stable.
     pub fn body(&self) -> String {
@@ -89,6 +101,14 @@ impl Event {
         body.push('}');
         body
     }
+}
+
+/// `channels` sorted, each once.
+fn channel_set(channels: &[String]) -> Vec<&str> {
+    let mut set: Vec<&str> = channels.iter().map(String::as_str).collect();
+    set.sort_unstable();
+    set.dedup();
+    set
 }
 
 /// Appends `text` as a JSON string. Ids and types are validated to plain ASCII, so
@@ -176,6 +196,55 @@ mod tests {
     fn depth_counts_nesting_outside_strings() {
         assert_eq!(minify_json_with_depth("[[{\"a\":\"[[[\"}]]").1, 3);
         assert_eq!(minify_json_with_depth("1").1, 0);
+    }
+
+    #[test]
+    fn a_repeat_is_the_same_type_data_and_set_of_channels() {
+        let first = Event {
+            id: EventId::parse("order-1").unwrap(),
+            tenant: TenantId::parse("t").unwrap(),
+            event_type: "order.filled".into(),
+            channels: vec!["BTC-USD".into(), "ETH-USD".into()],
+            created_at: Timestamp(1),
+            data: minify_json("{ \"price\": 45000.5 }").into(),
+            deliveries: 3,
+        };
+        let again = Event {
+            channels: vec!["ETH-USD".into(), "BTC-USD".into(), "ETH-USD".into()],
+            created_at: Timestamp(2),
+            data: minify_json("{\"price\":45000.5}").into(),
+            deliveries: 0,
+            ..first.clone()
+        };
+        assert!(
+            first.is_same_publish(&again),
+            "whitespace, order, time: not the body"
+        );
+        let differs = [
+            Event {
+                event_type: "order.cancelled".into(),
+                ..again.clone()
+            },
+            Event {
+                data: "{\"price\":45000.50}".into(),
+                ..again.clone()
+            },
+            Event {
+                data: "{\"price\":45000.5,\"qty\":1}".into(),
+                ..again.clone()
+            },
+            Event {
+                channels: vec!["BTC-USD".into()],
+                ..again.clone()
+            },
+            Event {
+                channels: vec![],
+                ..again.clone()
+            },
+        ];
+        for other in differs {
+            assert!(!first.is_same_publish(&other), "{other:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use herald::{
     CreatedEndpoint, Delivery, DeliveryStatus, DestinationPolicy, Engine, EngineConfig, EventId,
-    NewEndpoint, NewEvent, Published, TenantId,
+    NewEndpoint, NewEvent, PageRequest, Published, TenantId,
 };
 use herald_storage_memory::MemoryStorage;
 pub use herald_testkit::scripted::{ScriptedTransport, Step};
@@ -74,9 +74,10 @@ impl Harness {
     /// The deliveries of one event.
     pub async fn deliveries(&self, event_id: &EventId) -> Vec<Delivery> {
         self.engine
-            .event_deliveries(&self.tenant, event_id)
+            .event_deliveries(&self.tenant, event_id, &PageRequest::first(250))
             .await
             .unwrap()
+            .items
     }
 
     /// Waits (virtual time) until every delivery of the event has `status`.

@@ -217,15 +217,15 @@ pub fn load_or_generate(data_dir: &Path) -> io::Result<StoredToken> {
     let path = data_dir.join(TOKEN_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let token = text.trim();
-            if token.is_empty() {
-                return Err(io::Error::new(
+            // The same rule as a configured token: a hand-edited short one is refused.
+            let token = crate::config::api_token(&text).map_err(|error| {
+                io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{} is empty", path.display()),
-                ));
-            }
+                    format!("{}: {}", path.display(), error.message),
+                )
+            })?;
             return Ok(StoredToken {
-                token: Sensitive::new(token),
+                token,
                 generated: false,
                 path,
             });
@@ -233,6 +233,7 @@ pub fn load_or_generate(data_dir: &Path) -> io::Result<StoredToken> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => return Err(error),
     }
+    // 256 random bits, written as 64 hex digits: twice `MIN_API_TOKEN_CHARS`.
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -273,6 +274,10 @@ mod tests {
         let second = load_or_generate(&dir).expect("reuse");
         assert!(!second.generated);
         assert_eq!(first.token, second.token);
+        assert!(first.token.expose().len() >= crate::config::MIN_API_TOKEN_CHARS);
+        std::fs::write(&first.path, "short\n").expect("rewrite");
+        let error = load_or_generate(&dir).expect_err("a short stored token");
+        assert!(error.to_string().contains("32"), "{error}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

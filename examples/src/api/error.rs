@@ -153,6 +153,7 @@ impl From<herald::Error> for ApiError {
             | E::KeyNotFound { .. } => Self::not_found(error.to_string()),
             E::RateLimited { retry_after } => Self::rate_limited(error.to_string(), retry_after),
             E::Conflict(message) => Self::conflict(message),
+            E::IdempotencyConflict { .. } => Self::conflict(error.to_string()),
             E::PayloadTooLarge { .. } => Self::payload_too_large(error.to_string()),
             E::NotRunning => Self::unavailable("Herald is shutting down"),
             E::Storage(source) => {

@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use herald::views::{delivery_object, event_object};
-use herald::{EventId, NewEvent, Page, TenantId};
+use herald::{EventId, NewEvent, TenantId};
 
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, ApiQuery, EventsQuery};
-use super::schemas::{self, EventIdPath, TenantPath};
+use super::extract::{ApiJson, ApiPath, ApiQuery, EventsQuery, Paging};
+use super::schemas::{self, EventIdPath, PageQuery, TenantPath};
 use super::{json, list, AppState};
 
 /// `POST /v1/tenants/{tenant}/events` → 202 once durable; 200 with the first event
@@ -22,13 +22,17 @@ use super::{json, list, AppState};
     summary = "Publish an event",
     description = "Stores the event and one delivery per matching endpoint, then answers 202: \
         nothing acknowledged is ever lost. With `id`, a second publish with the same id within \
-        the retention period creates nothing and answers 200 with the first event.",
+        the retention period creates nothing and answers 200 with the first event, when it \
+        repeats the first publish (the same type, the same data up to whitespace, the same set \
+        of channels); otherwise 409.",
     params(TenantPath),
     request_body = schemas::NewEvent,
     responses(
         (status = 202, description = "Stored durably; deliveries are under way", body = schemas::Event),
         (status = 200, description = "An event with this idempotency key exists: nothing was \
             created", body = schemas::Event),
+        (status = 409, description = "The idempotency key was used for an event with another \
+            type, data or channels: nothing was stored", body = schemas::ErrorBody),
         (status = 413, description = "The body, or the event's `data`, exceeds \
             `max_payload_bytes`", body = schemas::ErrorBody),
         (status = 422, description = "A field does not fit (the message names it): a bad type, \
@@ -61,7 +65,9 @@ pub(crate) async fn publish(
     operation_id = "listEvents",
     tag = "events",
     summary = "List events",
-    description = "The tenant's events, newest first, without their data.",
+    description = "The tenant's events, newest first, without their data. One request examines \
+        at most 1000 events: with `type`, a page may be short or empty and still have a \
+        `next_cursor`.",
     params(TenantPath, schemas::EventsQuery),
     responses((status = 200, description = "A page of events", body = schemas::EventList))
 )]
@@ -99,29 +105,27 @@ pub(crate) async fn get(
     Ok(json(StatusCode::OK, &event_object(&event, true)))
 }
 
-/// `GET /v1/tenants/{tenant}/events/{id}/deliveries`: one per matched endpoint, in a
-/// single page.
+/// `GET /v1/tenants/{tenant}/events/{id}/deliveries`: one per matched endpoint, a
+/// page at a time in creation order.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/events/{id}/deliveries",
     operation_id = "listEventDeliveries",
     tag = "events",
     summary = "List an event's deliveries",
-    description = "One delivery per endpoint the event matched, in a single page.",
-    params(TenantPath, EventIdPath),
+    description = "One delivery per endpoint the event matched, in creation order (oldest \
+        first), paged like every list.",
+    params(TenantPath, EventIdPath, PageQuery),
     responses(
-        (status = 200, description = "Its deliveries", body = schemas::DeliveryList),
+        (status = 200, description = "A page of its deliveries", body = schemas::DeliveryList),
         (status = 404, description = "No such event in this tenant", body = schemas::ErrorBody),
     )
 )]
 pub(crate) async fn deliveries(
     State(state): State<AppState>,
     ApiPath((tenant, id)): ApiPath<(TenantId, EventId)>,
+    ApiQuery(Paging(page)): ApiQuery<Paging>,
 ) -> Result<Response, ApiError> {
-    let items = state.engine.event_deliveries(&tenant, &id).await?;
-    let page = Page {
-        items,
-        next_cursor: None,
-    };
-    Ok(list(&page, delivery_object))
+    let found = state.engine.event_deliveries(&tenant, &id, &page).await?;
+    Ok(list(&found, delivery_object))
 }

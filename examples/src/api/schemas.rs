@@ -158,7 +158,7 @@ pub(crate) enum ErrorClass {
     Dns,
     /// The TLS handshake failed.
     Tls,
-    /// The destination policy refused the address.
+    /// The destination policy refused the address or the port.
     BlockedDestination,
     /// The receiver broke HTTP.
     Protocol,
@@ -329,7 +329,8 @@ pub(crate) struct AttemptsQuery {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewEndpoint {
     /// Where attempts are POSTed: `https://` (and `http://` when allowed), a public
-    /// address unless private destinations are allowed.
+    /// address unless private destinations are allowed, never a denied one, on an
+    /// allowed port when ports are limited.
     #[schema(format = "uri", example = "https://example.com/hooks")]
     url: String,
     /// Free text.

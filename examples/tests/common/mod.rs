@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 /// The bound on every wait: generous, so a loaded machine does not fail a test.
 pub const WAIT: Duration = Duration::from_secs(30);
 /// The API token the daemons of these tests use.
-pub const TOKEN: &str = "test-token";
+pub const TOKEN: &str = "test-token-of-at-least-32-characters";
 
 /// How to start a daemon.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct Options {
     pub config: Option<String>,
     /// Allow http:// and private destinations (the test receivers are local).
     pub permissive: bool,
-    /// Set `HERALD_API_TOKEN=test-token`.
+    /// Set `HERALD_API_TOKEN` to `TOKEN`.
     pub token: bool,
     /// More environment variables.
     pub env: Vec<(String, String)>,
