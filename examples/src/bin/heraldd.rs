@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use herald_examples::config::{DaemonConfig, Overrides};
-use herald_examples::{shutdown, telemetry, Daemon};
+use herald_examples::{fd_limit, shutdown, telemetry, Daemon};
 
 /// mimalloc: a delivery allocates and frees many small records and buffers across
 /// worker threads, and the system allocator was the largest single cost in profiles.
@@ -54,6 +54,9 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init_tracing(config.log_json);
+    if let Err(error) = fd_limit::raise() {
+        tracing::warn!(%error, "cannot raise the open-files limit");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
