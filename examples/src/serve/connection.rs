@@ -16,6 +16,7 @@ use super::io::Watched;
 use super::phase::{CloseReason, Timeouts};
 use super::registry::{closed, Admitted, Conn};
 use super::service::Tracked;
+use super::until_stopped;
 
 /// What every connection's task shares; built once by the serve loop.
 pub(crate) struct Shared {
@@ -46,7 +47,7 @@ pub(crate) async fn run(
     let handshake = async {
         tokio::select! {
             done = tls.accept(stream) => Some(done),
-            _ = stopped.wait_for(|stop| *stop) => None,
+            () = until_stopped(&mut stopped) => None,
         }
     };
     match watchdog(&conn, &shared.timeouts, handshake).await {

@@ -62,7 +62,7 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             biased;
-            _ = stopped.wait_for(|stop| *stop) => break,
+            () = until_stopped(&mut stopped) => break,
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => {
                 let stream = match accepted {
@@ -93,6 +93,13 @@ pub(crate) async fn serve(
     // response. Handshakes in progress end on `stopped`.
     graceful.shutdown().await;
     while tasks.join_next().await.is_some() {}
+}
+
+/// Completes once `stopped` turns true (or its sender is gone). The guard `wait_for`
+/// returns is dropped here, so that no caller holds it across an `.await` (it is not
+/// `Send`).
+async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// hyper's HTTP/1 settings from `limits`.

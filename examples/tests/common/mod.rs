@@ -351,6 +351,11 @@ impl Daemon {
         self.call(Method::POST, path, body).await
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the daemon is running")
+    }
+
     /// Everything it wrote on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
