@@ -123,10 +123,7 @@ impl RawApi {
                 "api.header_read_timeout",
                 &self.header_read_timeout,
             )?,
-            body_read_timeout: positive_duration(
-                "api.body_read_timeout",
-                &self.body_read_timeout,
-            )?,
+            body_read_timeout: positive_duration("api.body_read_timeout", &self.body_read_timeout)?,
             idle_timeout: positive_duration("api.idle_timeout", &self.idle_timeout)?,
             max_connections: within("api.max_connections", self.max_connections, 1, 1 << 20)?,
             max_header_bytes: within(

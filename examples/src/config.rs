@@ -729,11 +729,7 @@ mod tests {
             ("allow_http = \"yes\"\n", &[], "allow_http"),
             ("listen = \n", &[], "listen"),
             ("[api]\ncolour = 1\n", &[], "api.colour"),
-            (
-                "[api]\nidle_timeout = \"0s\"\n",
-                &[],
-                "api.idle_timeout",
-            ),
+            ("[api]\nidle_timeout = \"0s\"\n", &[], "api.idle_timeout"),
             (
                 "[api]\nheader_read_timeout = \"soon\"\n",
                 &[],
@@ -745,11 +741,7 @@ mod tests {
                 "api.body_read_timeout",
             ),
             ("[api]\nmax_connections = 0\n", &[], "api.max_connections"),
-            (
-                "[api]\nmax_connections = -1\n",
-                &[],
-                "api.max_connections",
-            ),
+            ("[api]\nmax_connections = -1\n", &[], "api.max_connections"),
             (
                 "[api]\nmax_header_bytes = 100\n",
                 &[],

@@ -28,8 +28,8 @@ pub mod fd_limit;
 mod operational;
 mod profiles_config;
 mod serde_path;
-pub mod shutdown;
 mod serve;
+pub mod shutdown;
 pub mod telemetry;
 mod tenants_config;
 mod tls;
@@ -232,13 +232,7 @@ impl Daemon {
         };
         let app = api::router(self.state);
         let grace = self.shutdown_grace;
-        let serving = serve::serve(
-            self.listener,
-            self.tls,
-            app,
-            self.limits,
-            stopped.clone(),
-        );
+        let serving = serve::serve(self.listener, self.tls, app, self.limits, stopped.clone());
         let serving = async move {
             tokio::join!(signal, serving);
         };

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::raw::{
-    ask, closed_within, drip, endless_head, publish_head, read_answer, request, start, Answer,
-    Io, Target,
+    ask, closed_within, drip, endless_head, publish_head, read_answer, request, start, Answer, Io,
+    Target,
 };
 use common::{eventually, TOKEN, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,9 +92,12 @@ impl Flood {
                 .drippers
                 .spawn(drip(head, Vec::new(), endless_head(100), DRIP_EVERY));
             let body = target.connect().await;
-            flood
-                .drippers
-                .spawn(drip(body, publish_head(true, 100), vec![b' '; 100], DRIP_EVERY));
+            flood.drippers.spawn(drip(
+                body,
+                publish_head(true, 100),
+                vec![b' '; 100],
+                DRIP_EVERY,
+            ));
             let unauthenticated = target.connect().await;
             flood.drippers.spawn(drip(
                 unauthenticated,
@@ -248,16 +251,32 @@ async fn at_the_handshake_cap_the_oldest_handshake_yields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_that_does_not_arrive_in_time_closes_the_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let (daemon, target) = start(dir.path(), "[api]\nheader_read_timeout = \"300ms\"\n", false).await;
+    let (daemon, target) = start(
+        dir.path(),
+        "[api]\nheader_read_timeout = \"300ms\"\n",
+        false,
+    )
+    .await;
     let bound = Duration::from_secs(10);
 
     let mut half = target.connect().await;
-    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: loc").await.unwrap();
-    assert!(closed_within(&mut half, bound).await, "half a head stays open");
+    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: loc")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut half, bound).await,
+        "half a head stays open"
+    );
 
     // 200 bytes at 50 ms: 10 s of drip, each byte well within the timeout.
     let dripping = target.connect().await;
-    let (_, closed) = drip(dripping, Vec::new(), endless_head(200), Duration::from_millis(50)).await;
+    let (_, closed) = drip(
+        dripping,
+        Vec::new(),
+        endless_head(200),
+        Duration::from_millis(50),
+    )
+    .await;
     assert!(closed, "a dripping head outlasts the header timeout");
 
     let mut kept = target.connect().await;
@@ -265,7 +284,9 @@ async fn a_head_that_does_not_arrive_in_time_closes_the_connection() {
         .await
         .unwrap();
     assert_eq!(read_answer(&mut kept).await.status, 200);
-    kept.write_all(b"GET /healthz HTTP/1.1\r\nho").await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nho")
+        .await
+        .unwrap();
     assert!(
         closed_within(&mut kept, bound).await,
         "half of a second head stays open"
@@ -458,5 +479,38 @@ async fn latency_with_and_without_a_flood() {
         flooded[flooded.len() - 1]
     );
     drop(flood);
+    assert!(daemon.terminate().await.success());
+}
+
+/// `max_header_bytes = 2048`, `max_headers = 16`: a head past either bound is 431 and
+/// the connection closes; a head within them is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_past_its_bounds_is_431() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[api]\nmax_header_bytes = 2048\nmax_headers = 16\n";
+    let (daemon, target) = start(dir.path(), config, false).await;
+    let within = ask(&target, "GET", "/v1/tenants/acme/endpoints", None).await;
+    assert_eq!(within.status, 200, "{within:?}");
+
+    let long = format!(
+        "GET /healthz HTTP/1.1\r\nhost: localhost\r\nx-pad: {}\r\n\r\n",
+        "a".repeat(4096)
+    );
+    let many = format!(
+        "GET /healthz HTTP/1.1\r\nhost: localhost\r\n{}\r\n",
+        (0..20)
+            .map(|n| format!("x-h{n}: 1\r\n"))
+            .collect::<String>()
+    );
+    for head in [long, many] {
+        let mut stream = target.connect().await;
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+            .await
+            .expect("the daemon answers and closes")
+            .unwrap();
+        assert_eq!(Answer::parse(&raw, Duration::ZERO).status, 431);
+    }
     assert!(daemon.terminate().await.success());
 }

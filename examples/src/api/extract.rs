@@ -1,5 +1,6 @@
 //! `ApiJson`, `ApiPath`, `ApiQuery` and the body check: every rejection is an
-//! `ApiError`, in the check order of http-api.md (401; 413, 415, 400; 422; 404; 409).
+//! `ApiError`, in the check order of http-api.md (401; 413, 503, 408, 415, 400; 422;
+//! 404; 409).
 //!
 //! The order comes from where each check runs. The auth layer (`auth`) answers 401
 //! first. `check_body`, a layer inside it, takes a write slot (503 when none is free),

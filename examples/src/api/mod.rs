@@ -103,7 +103,7 @@ fn open_routes() -> Vec<Route> {
 }
 
 /// Every route of http-api.md and access.md under `/v1`: each passes the key check
-/// (401, 403), then the body check (413, 415, 400), then its extractors (422), then
+/// (401, 403), then the body check (413, 503, 408, 415, 400), then its extractors (422), then
 /// the engine.
 fn keyed_routes() -> Vec<Route> {
     vec![

@@ -301,9 +301,6 @@ mod tests {
         let mut tracker = Tracker::accepted(t0, false);
         tracker.evict();
         assert!(tracker.is_evicted());
-        assert_eq!(
-            tracker.expired(&timeouts(), t0),
-            Some(CloseReason::Evicted)
-        );
+        assert_eq!(tracker.expired(&timeouts(), t0), Some(CloseReason::Evicted));
     }
 }

@@ -53,8 +53,7 @@ impl Conn {
     pub(crate) fn bytes_arrived(&self) {
         let mut tracker = lock(&self.tracker);
         // Only an idle connection changes phase: skip the clock read otherwise.
-        if matches!(tracker.phase(), Phase::Idle { .. }) && tracker.bytes_arrived(Instant::now())
-        {
+        if matches!(tracker.phase(), Phase::Idle { .. }) && tracker.bytes_arrived(Instant::now()) {
             drop(tracker);
             self.changed.notify_one();
         }
@@ -246,7 +245,10 @@ mod tests {
     fn the_oldest_evictable_candidate_is_chosen() {
         let t0 = Instant::now();
         let later = t0 + Duration::from_secs(1);
-        assert_eq!(oldest([(1, Some(later)), (2, None), (3, Some(t0))].into_iter()), Some(3));
+        assert_eq!(
+            oldest([(1, Some(later)), (2, None), (3, Some(t0))].into_iter()),
+            Some(3)
+        );
         assert_eq!(oldest([(1, None), (2, None)].into_iter()), None);
         assert_eq!(oldest(std::iter::empty()), None);
     }
@@ -256,11 +258,17 @@ mod tests {
         let registry = Arc::new(Registry::new(3, 3));
         let t0 = Instant::now();
         let first = registry.admit(false, t0).unwrap();
-        let second = registry.admit(false, t0 + Duration::from_millis(1)).unwrap();
-        let third = registry.admit(false, t0 + Duration::from_millis(2)).unwrap();
+        let second = registry
+            .admit(false, t0 + Duration::from_millis(1))
+            .unwrap();
+        let third = registry
+            .admit(false, t0 + Duration::from_millis(2))
+            .unwrap();
         // The first serves a request: the second, quiet longest, goes.
         first.conn().request_started();
-        let fourth = registry.admit(false, t0 + Duration::from_millis(3)).unwrap();
+        let fourth = registry
+            .admit(false, t0 + Duration::from_millis(3))
+            .unwrap();
         assert_eq!(registry.len(), 3);
         assert!(!evicted(&first));
         assert!(evicted(&second));

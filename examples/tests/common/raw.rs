@@ -229,7 +229,8 @@ pub async fn drip(
 
 /// A head that never ends, as drip bytes.
 pub fn endless_head(bytes: usize) -> Vec<u8> {
-    let mut head = b"GET /v1/tenants/acme/endpoints HTTP/1.1\r\nhost: localhost\r\nx-pad: ".to_vec();
+    let mut head =
+        b"GET /v1/tenants/acme/endpoints HTTP/1.1\r\nhost: localhost\r\nx-pad: ".to_vec();
     head.resize(bytes.max(head.len()), b'a');
     head
 }
