@@ -26,6 +26,16 @@ pub const BREAKER_OPEN: &str = "herald_breaker_open";
 /// Gauge, bytes: what the endpoint actors' queues hold, against the engine's
 /// `queue_memory` budget (an estimate: entries and event bodies).
 pub const QUEUE_MEMORY: &str = "herald_queue_memory_bytes";
+/// Gauge (`heraldd`): connections its management API holds, TLS handshakes in
+/// progress included; at most `[api] max_connections`.
+pub const API_CONNECTIONS: &str = "herald_api_connections";
+/// Counter (`heraldd`), label `reason` = `evicted` | `refused` | `handshake_timeout` |
+/// `header_timeout` | `idle_timeout` | `body_timeout`: API connections closed to keep
+/// within the `[api]` limits.
+pub const API_CONNECTIONS_CLOSED: &str = "herald_api_connections_closed_total";
+/// Counter (`heraldd`): requests with a body answered 503 `overloaded` because
+/// `[api] max_concurrent_writes` were in progress.
+pub const API_WRITES_REFUSED: &str = "herald_api_writes_refused_total";
 
 /// Records one event published.
 pub(crate) fn event_published() {

@@ -18,6 +18,8 @@ use herald_transport_http::HttpTransportConfig;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use crate::api_config::ApiLimits;
+
 /// A configuration that cannot be used; `key` names the offending setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration: `{key}`: {message}")]
@@ -109,6 +111,8 @@ pub struct DaemonConfig {
     pub operational_webhook: Option<OperationalWebhook>,
     /// How long in-flight requests and attempts get at shutdown.
     pub shutdown_grace: Duration,
+    /// `[api]`: what a client of the management API may hold.
+    pub api: ApiLimits,
     /// Logs as JSON lines instead of human text (flag `--log-json` only).
     pub log_json: bool,
     /// The keys sled seals endpoint secrets and header values with (the current
@@ -362,6 +366,7 @@ struct RawConfig {
     encryption_keys: Vec<String>,
     queue_memory_mb: u64,
     max_attempts_in_flight: u64,
+    api: crate::api_config::RawApi,
     delivery: RawDelivery,
     profiles: std::collections::BTreeMap<String, crate::profiles_config::RawProfile>,
     tenants: crate::tenants_config::RawTenants,
@@ -389,6 +394,7 @@ impl Default for RawConfig {
             encryption_keys: Vec::new(),
             queue_memory_mb: 256,
             max_attempts_in_flight: 1024,
+            api: crate::api_config::RawApi::default(),
             delivery: RawDelivery::default(),
             profiles: std::collections::BTreeMap::new(),
             tenants: crate::tenants_config::RawTenants::default(),
@@ -646,6 +652,7 @@ impl RawConfig {
         }
         let max_attempts_in_flight =
             usize::try_from(self.max_attempts_in_flight).unwrap_or(usize::MAX);
+        let api = self.api.validate()?;
         let profiles = crate::profiles_config::profiles(self.profiles)?;
         let engine = EngineConfig {
             delivery: self.delivery.validate()?,
@@ -671,6 +678,7 @@ impl RawConfig {
             tls,
             operational_webhook,
             shutdown_grace,
+            api,
             log_json,
             encryption_keys,
             engine,
@@ -750,6 +758,36 @@ mod tests {
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
         assert_eq!(config.engine.delivery, DeliveryDefaults::default());
         assert_eq!(config.engine.destinations, DestinationPolicy::default());
+        assert_eq!(config.api, ApiLimits::default());
+        assert_eq!(config.api.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.api.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.api.max_connections, 1024);
+    }
+
+    #[test]
+    fn api_table_is_read() {
+        let config = load_text(
+            "[api]\nheader_read_timeout = \"300ms\"\nbody_read_timeout = \"2s\"\n\
+             idle_timeout = \"5s\"\nmax_connections = 64\nmax_header_bytes = 8192\n\
+             max_headers = 32\ntls_handshake_timeout = \"1s\"\nmax_tls_handshakes = 8\n\
+             max_concurrent_writes = 4\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            config.api,
+            ApiLimits {
+                header_read_timeout: Duration::from_millis(300),
+                body_read_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(5),
+                max_connections: 64,
+                max_header_bytes: 8192,
+                max_headers: 32,
+                tls_handshake_timeout: Duration::from_secs(1),
+                max_tls_handshakes: 8,
+                max_concurrent_writes: 4,
+            }
+        );
     }
 
     #[test]
@@ -909,6 +947,41 @@ mod tests {
             ("", &[("HERALD_QUEUE_MEMORY_MB", "lots")], "queue_memory_mb"),
             ("encryption_keys = [\"k1\"]\n", &[], "encryption_keys[0]"),
             ("listen = \n", &[], "listen"),
+            ("[api]\ncolour = 1\n", &[], "api.colour"),
+            ("[api]\nidle_timeout = \"0s\"\n", &[], "api.idle_timeout"),
+            (
+                "[api]\nheader_read_timeout = \"soon\"\n",
+                &[],
+                "api.header_read_timeout",
+            ),
+            (
+                "[api]\nbody_read_timeout = \"0ms\"\n",
+                &[],
+                "api.body_read_timeout",
+            ),
+            ("[api]\nmax_connections = 0\n", &[], "api.max_connections"),
+            ("[api]\nmax_connections = -1\n", &[], "api.max_connections"),
+            (
+                "[api]\nmax_header_bytes = 100\n",
+                &[],
+                "api.max_header_bytes",
+            ),
+            ("[api]\nmax_headers = 2\n", &[], "api.max_headers"),
+            (
+                "[api]\ntls_handshake_timeout = \"10\"\n",
+                &[],
+                "api.tls_handshake_timeout",
+            ),
+            (
+                "[api]\nmax_tls_handshakes = 0\n",
+                &[],
+                "api.max_tls_handshakes",
+            ),
+            (
+                "[api]\nmax_concurrent_writes = 0\n",
+                &[],
+                "api.max_concurrent_writes",
+            ),
         ];
         for (text, env, key) in cases {
             let error = load_text(text, env).expect_err(text);

@@ -9,7 +9,10 @@
 //! - `operational`: keeps the operational webhook as an endpoint of the `_herald` tenant.
 //! - `tenants_config`: `[tenants]` defaults and `[event_types."TYPE"]` catalog entries.
 //! - `profiles_config`: `[profiles.NAME]` tables into checked delivery profiles.
+//! - `api_config`: the `[api]` table, the limits of what a client may hold.
+//! - `serve`: the serve loop: connections within `[api]`'s limits, served by hyper.
 //! - `tls`: HTTPS for the API when `tls_cert` and `tls_key` are set.
+//! - `fd_limit`: raises the open-files limit, which the connections must fit under.
 //! - `shutdown`: the SIGINT/SIGTERM future.
 //! - `serde_path`: names the field a deserialization error is about.
 //!
@@ -19,10 +22,13 @@
 
 pub mod allocator;
 pub mod api;
+mod api_config;
 pub mod config;
+pub mod fd_limit;
 mod operational;
 mod profiles_config;
 mod serde_path;
+mod serve;
 pub mod shutdown;
 pub mod telemetry;
 mod tenants_config;
@@ -43,13 +49,14 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::AppState;
-use crate::config::{DaemonConfig, Sensitive, StorageKind};
+use crate::config::{ApiLimits, DaemonConfig, Sensitive, StorageKind};
 
 /// Runs the daemon on `listener` until `shutdown` completes, then stops in order:
 /// the listener, in-flight requests, the engine (up to `shutdown_grace`).
 ///
 /// # Errors
-/// When storage, the transport or the engine cannot start, or serving fails.
+/// When storage, the transport or the engine cannot start, the engine gives up, or
+/// its final flush fails.
 pub async fn run(
     config: DaemonConfig,
     listener: TcpListener,
@@ -66,6 +73,7 @@ pub struct Daemon {
     listener: TcpListener,
     local_addr: SocketAddr,
     tls: Option<TlsAcceptor>,
+    limits: ApiLimits,
     shutdown_grace: Duration,
     generated_token: Option<(Sensitive, std::path::PathBuf)>,
     tasks: Vec<JoinHandle<()>>,
@@ -159,13 +167,19 @@ impl Daemon {
             metrics_token: config.metrics_token.map(Arc::new),
             metrics,
             body_limit,
+            body_read_timeout: config.api.body_read_timeout,
+            write_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.api.max_concurrent_writes,
+            )),
         };
+        fd_limit::check(config.api.max_connections);
         Ok(Daemon {
             engine,
             state,
             listener,
             local_addr,
             tls,
+            limits: config.api,
             shutdown_grace: config.shutdown_grace,
             generated_token,
             tasks,
@@ -203,7 +217,7 @@ impl Daemon {
     /// process manager starts it again; `/readyz` answers 503 from that moment.
     ///
     /// # Errors
-    /// When serving fails, the engine gave up, or the engine's final flush fails.
+    /// When the engine gave up, or the engine's final flush fails.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -223,20 +237,9 @@ impl Daemon {
         };
         let app = api::router(self.state);
         let grace = self.shutdown_grace;
+        let serving = serve::serve(self.listener, self.tls, app, self.limits, stopped.clone());
         let serving = async move {
-            match self.tls {
-                None => {
-                    axum::serve(self.listener, app)
-                        .with_graceful_shutdown(signal)
-                        .await
-                }
-                Some(acceptor) => {
-                    let listener = tls::TlsListener::new(self.listener, acceptor)?;
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(signal)
-                        .await
-                }
-            }
+            tokio::join!(signal, serving);
         };
         // Draining connections may not outlast the grace period.
         let drain_deadline = async move {
@@ -245,8 +248,8 @@ impl Daemon {
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            served = serving => served.context("serving the API failed")?,
-            _ = drain_deadline => tracing::warn!("requests still open after shutdown_grace; closing"),
+            () = serving => {}
+            () = drain_deadline => tracing::warn!("requests still open after shutdown_grace; closing"),
         }
         tracing::info!("listener closed; stopping the engine");
         let result = self

@@ -6,7 +6,6 @@ mod common;
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use common::{Daemon, Options};
 use herald::{DestinationPolicy, SignedRequest, Transport};
@@ -14,26 +13,12 @@ use herald_testkit::certs::TestCerts;
 use herald_transport_http::{HttpTransport, HttpTransportConfig};
 use http::{HeaderMap, HeaderValue};
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut text = format!("-----BEGIN {label}-----\n");
-    for chunk in encoded.as_bytes().chunks(64) {
-        text.push_str(std::str::from_utf8(chunk).unwrap());
-        text.push('\n');
-    }
-    text.push_str(&format!("-----END {label}-----\n"));
-    text
-}
-
 /// A client that trusts the test CA publishes over HTTPS.
 #[tokio::test]
 async fn with_a_certificate_the_api_is_served_over_https() {
     let certs = TestCerts::generate();
     let dir = tempfile::tempdir().unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, pem("CERTIFICATE", &certs.server_chain()[0])).unwrap();
-    std::fs::write(&key, pem("PRIVATE KEY", certs.server_key().secret_der())).unwrap();
+    let (cert, key) = certs.write_server_pem(dir.path());
     let daemon = Daemon::start(
         dir.path(),
         Options::default()

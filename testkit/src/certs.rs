@@ -5,11 +5,12 @@
 //! and serve `server_config()` from a receiver; a client that does not trust the CA
 //! fails the handshake, as with any unknown issuer.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::ServerConfig;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// A CA and a server certificate it signed, both fresh for each `generate()`.
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct TestCerts {
     ca_pem: String,
     ca_der: CertificateDer<'static>,
     server_der: CertificateDer<'static>,
+    server_pem: String,
+    server_key_pem: String,
     /// PKCS#8 DER; kept as bytes because `PrivateKeyDer` is not `Clone`.
     server_key_der: Vec<u8>,
 }
@@ -54,6 +57,8 @@ impl TestCerts {
             ca_pem: ca_cert.pem(),
             ca_der: ca_cert.der().clone(),
             server_der: server_cert.der().clone(),
+            server_pem: server_cert.pem(),
+            server_key_pem: server_key.serialize_pem(),
             server_key_der: server_key.serialize_der(),
         }
     }
@@ -76,6 +81,37 @@ impl TestCerts {
     /// The server's private key.
     pub fn server_key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone()))
+    }
+
+    /// Writes the server's certificate and key as PEM files `cert.pem` and `key.pem`
+    /// in `dir` (what `heraldd`'s `tls_cert` and `tls_key` name); returns their paths.
+    ///
+    /// # Panics
+    /// If a file cannot be written.
+    pub fn write_server_pem(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        std::fs::write(&cert, &self.server_pem).unwrap();
+        std::fs::write(&key, &self.server_key_pem).unwrap();
+        (cert, key)
+    }
+
+    /// A rustls client configuration on the ring provider that trusts the CA alone,
+    /// offering ALPN `http/1.1`.
+    ///
+    /// # Panics
+    /// If rustls refuses the CA or its protocol versions, which it does not for these.
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca_der.clone()).unwrap();
+        let mut config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
     }
 
     /// A rustls server configuration on the ring provider offering ALPN `h2` then

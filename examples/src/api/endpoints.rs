@@ -225,7 +225,10 @@ pub(crate) struct TestInput {
         (status = 202, description = "Stored; its delivery is under way", body = schemas::Event),
         (status = 404, description = "No such endpoint in this tenant", body = schemas::ErrorBody),
         (status = 409, description = "The endpoint is disabled", body = schemas::ErrorBody),
-        (status = 503, description = "Herald is shutting down", body = schemas::ErrorBody),
+        (status = 503, description = "Herald is shutting down (`unavailable`), or \
+            `max_concurrent_writes` requests with a body are in progress (`overloaded`, with \
+            `retry-after`; the body was not read)", body = schemas::ErrorBody,
+            headers(("retry-after" = u64, description = "With `overloaded`: 1"))),
     )
 )]
 pub(crate) async fn send_test(

@@ -11,8 +11,11 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    /// Seconds for a `retry-after` header (429).
+    /// Seconds for a `retry-after` header (429, 503 `overloaded`).
     retry_after: Option<u64>,
+    /// Whether the answer closes the connection (`connection: close`): the rest of
+    /// the request was not read, so the connection cannot carry another.
+    close: bool,
 }
 
 #[derive(Serialize)]
@@ -33,6 +36,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            close: false,
         }
     }
 
@@ -77,6 +81,17 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive within `body_read_timeout`; the connection closes.
+    pub fn request_timeout(timeout: std::time::Duration) -> Self {
+        let mut error = Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the body did not arrive within {} ms", timeout.as_millis()),
+        );
+        error.close = true;
+        error
+    }
+
     /// 409.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
@@ -108,6 +123,18 @@ impl ApiError {
     /// 503: the engine is shutting down.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// 503 with `retry-after: 1`: too many requests with a body are in progress; this
+    /// one's body was not read.
+    pub fn overloaded() -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many requests with a body are in progress; retry shortly",
+        );
+        error.retry_after = Some(1);
+        error
     }
 
     /// 500: Herald failed; the detail is logged, not shown.
@@ -182,6 +209,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

@@ -41,7 +41,10 @@ use super::{json, list, AppState};
         (status = 429, description = "Over the tenant's `publish_rate`: nothing was stored",
             body = schemas::ErrorBody,
             headers(("retry-after" = u64, description = "Whole seconds to wait, at least 1"))),
-        (status = 503, description = "Herald is shutting down", body = schemas::ErrorBody),
+        (status = 503, description = "Herald is shutting down (`unavailable`), or \
+            `max_concurrent_writes` requests with a body are in progress (`overloaded`, with \
+            `retry-after`; the body was not read)", body = schemas::ErrorBody,
+            headers(("retry-after" = u64, description = "With `overloaded`: 1"))),
     )
 )]
 pub(crate) async fn publish(

@@ -1,10 +1,12 @@
 //! `ApiJson`, `ApiPath`, `ApiQuery` and the body check: every rejection is an
-//! `ApiError`, in the check order of http-api.md (401; 413, 415, 400; 422; 404; 409).
+//! `ApiError`, in the check order of http-api.md (401; 413, 503, 408, 415, 400; 422;
+//! 404; 409).
 //!
 //! The order comes from where each check runs. The auth layer (`auth`) answers 401
-//! first. `check_body`, a layer inside it, reads the whole body under the size limit
-//! (413), checks its content type (415) and its JSON syntax (400), and leaves the bytes
-//! in the request's extensions. Only then do the extractors run, all on request parts:
+//! first. `check_body`, a layer inside it, takes a write slot (503 when none is free),
+//! reads the whole body under the size limit (413) and the body timeout (408), checks
+//! its content type (415) and its JSON syntax (400), and leaves the bytes in the
+//! request's extensions. Only then do the extractors run, all on request parts:
 //! `ApiPath` and `ApiQuery` check path and query values and `ApiJson` fits the JSON to
 //! its type (422 each). Handlers list `ApiJson` first, so that a missing required body
 //! (400) is reported before a bad path value (422). The handler's engine call gives
@@ -32,8 +34,13 @@ use super::AppState;
 #[derive(Debug, Clone)]
 struct CheckedBody(Bytes);
 
-/// Layer: reads and checks the body of `POST`, `PUT` and `PATCH` requests (413, 415,
-/// 400), then hands the bytes on in the request's extensions.
+/// Layer: reads and checks the body of `POST`, `PUT` and `PATCH` requests, then hands
+/// the bytes on in the request's extensions. In order: a declared length over the limit
+/// is 413 before anything is read; a write slot is taken (503 `overloaded` when all
+/// `max_concurrent_writes` are in use), so that only that many bodies are buffered at
+/// once; the body is read under the size limit (413 as soon as it is passed) and
+/// within `body_read_timeout` (408); then 415 and 400. The slot is held until the
+/// handler has answered.
 pub(crate) async fn check_body(
     State(state): State<AppState>,
     request: Request,
@@ -45,10 +52,23 @@ pub(crate) async fn check_body(
     ) {
         return next.run(request).await;
     }
+    if declared_length(&request).is_some_and(|length| length > state.body_limit as u64) {
+        return too_large(state.body_limit).into_response();
+    }
+    let Ok(_slot) = state.write_slots.clone().try_acquire_owned() else {
+        metrics::counter!(herald::metrics::API_WRITES_REFUSED).increment(1);
+        return ApiError::overloaded().into_response();
+    };
     let (mut parts, body) = request.into_parts();
-    let bytes = match read_limited(body, state.body_limit).await {
-        Ok(bytes) => bytes,
-        Err(error) => return error.into_response(),
+    let read = read_limited(body, state.body_limit);
+    let bytes = match tokio::time::timeout(state.body_read_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => return error.into_response(),
+        Err(_) => {
+            metrics::counter!(herald::metrics::API_CONNECTIONS_CLOSED, "reason" => "body_timeout")
+                .increment(1);
+            return ApiError::request_timeout(state.body_read_timeout).into_response();
+        }
     };
     if !bytes.is_empty() {
         if !is_json(&parts) {
@@ -63,12 +83,26 @@ pub(crate) async fn check_body(
     next.run(Request::from_parts(parts, Body::empty())).await
 }
 
+/// The `content-length` the client declared, if any (hyper has checked that it is one
+/// well-formed number).
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::payload_too_large(format!("the body exceeds {limit} bytes"))
+}
+
 async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(
-            ApiError::payload_too_large(format!("the body exceeds {limit} bytes")),
-        ),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
         Err(_) => Err(ApiError::bad_request("the body could not be read")),
     }
 }

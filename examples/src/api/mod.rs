@@ -56,12 +56,20 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// A request body must arrive whole within this once its reading starts
+    /// (`[api] body_read_timeout`); else 408.
+    pub body_read_timeout: std::time::Duration,
+    /// One permit per request with a body being read or handled (`[api]
+    /// max_concurrent_writes`), taken before the body is read.
+    pub write_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("body_limit", &self.body_limit)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("write_slots", &self.write_slots.available_permits())
             .finish_non_exhaustive()
     }
 }
@@ -95,7 +103,7 @@ fn open_routes() -> Vec<Route> {
 }
 
 /// Every route of http-api.md and access.md under `/v1`: each passes the key check
-/// (401, 403), then the body check (413, 415, 400), then its extractors (422), then
+/// (401, 403), then the body check (413, 503, 408, 415, 400), then its extractors (422), then
 /// the engine.
 fn keyed_routes() -> Vec<Route> {
     vec![

@@ -5,8 +5,8 @@
 //! What a handler cannot see is added here, by the table its route sits in, because
 //! that is where the layers are: every `/v1` route needs a key (401, 403) and may fail
 //! inside Herald (500); its `POST`, `PUT` and `PATCH` requests pass the body check
-//! (400, 413, 415) whether or not the handler reads a body; and any operation with path
-//! or query values or a body may answer 422.
+//! (503 `overloaded`, 413, 408, 415, 400) whether or not the handler reads a body; and
+//! any operation with path or query values or a body may answer 422.
 
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -43,8 +43,8 @@ const METRICS_TOKEN: &str = "metrics_token";
             tenant settings, the event catalog, delivery profiles, and operations. Every `/v1` \
             route needs the admin token or a tenant's key, as `authorization: Bearer <token>` \
             or `x-api-key: <token>`. Errors are `{\"error\": {\"code\", \"message\"}}`; checks \
-            run in this order and the first that fails answers: 401, 403; 413, 415, 400 (the \
-            body); 422 (path, query and body values); 404; 409.",
+            run in this order and the first that fails answers: 401, 403; 413, 503, 408, 415, \
+            400 (the body); 422 (path, query and body values); 404; 409.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
@@ -112,7 +112,7 @@ pub(super) fn start() -> OpenApi {
 }
 
 /// The error answers every route of a table can give, by name in `components`.
-fn shared_answers() -> [(&'static str, ResponseObject); 7] {
+fn shared_answers() -> [(&'static str, ResponseObject); 9] {
     let error = |description: &str| {
         ResponseBuilder::new().description(description).content(
             "application/json",
@@ -149,6 +149,31 @@ fn shared_answers() -> [(&'static str, ResponseObject); 7] {
         (
             "PayloadTooLarge",
             error("The body exceeds the limit (`max_payload_bytes` and a margin).").build(),
+        ),
+        (
+            "RequestTimeout",
+            error(
+                "The body did not arrive whole within `body_read_timeout`; the connection \
+                 closes (`connection: close`).",
+            )
+            .build(),
+        ),
+        (
+            "Overloaded",
+            error(
+                "`max_concurrent_writes` requests with a body are in progress; this one's body \
+                 was not read. Retry after `retry-after`.",
+            )
+            .header(
+                "retry-after",
+                HeaderBuilder::new()
+                    .schema(Some(
+                        ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer)),
+                    ))
+                    .description(Some("Whole seconds to wait: 1"))
+                    .build(),
+            )
+            .build(),
         ),
         (
             "UnsupportedMediaType",
@@ -227,8 +252,10 @@ fn add_layer_answers(operation: &mut Operation, method: &Method, path: &str, gua
         add("500", "Internal");
         if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
             add("400", "BadRequest");
+            add("408", "RequestTimeout");
             add("413", "PayloadTooLarge");
             add("415", "UnsupportedMediaType");
+            add("503", "Overloaded");
         }
         operation.security = Some(vec![
             SecurityRequirement::new(BEARER, Vec::<String>::new()),

@@ -46,6 +46,8 @@ pub(crate) enum ErrorCode {
     Unauthorized,
     /// 403: a valid key outside its scope or tenant, or a change to a reserved tenant.
     Forbidden,
+    /// 408: the body did not arrive within `body_read_timeout`; the connection closes.
+    RequestTimeout,
     /// 404: no such resource, or no such route.
     NotFound,
     /// 405: the route does not take this method.
@@ -62,6 +64,9 @@ pub(crate) enum ErrorCode {
     RateLimited,
     /// 503: Herald is shutting down.
     Unavailable,
+    /// 503: `max_concurrent_writes` requests with a body are in progress; the body was
+    /// not read. Retry after `retry-after` (1 s).
+    Overloaded,
     /// 500: Herald failed; see its logs.
     Internal,
 }

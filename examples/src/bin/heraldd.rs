@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use herald_examples::config::{DaemonConfig, Overrides, StorageKind};
-use herald_examples::{shutdown, telemetry, Daemon};
+use herald_examples::{fd_limit, shutdown, telemetry, Daemon};
 
 /// mimalloc: a delivery allocates and frees many small records and buffers across
 /// worker threads, and the system allocator was the largest single cost in profiles.
@@ -76,6 +76,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Err(error) = fd_limit::raise() {
+        tracing::warn!(%error, "cannot raise the open-files limit");
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -2,6 +2,8 @@
 //! `listening on` line, talk to its API, stop it by SIGTERM or SIGKILL.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod raw;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -356,6 +358,11 @@ impl Daemon {
         self.call(Method::POST, path, body).await
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the daemon is running")
+    }
+
     /// Everything it wrote on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -377,8 +384,18 @@ impl Daemon {
     }
 
     /// Sends SIGTERM and waits for the exit.
-    pub async fn terminate(mut self) -> ExitStatus {
+    pub async fn terminate(self) -> ExitStatus {
+        self.sigterm();
+        self.exited().await
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
         self.signal("TERM");
+    }
+
+    /// Waits for the exit (after `sigterm`).
+    pub async fn exited(mut self) -> ExitStatus {
         tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("heraldd exits after SIGTERM")

@@ -1,0 +1,84 @@
+//! `Tracked`: the API's router as one connection's hyper service, marking the
+//! connection busy from a request's head to the end of its response, so that the
+//! serve loop never times out or evicts a connection while it serves a request.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::{Request, Response};
+use tower::ServiceExt;
+
+use super::registry::Conn;
+
+/// The router, serving one connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Tracked {
+    router: axum::Router,
+    conn: Arc<Conn>,
+}
+
+impl Tracked {
+    pub(crate) fn new(router: axum::Router, conn: Arc<Conn>) -> Self {
+        Self { router, conn }
+    }
+}
+
+/// Marks the connection idle again when dropped: with the response body once hyper
+/// has written it all, or with the request's future when the connection goes first.
+#[derive(Debug)]
+struct Busy(Arc<Conn>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.response_ended();
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for Tracked {
+    type Response = Response<TrackedBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        self.conn.request_started();
+        let busy = Busy(self.conn.clone());
+        // `Router` is always ready (axum documents it), so `oneshot` never waits.
+        let answer = self.router.clone().oneshot(request.map(Body::new));
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(response.map(|body| TrackedBody { body, _busy: busy }))
+        })
+    }
+}
+
+/// A response body that keeps its connection busy until hyper drops it.
+#[derive(Debug)]
+pub(crate) struct TrackedBody {
+    body: Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
