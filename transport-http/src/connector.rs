@@ -13,12 +13,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use herald::destination::DestinationPolicy;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tower::Service;
 
 use crate::error::ConnectRefusal;
@@ -28,9 +30,13 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Builds the TCP connector for a policy, with `nodelay` set: webhook requests are
 /// small and latency matters more than packet count.
-pub(crate) fn guarded_connector(policy: Arc<DestinationPolicy>) -> GuardedConnector {
+pub(crate) fn guarded_connector(
+    policy: Arc<DestinationPolicy>,
+    lookups: Arc<Lookups>,
+) -> GuardedConnector {
     let mut http = HttpConnector::new_with_resolver(PolicyResolver {
         policy: Arc::clone(&policy),
+        lookups,
     });
     // The TLS layer above hands `https` URIs down to this connector.
     http.enforce_http(false);
@@ -41,10 +47,67 @@ pub(crate) fn guarded_connector(policy: Arc<DestinationPolicy>) -> GuardedConnec
     }
 }
 
-/// Resolves names with the system resolver and drops refused addresses.
+/// Most name lookups at once: each runs the system resolver on a blocking thread,
+/// which a resolver that never answers would hold.
+pub(crate) const MAX_LOOKUPS: usize = 32;
+/// How long a lookup may take, its wait for a turn included.
+pub(crate) const LOOKUP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Runs the system resolver with a deadline and a bound on lookups at once. A
+/// lookup's turn is held by its blocking thread until the system call returns, so
+/// lookups that hang past their deadline still count: the threads they hold stay
+/// bounded.
+#[derive(Debug)]
+pub(crate) struct Lookups {
+    turns: Arc<Semaphore>,
+    deadline: Duration,
+}
+
+impl Lookups {
+    pub(crate) fn new(at_once: usize, deadline: Duration) -> Self {
+        Self {
+            turns: Arc::new(Semaphore::new(at_once.max(1))),
+            deadline,
+        }
+    }
+
+    /// The addresses of `host` (port 0), or why there are none.
+    async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectRefusal> {
+        let dns_error = |source| ConnectRefusal::Dns {
+            host: host.to_owned(),
+            source,
+        };
+        let lookup = async {
+            let turn = Arc::clone(&self.turns)
+                .acquire_owned()
+                .await
+                .map_err(|_| dns_error(None))?;
+            let name = host.to_owned();
+            let found = tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
+                    .map(Iterator::collect::<Vec<SocketAddr>>)
+            })
+            .await
+            .map_err(|_| dns_error(None))?;
+            found.map_err(|e| dns_error(Some(e)))
+        };
+        match tokio::time::timeout(self.deadline, lookup).await {
+            Ok(found) => found,
+            Err(_) => Err(dns_error(Some(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {:?}", self.deadline),
+            )))),
+        }
+    }
+}
+
+/// Resolves names with the system resolver (`Lookups`) and drops refused
+/// addresses.
 #[derive(Debug, Clone)]
 pub(crate) struct PolicyResolver {
     policy: Arc<DestinationPolicy>,
+    lookups: Arc<Lookups>,
 }
 
 impl Service<Name> for PolicyResolver {
@@ -58,16 +121,11 @@ impl Service<Name> for PolicyResolver {
 
     fn call(&mut self, name: Name) -> Self::Future {
         let policy = Arc::clone(&self.policy);
+        let lookups = Arc::clone(&self.lookups);
         Box::pin(async move {
             let host = name.as_str().to_owned();
             // Port 0: `HttpConnector` puts the URL's port on every address afterwards.
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|source| ConnectRefusal::Dns {
-                    host: host.clone(),
-                    source: Some(source),
-                })?
-                .collect();
+            let resolved = lookups.resolve(&host).await?;
             if resolved.is_empty() {
                 return Err(ConnectRefusal::Dns { host, source: None });
             }
@@ -138,6 +196,21 @@ fn literal_ip(host: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn lookups_resolve_and_give_up_at_their_deadline() {
+        let lookups = Lookups::new(1, Duration::from_secs(5));
+        let found = lookups.resolve("localhost").await.unwrap();
+        assert!(found.iter().all(|a| a.ip().is_loopback()), "{found:?}");
+        // With the one turn held (a lookup that hangs), the next gives up in time.
+        let hung = Lookups::new(1, Duration::from_millis(100));
+        let _held = Arc::clone(&hung.turns).acquire_owned().await.unwrap();
+        let started = std::time::Instant::now();
+        let refused = hung.resolve("localhost").await.unwrap_err();
+        assert!(matches!(refused, ConnectRefusal::Dns { .. }), "{refused:?}");
+        assert!(refused.to_string().contains("localhost"), "{refused}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 
     #[test]
     fn literal_hosts_are_recognised_with_or_without_brackets() {

@@ -136,8 +136,13 @@ impl HttpTransport {
         let tls = tls::client_config(&config.extra_root_certs_pem, &config.extra_root_certs_der)?;
         let allow_http = config.destinations.allow_http;
         let destinations = Arc::new(config.destinations.clone());
+        // One bound on lookups for both pools.
+        let lookups = Arc::new(connector::Lookups::new(
+            connector::MAX_LOOKUPS,
+            connector::LOOKUP_DEADLINE,
+        ));
         let build = |title_case: bool| {
-            let tcp = connector::guarded_connector(destinations.clone());
+            let tcp = connector::guarded_connector(destinations.clone(), Arc::clone(&lookups));
             let https = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(tls.clone())
                 .https_or_http()
