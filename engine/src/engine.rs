@@ -709,7 +709,7 @@ impl Engine {
     /// page stored before the next is read: memory stays bounded however many there
     /// are. A page continues below the previous one's ids, so a delivery replayed
     /// here is never met again, even if it dies again meanwhile; one dying for the
-    /// first time meanwhile is replayed when its id comes up.
+    /// first time meanwhile is replayed only when the pages have not passed its id.
     ///
     /// # Errors
     /// `Error::EndpointNotFound`; `Error::Conflict` when the endpoint is disabled;

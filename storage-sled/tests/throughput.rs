@@ -135,3 +135,75 @@ async fn read_rate_by_concurrency() {
         );
     }
 }
+
+/// A measurement, not a check: what one `?type=` listing request costs when the
+/// type is rare. 20,000 events of 1 KiB, the one of the rare type oldest: each
+/// request reads at most `EVENT_SCAN_LIMIT` events, and finding the rare one takes
+/// as many requests as that bound divides the store into (one request read them all
+/// before the bound). Unfiltered pages of 50 for comparison.
+/// `cargo test --release -p herald-storage-sled --test throughput -- --ignored --nocapture type_filter`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand in release"]
+async fn type_filter_cost_per_request() {
+    use herald::storage::{EventFilter, PageRequest, EVENT_SCAN_LIMIT};
+
+    let s = Arc::new(SledStorage::temporary().unwrap());
+    let acme = tenant("acme");
+    let pad = format!("{{\"pad\":\"{}\"}}", "x".repeat(1000));
+    let mut rare = event(&acme, "rare", at(0));
+    rare.data = pad.clone().into();
+    publish(&*s, &rare, &[]).await;
+    let count = 20_000u64;
+    let writers: Vec<_> = (0..64u64)
+        .map(|w| {
+            let (s, acme, pad) = (s.clone(), acme.clone(), pad.clone());
+            tokio::spawn(async move {
+                for n in (w..count).step_by(64) {
+                    let mut noise = event(&acme, "noise", at(1 + n));
+                    noise.data = pad.as_str().into();
+                    publish(&*s, &noise, &[]).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let filter = EventFilter {
+        event_type: Some("rare".into()),
+        ..EventFilter::default()
+    };
+    for round in 0..3 {
+        let started = Instant::now();
+        let mut page = PageRequest::first(50);
+        let mut requests = 0;
+        let mut slowest = Duration::ZERO;
+        loop {
+            let one = Instant::now();
+            let found = s.list_events(&acme, &filter, &page).await.unwrap();
+            slowest = slowest.max(one.elapsed());
+            requests += 1;
+            match found.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => {
+                    assert_eq!(found.items.len(), 1);
+                    break;
+                }
+            }
+        }
+        let walk = started.elapsed();
+        let one = Instant::now();
+        let plain = s
+            .list_events(&acme, &EventFilter::default(), &PageRequest::first(50))
+            .await
+            .unwrap();
+        let plain_time = one.elapsed();
+        assert_eq!(plain.items.len(), 50);
+        println!(
+            "round {round}: rare type behind {count} events: {requests} requests (at most {EVENT_SCAN_LIMIT} read each), slowest {:.1} ms, all {:.1} ms; unfiltered page of 50: {:.2} ms",
+            slowest.as_secs_f64() * 1e3,
+            walk.as_secs_f64() * 1e3,
+            plain_time.as_secs_f64() * 1e3,
+        );
+    }
+}
