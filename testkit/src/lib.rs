@@ -6,10 +6,13 @@
 //! - `scripted`: `ScriptedTransport`, an in-process transport for engine tests.
 //! - `conformance`: the storage conformance suite every backend runs.
 //! - `hooked`: `HookedStorage`, gates and faults on any storage's delivery path.
+//! - `fuzz`: generators of hostile input (text, URLs, numbers, JSON bodies) for
+//!   property tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod certs;
 pub mod conformance;
+pub mod fuzz;
 pub mod hooked;
 pub mod receiver;
 pub mod scripted;

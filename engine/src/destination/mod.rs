@@ -90,6 +90,14 @@ impl DestinationPolicy {
         if url.fragment().is_some() {
             return Err(Invalid::new("url", "must not contain a fragment"));
         }
+        // Attempts go to this URL as an `http::Uri` (`actors::settings`): a host the URL
+        // standard takes but HTTP does not (`{`, `"`, a backtick) could never be sent.
+        if http::Uri::try_from(url.as_str()).is_err() {
+            return Err(Invalid::new(
+                "url",
+                "has a character an HTTP request cannot carry",
+            ));
+        }
         let literal = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
@@ -381,5 +389,19 @@ mod tests {
         assert!(DestinationPolicy::permissive()
             .check_url("http://127.0.0.1:9/")
             .is_ok());
+    }
+
+    #[test]
+    fn urls_an_http_request_cannot_carry_are_refused() {
+        for bad in [
+            "https://{.example/",
+            "https://a\"b.example.com/",
+            "https://a`b.example/",
+        ] {
+            let err = DestinationPolicy::permissive().check_url(bad).unwrap_err();
+            assert_eq!(err.field, "url", "{bad}");
+        }
+        let ok = strict().check_url("https://example.com/{x}?q={y}").unwrap();
+        assert!(http::Uri::try_from(ok.as_str()).is_ok());
     }
 }
