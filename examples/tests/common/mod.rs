@@ -286,11 +286,6 @@ impl Daemon {
         (status, text)
     }
 
-    /// The daemon's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id().expect("the daemon runs")
-    }
-
     /// Sends one request; panics when the daemon does not answer.
     pub async fn send(&self, call: Call) -> Reply {
         tokio::time::timeout(WAIT, self.try_send(call))
