@@ -30,8 +30,8 @@ pub const QUEUE_MEMORY: &str = "herald_queue_memory_bytes";
 /// progress included; at most `[api] max_connections`.
 pub const API_CONNECTIONS: &str = "herald_api_connections";
 /// Counter (`heraldd`), label `reason` = `evicted` | `refused` | `handshake_timeout` |
-/// `header_timeout` | `idle_timeout` | `body_timeout`: API connections closed to keep
-/// within the `[api]` limits.
+/// `header_timeout` | `idle_timeout` | `write_timeout` | `body_timeout`: API connections
+/// closed to keep within the `[api]` limits.
 pub const API_CONNECTIONS_CLOSED: &str = "herald_api_connections_closed_total";
 /// Counter (`heraldd`): requests with a body answered 503 `overloaded` because
 /// `[api] max_concurrent_writes` were in progress.

@@ -36,6 +36,9 @@ pub struct ApiLimits {
     /// A connection with no request in progress and no byte of a next one is closed
     /// after this.
     pub idle_timeout: Duration,
+    /// An answer must be taken by the client within this, counted from when it is
+    /// ready; else the connection closes.
+    pub write_timeout: Duration,
     /// Connections held at once, TLS handshakes in progress included. At the cap, a
     /// new connection closes the one that has gone longest without a request in
     /// progress; a connection serving a request is never closed for another.
@@ -69,6 +72,7 @@ pub(crate) struct RawApi {
     header_read_timeout: String,
     body_read_timeout: String,
     idle_timeout: String,
+    write_timeout: String,
     max_connections: usize,
     max_header_bytes: usize,
     max_headers: usize,
@@ -87,6 +91,9 @@ impl Default for RawApi {
             // connection, so the server, not the pool, decides; above a polling
             // interval of tens of seconds, so a steady client keeps its connection.
             idle_timeout: "60s".into(),
+            // The largest answer, a page of 250 endpoints or the OpenAPI document
+            // (about 130 KiB), at 4 KiB/s.
+            write_timeout: "30s".into(),
             max_connections: 1024,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
@@ -125,6 +132,7 @@ impl RawApi {
             )?,
             body_read_timeout: positive_duration("api.body_read_timeout", &self.body_read_timeout)?,
             idle_timeout: positive_duration("api.idle_timeout", &self.idle_timeout)?,
+            write_timeout: positive_duration("api.write_timeout", &self.write_timeout)?,
             max_connections: within("api.max_connections", self.max_connections, 1, 1 << 20)?,
             max_header_bytes: within(
                 "api.max_header_bytes",

@@ -768,7 +768,8 @@ mod tests {
     fn api_table_is_read() {
         let config = load_text(
             "[api]\nheader_read_timeout = \"300ms\"\nbody_read_timeout = \"2s\"\n\
-             idle_timeout = \"5s\"\nmax_connections = 64\nmax_header_bytes = 8192\n\
+             idle_timeout = \"5s\"\nwrite_timeout = \"3s\"\nmax_connections = 64\n\
+             max_header_bytes = 8192\n\
              max_headers = 32\ntls_handshake_timeout = \"1s\"\nmax_tls_handshakes = 8\n\
              max_concurrent_writes = 4\n",
             &[],
@@ -780,6 +781,7 @@ mod tests {
                 header_read_timeout: Duration::from_millis(300),
                 body_read_timeout: Duration::from_secs(2),
                 idle_timeout: Duration::from_secs(5),
+                write_timeout: Duration::from_secs(3),
                 max_connections: 64,
                 max_header_bytes: 8192,
                 max_headers: 32,
@@ -959,6 +961,7 @@ mod tests {
                 &[],
                 "api.body_read_timeout",
             ),
+            ("[api]\nwrite_timeout = \"0s\"\n", &[], "api.write_timeout"),
             ("[api]\nmax_connections = 0\n", &[], "api.max_connections"),
             ("[api]\nmax_connections = -1\n", &[], "api.max_connections"),
             (

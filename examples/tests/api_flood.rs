@@ -514,3 +514,53 @@ async fn a_head_past_its_bounds_is_431() {
     }
     assert!(daemon.terminate().await.success());
 }
+
+/// `write_timeout = "300ms"`: a client that asks for an 8 MiB event (more than the
+/// kernel's socket buffers hold) with a small receive buffer and does not read it is
+/// cut off: the daemon counts a `write_timeout` close and the client gets less than
+/// the whole answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_the_client_does_not_take_is_cut_off_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[delivery]\nmax_payload_bytes = 8388608\n[api]\nwrite_timeout = \"300ms\"\n";
+    let (daemon, target) = start(dir.path(), config, false).await;
+    let data = format!(
+        r#"{{"type":"blob.made","data":"{}"}}"#,
+        "a".repeat(8_000_000)
+    );
+    let published = ask(&target, "POST", "/v1/tenants/acme/events", Some(&data)).await;
+    assert_eq!(published.status, 202, "{published:?}");
+    let id: serde_json::Value = serde_json::from_str(&published.body).unwrap();
+    let path = format!("/v1/tenants/acme/events/{}", id["id"].as_str().unwrap());
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = tokio::time::timeout(WAIT, socket.connect(target.addr))
+        .await
+        .unwrap()
+        .unwrap();
+    slow.write_all(&request("GET", &path, true, false, None))
+        .await
+        .unwrap();
+    eventually("a write_timeout close", || {
+        let target = target.clone();
+        async move {
+            let metrics = ask(&target, "GET", "/metrics", None).await;
+            let line = "herald_api_connections_closed_total{reason=\"write_timeout\"}";
+            metrics
+                .body
+                .lines()
+                .any(|l| l.starts_with(line))
+                .then_some(())
+        }
+    })
+    .await;
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(WAIT, slow.read_to_end(&mut received)).await;
+    assert!(
+        received.len() < 8_000_000,
+        "the whole answer arrived: {} bytes",
+        received.len()
+    );
+    assert!(daemon.terminate().await.success());
+}

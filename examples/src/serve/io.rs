@@ -1,6 +1,7 @@
 //! `Watched`: a connection's byte stream (TCP, or TLS plaintext) that tells its
 //! `Conn` when bytes arrive, so that an idle connection starts its head's deadline at
-//! the first byte of the next request.
+//! the first byte of the next request, and when a flush completes, so that an answer
+//! counts as written only once the kernel has all of it.
 
 use std::io;
 use std::pin::Pin;
@@ -50,7 +51,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        // hyper flushes its stream only once its own buffer is empty.
+        if matches!(polled, Poll::Ready(Ok(()))) {
+            this.conn.flushed();
+        }
+        polled
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -5,9 +5,10 @@
 //! - `registry`: the connections held; at `max_connections` the one quiet longest
 //!   makes room, at `max_tls_handshakes` the oldest handshake does.
 //! - `phase`: each connection's phase and the deadline it sets (handshake, head,
-//!   idle); pure rules.
+//!   idle, writing an answer); pure rules.
 //! - `connection`: one connection's life and the watchdog that enforces its deadline.
-//! - `io`, `service`: what tells a connection's state about bytes and requests.
+//! - `io`, `service`: what tells a connection's state about bytes, flushes, requests
+//!   and answers.
 //!
 //! The body of a request is bounded by the API itself (`api::extract::check_body`:
 //! size, `body_read_timeout`, `max_concurrent_writes`), which knows when it reads one.

@@ -35,9 +35,19 @@ pub(crate) enum Phase {
         /// The end of the last response.
         since: Instant,
     },
-    /// A request is being served, from its head to the end of its response. The serve
-    /// loop sets no deadline: the body check bounds the body, the engine its work.
+    /// A request is being handled, from its head to its answer. The serve loop sets
+    /// no deadline: the body check bounds the body, the engine its work.
     Busy,
+    /// The answer is being written, since `since`: a client that does not read it
+    /// would otherwise hold the connection as long as it likes. Ends at the first
+    /// flush that completes once hyper has taken the whole body (`written`): only then
+    /// is every byte with the kernel.
+    Answering {
+        /// When the handler gave its answer.
+        since: Instant,
+        /// Whether hyper has taken the whole body (and dropped it).
+        written: bool,
+    },
 }
 
 /// Why the serve loop closed a connection (the `reason` label of
@@ -50,6 +60,8 @@ pub(crate) enum CloseReason {
     HeaderTimeout,
     /// No request came for `idle_timeout`.
     IdleTimeout,
+    /// An answer was not taken within `write_timeout`.
+    WriteTimeout,
     /// Closed for a newer connection at `max_connections` or `max_tls_handshakes`.
     Evicted,
     /// A new connection closed at once: every slot serves a request.
@@ -63,13 +75,14 @@ impl CloseReason {
             CloseReason::HandshakeTimeout => "handshake_timeout",
             CloseReason::HeaderTimeout => "header_timeout",
             CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::WriteTimeout => "write_timeout",
             CloseReason::Evicted => "evicted",
             CloseReason::Refused => "refused",
         }
     }
 }
 
-/// The three waits a connection may spend, from `ApiLimits`.
+/// The waits a connection may spend, from `ApiLimits`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timeouts {
     /// `tls_handshake_timeout`.
@@ -78,6 +91,8 @@ pub(crate) struct Timeouts {
     pub(crate) header: Duration,
     /// `idle_timeout`.
     pub(crate) idle: Duration,
+    /// `write_timeout`.
+    pub(crate) write: Duration,
 }
 
 impl Timeouts {
@@ -86,6 +101,7 @@ impl Timeouts {
             handshake: limits.tls_handshake_timeout,
             header: limits.header_read_timeout,
             idle: limits.idle_timeout,
+            write: limits.write_timeout,
         }
     }
 }
@@ -146,8 +162,43 @@ impl Tracker {
         self.phase = Phase::Busy;
     }
 
-    /// The response ended (or the request was dropped) at `now`.
-    pub(crate) fn response_ended(&mut self, now: Instant) {
+    /// The handler answered at `now`: the answer is being written.
+    pub(crate) fn answer_started(&mut self, now: Instant) {
+        if self.phase == Phase::Busy {
+            self.phase = Phase::Answering {
+                since: now,
+                written: false,
+            };
+        }
+    }
+
+    /// hyper dropped the answer's body at `now`, having taken all of it, or the
+    /// request was dropped before its answer (the connection is going).
+    pub(crate) fn answer_dropped(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Busy => self.become_idle(now),
+            Phase::Answering { since, .. } => {
+                self.phase = Phase::Answering {
+                    since,
+                    written: true,
+                };
+            }
+            _ => {}
+        }
+    }
+
+    /// A flush completed at `now`: every byte hyper held is with the kernel. Returns
+    /// whether it ended an answer (the connection is idle now).
+    pub(crate) fn flushed(&mut self, now: Instant) -> bool {
+        if matches!(self.phase, Phase::Answering { written: true, .. }) {
+            self.become_idle(now);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn become_idle(&mut self, now: Instant) {
         self.phase = Phase::Idle { since: now };
         self.quiet_since = now;
     }
@@ -162,8 +213,8 @@ impl Tracker {
         self.evicted
     }
 
-    /// When the connection must close if nothing changes, and why; `None` while it
-    /// serves a request.
+    /// When the connection must close if nothing changes, and why; `None` while a
+    /// request is handled.
     pub(crate) fn deadline(&self, timeouts: &Timeouts) -> Option<(Instant, CloseReason)> {
         match self.phase {
             Phase::Handshake { since } => {
@@ -172,6 +223,9 @@ impl Tracker {
             Phase::Head { since } => Some((since + timeouts.header, CloseReason::HeaderTimeout)),
             Phase::Idle { since } => Some((since + timeouts.idle, CloseReason::IdleTimeout)),
             Phase::Busy => None,
+            Phase::Answering { since, .. } => {
+                Some((since + timeouts.write, CloseReason::WriteTimeout))
+            }
         }
     }
 
@@ -187,7 +241,10 @@ impl Tracker {
 
     /// Since when it may be evicted (it serves no request), or `None`.
     pub(crate) fn evictable_since(&self) -> Option<Instant> {
-        (self.phase != Phase::Busy).then_some(self.quiet_since)
+        match self.phase {
+            Phase::Busy | Phase::Answering { .. } => None,
+            _ => Some(self.quiet_since),
+        }
     }
 
     /// Since when its handshake has been in progress, or `None`.
@@ -208,6 +265,7 @@ mod tests {
             handshake: Duration::from_secs(3),
             header: Duration::from_secs(10),
             idle: Duration::from_secs(60),
+            write: Duration::from_secs(30),
         }
     }
 
@@ -263,7 +321,9 @@ mod tests {
         let t0 = Instant::now();
         let mut tracker = Tracker::accepted(t0, false);
         tracker.request_started();
-        tracker.response_ended(secs(t0, 5));
+        tracker.answer_started(secs(t0, 4));
+        tracker.answer_dropped(secs(t0, 4));
+        assert!(tracker.flushed(secs(t0, 5)));
         assert_eq!(
             tracker.deadline(&timeouts()),
             Some((secs(t0, 65), CloseReason::IdleTimeout))
@@ -284,6 +344,48 @@ mod tests {
         );
         // Nor does it make the connection look younger to eviction.
         assert_eq!(tracker.evictable_since(), Some(secs(t0, 5)));
+    }
+
+    #[test]
+    fn an_answer_must_be_written_within_the_write_timeout_and_is_never_evicted() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::accepted(t0, false);
+        tracker.request_started();
+        tracker.answer_started(secs(t0, 2));
+        assert_eq!(
+            tracker.deadline(&timeouts()),
+            Some((secs(t0, 32), CloseReason::WriteTimeout))
+        );
+        assert_eq!(tracker.evictable_since(), None);
+        // A flush while hyper still holds part of the body ends nothing.
+        assert!(!tracker.flushed(secs(t0, 3)));
+        // Its body taken whole, the answer is written at the next completed flush:
+        // idle, and evictable again.
+        tracker.answer_dropped(secs(t0, 3));
+        assert_eq!(
+            tracker.deadline(&timeouts()),
+            Some((secs(t0, 32), CloseReason::WriteTimeout))
+        );
+        assert!(tracker.flushed(secs(t0, 4)));
+        assert_eq!(tracker.evictable_since(), Some(secs(t0, 4)));
+        assert_eq!(
+            tracker.deadline(&timeouts()),
+            Some((secs(t0, 64), CloseReason::IdleTimeout))
+        );
+        // Later flushes and drops change nothing.
+        assert!(!tracker.flushed(secs(t0, 5)));
+        tracker.answer_dropped(secs(t0, 5));
+        tracker.answer_started(secs(t0, 5));
+        assert_eq!(tracker.phase(), Phase::Idle { since: secs(t0, 4) });
+    }
+
+    #[test]
+    fn a_request_dropped_before_its_answer_leaves_the_connection_idle() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::accepted(t0, false);
+        tracker.request_started();
+        tracker.answer_dropped(secs(t0, 1));
+        assert_eq!(tracker.phase(), Phase::Idle { since: secs(t0, 1) });
     }
 
     #[test]

@@ -65,10 +65,28 @@ impl Conn {
         lock(&self.tracker).request_started();
     }
 
-    /// The response ended (or the request was dropped).
-    pub(crate) fn response_ended(&self) {
-        lock(&self.tracker).response_ended(Instant::now());
+    /// The handler answered; its answer is being written (a deadline again).
+    pub(crate) fn answer_started(&self) {
+        lock(&self.tracker).answer_started(Instant::now());
         self.changed.notify_one();
+    }
+
+    /// hyper dropped the answer's body (or the request, unanswered).
+    pub(crate) fn answer_dropped(&self) {
+        lock(&self.tracker).answer_dropped(Instant::now());
+        self.changed.notify_one();
+    }
+
+    /// A flush completed. Called on every flush: only the one that ends an answer
+    /// reads the clock and wakes the watchdog.
+    pub(crate) fn flushed(&self) {
+        let mut tracker = lock(&self.tracker);
+        if matches!(tracker.phase(), Phase::Answering { written: true, .. })
+            && tracker.flushed(Instant::now())
+        {
+            drop(tracker);
+            self.changed.notify_one();
+        }
     }
 
     fn evict(&self) {
@@ -234,6 +252,7 @@ mod tests {
             handshake: Duration::from_secs(10),
             header: Duration::from_secs(10),
             idle: Duration::from_secs(60),
+            write: Duration::from_secs(30),
         }
     }
 
@@ -290,8 +309,10 @@ mod tests {
         b.conn().request_started();
         assert!(registry.admit(false, t0).is_none());
         assert!(!evicted(&a) && !evicted(&b));
-        // Once a response ends, that connection may make room again.
-        a.conn().response_ended();
+        // Once its answer is written, that connection may make room again.
+        a.conn().answer_started();
+        a.conn().answer_dropped();
+        a.conn().flushed();
         assert!(registry.admit(false, t0).is_some());
         assert!(evicted(&a));
     }

@@ -1,6 +1,7 @@
-//! `Tracked`: the API's router as one connection's hyper service, marking the
-//! connection busy from a request's head to the end of its response, so that the
-//! serve loop never times out or evicts a connection while it serves a request.
+//! `Tracked`: the API's router as one connection's hyper service, telling the
+//! connection's state when a request's head arrived, when its answer is ready, and
+//! when the answer is written, so that the serve loop never evicts a connection that
+//! serves a request and bounds only the writing of its answer.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,14 +29,14 @@ impl Tracked {
     }
 }
 
-/// Marks the connection idle again when dropped: with the response body once hyper
-/// has written it all, or with the request's future when the connection goes first.
+/// Tells the connection when dropped: with the response body once hyper has taken it
+/// all, or with the request's future when the connection goes first.
 #[derive(Debug)]
 struct Busy(Arc<Conn>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.response_ended();
+        self.0.answer_dropped();
     }
 }
 
@@ -51,6 +52,7 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         let answer = self.router.clone().oneshot(request.map(Body::new));
         Box::pin(async move {
             let response = answer.await?;
+            busy.0.answer_started();
             Ok(response.map(|body| TrackedBody { body, _busy: busy }))
         })
     }
