@@ -60,7 +60,8 @@ impl CatalogDoc {
     /// JSON, the schema as a JSON Schema, the example against it.
     ///
     /// # Errors
-    /// `Invalid` whose field is `event_types."TYPE".KEY`.
+    /// `Invalid` whose field is `event_types."TYPE".KEY`, or `event_types."TYPE"` for
+    /// a bad type.
     pub fn check(&self) -> Result<(), Invalid> {
         self.compile().map(drop)
     }
@@ -68,10 +69,13 @@ impl CatalogDoc {
     /// Checks it into a compiled entry.
     ///
     /// # Errors
-    /// `Invalid` whose field is `event_types."TYPE".KEY`.
+    /// `Invalid` whose field is `event_types."TYPE".KEY`, or `event_types."TYPE"` for
+    /// a bad type.
     pub(crate) fn compile(&self) -> Result<CatalogEntry, Invalid> {
         let field = |key: &str| format!("event_types.\"{}\".{key}", self.event_type);
-        crate::filter::validate_event_type(&self.event_type, &field("type"))?;
+        // The table's own name is at fault: there is no `type` key to point at.
+        let table = format!("event_types.\"{}\"", self.event_type);
+        crate::filter::validate_event_type(&self.event_type, &table)?;
         let compact = |text: &Option<String>, key: &str| -> Result<Option<Arc<str>>, Invalid> {
             text.as_deref()
                 .map(|t| {
@@ -336,5 +340,29 @@ impl Tenants {
                 .map_err(|wait| Error::RateLimited { retry_after: wait })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CatalogDoc;
+
+    #[test]
+    fn a_bad_configured_type_names_its_table() {
+        let doc = CatalogDoc {
+            event_type: "bad type".into(),
+            description: None,
+            example: None,
+            schema: Some("{\"type\": 12}".into()),
+        };
+        assert_eq!(doc.check().unwrap_err().field, "event_types.\"bad type\"");
+        let doc = CatalogDoc {
+            event_type: "order.filled".into(),
+            ..doc
+        };
+        assert_eq!(
+            doc.check().unwrap_err().field,
+            "event_types.\"order.filled\".schema"
+        );
     }
 }

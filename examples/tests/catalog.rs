@@ -192,10 +192,7 @@ async fn a_bad_configured_entry_stops_the_start_naming_its_key() {
             "[event_types.\"order.filled\"]\nschema = { type = 12 }\n",
             "event_types.\"order.filled\".schema",
         ),
-        (
-            "[event_types.\"bad type\"]\n",
-            "event_types.\"bad type\".type",
-        ),
+        ("[event_types.\"bad type\"]\n", "`event_types.\"bad type\"`"),
         ("[event_types.\"a.b\"]\ncolour = \"red\"\n", "colour"),
         (
             "[tenants]\ndefault_profile = \"nope\"\n",
