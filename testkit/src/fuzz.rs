@@ -21,12 +21,18 @@ pub fn cases(default: u32) -> u32 {
 
 /// A runner configuration for `cases(default)` cases that writes no regression files
 /// (the failing input is printed instead) and shrinks for a bounded number of steps,
-/// so a failure against a live daemon stays quick to report.
+/// so a failure against a live daemon stays quick to report. The cases come from a
+/// fixed seed, so a test run is repeatable; `PROPTEST_RNG_SEED=N` explores others.
 pub fn config(default: u32) -> Config {
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0x4845_5241_4c44);
     Config {
         cases: cases(default),
         failure_persistence: None,
         max_shrink_iters: 256,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
         ..Config::default()
     }
 }
