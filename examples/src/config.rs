@@ -6,6 +6,7 @@
 //! are strings with a unit, read by `parse_duration` alone.
 
 use crate::serde_path::field_of;
+use crate::strict_tables::StrictTables;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -223,12 +224,14 @@ impl DaemonConfig {
                 table.insert(key.to_owned(), toml::Value::String(value.clone()));
             }
         }
-        let raw: RawConfig =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                let path = e.path().to_string();
-                let message = e.inner().to_string();
-                ConfigError::new(field_of(&path, &message, "config"), message)
-            })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(StrictTables(toml::Value::Table(
+            table,
+        )))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.inner().to_string();
+            ConfigError::new(field_of(&path, &message, "config"), message)
+        })?;
         raw.validate(flags.log_json)
     }
 
@@ -886,6 +889,9 @@ mod tests {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case<'_>] = &[
             ("listne = \"x\"\n", &[], "listne"),
+            ("api = [\"x\"]\n", &[], "api"),
+            ("api = []\n", &[], "api"),
+            ("delivery = [1, 2]\n", &[], "delivery"),
             ("[delivery]\ncolour = 1\n", &[], "delivery.colour"),
             (
                 "[delivery]\ntimeout = \"10 parsecs\"\n",

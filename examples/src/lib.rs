@@ -30,6 +30,7 @@ mod profiles_config;
 mod serde_path;
 mod serve;
 pub mod shutdown;
+mod strict_tables;
 pub mod telemetry;
 mod tenants_config;
 mod tls;
