@@ -182,6 +182,11 @@ pub fn event_cursor_at(created_at: Timestamp, id: &EventId) -> String {
 /// stopped, short or even empty, with a cursor to continue from there.
 pub const EVENT_SCAN_LIMIT: usize = 1000;
 
+/// Attempts that do not match its outcome filter a `list_attempts` call passes over
+/// before it ends the page where the reading stopped (short or empty, with a cursor):
+/// a rare outcome in a long log would otherwise read the whole log for one page.
+pub const ATTEMPT_SCAN_LIMIT: usize = 1000;
+
 /// Makes a page of at most `limit` items from `entries` (positions in list order,
 /// each with its item when it passes the list's filter), examining at most `scan`
 /// entries. The cursor continues after the last item when another item follows,
@@ -484,7 +489,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// An endpoint's attempts, newest first (by start time, then id), optionally only
     /// successes or failures. A page's cursor is only for the next page of the same
-    /// list.
+    /// list. Past about `ATTEMPT_SCAN_LIMIT` attempts that do not match, a page may
+    /// end short, or empty, and still have a cursor.
     async fn list_attempts(
         &self,
         tenant: &TenantId,

@@ -608,13 +608,19 @@ impl Storage for MemoryStorage {
         let Some(attempts) = state.attempts.get(endpoint_id) else {
             return Ok(Page::empty());
         };
-        let items = attempts
+        let entries = attempts
             .range((Bound::Unbounded, upper))
             .rev()
-            .map(|(_, a)| a)
-            .filter(|a| &a.tenant == tenant && outcome.is_none_or(|o| o.matches(a)))
-            .cloned();
-        Ok(paginate(items, page.limit, storage::attempt_cursor))
+            .map(|(_, a)| {
+                let wanted = &a.tenant == tenant && outcome.is_none_or(|o| o.matches(a));
+                Ok((a, wanted.then(|| a.clone())))
+            });
+        storage::bounded_page(
+            entries,
+            page.limit,
+            storage::ATTEMPT_SCAN_LIMIT + page.limit,
+            |a| storage::attempt_cursor(a),
+        )
     }
 
     async fn list_dead_letters(

@@ -10,6 +10,10 @@
 //! A cursor says where the merge stood: the key of the newest chunk that still held
 //! attempts not yet listed, and the last attempt listed. The next page reads from
 //! that chunk down and skips what is not older than that attempt.
+//!
+//! A filtered listing stops reading once it has passed over `ATTEMPT_SCAN_LIMIT`
+//! attempts that do not match while none that match waits to be listed: the page
+//! ends there, short or empty, with a cursor at the next unread chunk.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -18,7 +22,7 @@ use std::ops::Bound;
 use herald::error::StorageError;
 use herald::ids::{AttemptId, EndpointId, TenantId};
 use herald::model::{Attempt, AttemptOutcome};
-use herald::storage::{Page, PageRequest, StorageResult};
+use herald::storage::{Page, PageRequest, StorageResult, ATTEMPT_SCAN_LIMIT};
 use herald::time::Timestamp;
 use sled::Tree;
 
@@ -61,25 +65,35 @@ impl Ord for Unlisted {
 struct Cursor {
     /// The newest start time and number of the chunk to read from (`keys::chunk`).
     chunk: (u64, u64),
-    /// The last attempt listed: start time and id.
-    after: (Timestamp, AttemptId),
+    /// The last attempt listed: start time and id; `None` when the listing stopped
+    /// at the scan limit before listing any, so that nothing of the chunk is skipped.
+    after: Option<(Timestamp, AttemptId)>,
 }
 
 impl Cursor {
     fn format(&self) -> String {
         let (newest, number) = self.chunk;
-        let (started_at, id) = &self.after;
-        format!("{newest}.{number}.{}.{id}", started_at.0)
+        match &self.after {
+            Some((started_at, id)) => format!("{newest}.{number}.{}.{id}", started_at.0),
+            None => format!("{newest}.{number}.*"),
+        }
     }
 
     fn parse(text: &str) -> Option<Self> {
         let mut parts = text.splitn(4, '.');
         let mut number = || parts.next()?.parse::<u64>().ok();
-        let (newest, chunk, started_at) = (number()?, number()?, number()?);
-        let id = AttemptId::parse(parts.next()?).ok()?;
+        let (newest, chunk) = (number()?, number()?);
+        let after = match parts.next()? {
+            "*" if parts.next().is_none() => None,
+            started_at => {
+                let started_at = started_at.parse::<u64>().ok()?;
+                let id = AttemptId::parse(parts.next()?).ok()?;
+                Some((Timestamp(started_at), id))
+            }
+        };
         Some(Self {
             chunk: (newest, chunk),
-            after: (Timestamp(started_at), id),
+            after,
         })
     }
 }
@@ -102,19 +116,20 @@ pub(crate) fn list(
         Some(c) => Bound::Included(keys::chunk(&log, Timestamp(c.chunk.0), c.chunk.1)),
         None => keys::prefix_end(&log).map_or(Bound::Unbounded, Bound::Excluded),
     };
-    let after = cursor.map(|c| c.after);
-    let wanted = |a: &Attempt| {
-        &a.tenant == tenant
-            && outcome.is_none_or(|o| o.matches(a))
-            && after
-                .as_ref()
-                .is_none_or(|(t, id)| (a.started_at, &a.id) < (*t, id))
+    let after = cursor.and_then(|c| c.after);
+    let older = |a: &Attempt| {
+        after
+            .as_ref()
+            .is_none_or(|(t, id)| (a.started_at, &a.id) < (*t, id))
     };
+    let wanted = |a: &Attempt| &a.tenant == tenant && outcome.is_none_or(|o| o.matches(a));
 
     let mut chunks = tree.range((Bound::Included(log.clone()), upper)).rev();
     let mut next_chunk = chunks.next().transpose().map_err(crate::scan_error)?;
     let mut unlisted = BinaryHeap::new();
     let mut items: Vec<Attempt> = Vec::new();
+    let mut passed_over = 0usize;
+    let mut stopped_at = None;
     loop {
         // Read chunks while the next may hold an attempt as new as the newest unlisted.
         while let Some((key, value)) = &next_chunk {
@@ -126,10 +141,19 @@ pub(crate) fn list(
             {
                 break;
             }
+            if unlisted.is_empty() && passed_over >= ATTEMPT_SCAN_LIMIT {
+                stopped_at = Some(chunk);
+                break;
+            }
             for record in records::chunk_records(value)? {
                 let attempt: Attempt = records::decode(record)?;
+                if !older(&attempt) {
+                    continue;
+                }
                 if wanted(&attempt) {
                     unlisted.push(Unlisted { attempt, chunk });
+                } else {
+                    passed_over += 1;
                 }
             }
             next_chunk = chunks.next().transpose().map_err(crate::scan_error)?;
@@ -152,16 +176,17 @@ pub(crate) fn list(
     // Chunk keys sort by position, so the newest chunk still holding one is the
     // greatest position.
     let resume = unlisted.iter().map(|u| u.chunk).max();
-    let next_cursor = match (resume, items.last()) {
-        (Some(chunk), Some(last)) => Some(
-            Cursor {
-                chunk,
-                after: (last.started_at, last.id.clone()),
-            }
-            .format(),
-        ),
-        _ => None,
-    };
+    let last = items.last().map(|last| (last.started_at, last.id.clone()));
+    let next_cursor = match (resume, stopped_at) {
+        (Some(chunk), _) => Some(Cursor { chunk, after: last }),
+        // Every attempt listed is newer than everything in the unread chunks.
+        (None, Some(chunk)) => Some(Cursor {
+            chunk,
+            after: last.or(after),
+        }),
+        (None, None) => None,
+    }
+    .map(|cursor| cursor.format());
     Ok(Page { items, next_cursor })
 }
 
@@ -233,14 +258,26 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = Cursor {
-            chunk: (17, 3),
-            after: (Timestamp(16), AttemptId::generate()),
-        };
-        let back = Cursor::parse(&cursor.format()).unwrap();
-        assert_eq!(back.chunk, cursor.chunk);
-        assert_eq!(back.after, cursor.after);
-        for bad in ["", "1.2.3", "1.2.x.att_1", "a.2.3.att_1", "1.2.3.not an id"] {
+        for after in [Some((Timestamp(16), AttemptId::generate())), None] {
+            let cursor = Cursor {
+                chunk: (17, 3),
+                after,
+            };
+            let back = Cursor::parse(&cursor.format()).unwrap();
+            assert_eq!(back.chunk, cursor.chunk);
+            assert_eq!(back.after, cursor.after);
+        }
+        for bad in [
+            "",
+            "1",
+            "1.2",
+            "1.2.*.x",
+            "1.x",
+            "1.2.3",
+            "1.2.x.att_1",
+            "a.2.3.att_1",
+            "1.2.3.not an id",
+        ] {
             assert!(Cursor::parse(bad).is_none(), "{bad}");
         }
     }

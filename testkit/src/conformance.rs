@@ -65,6 +65,7 @@ macro_rules! storage_conformance {
             purge_before_reaches_every_tenant_and_endpoint,
             attempts_list_by_start_time,
             attempts_recorded_together_list_by_start_time,
+            list_attempts_passes_over_a_bounded_number_per_call,
             malformed_cursors_are_refused_by_every_list,
             flush_succeeds,
         );
@@ -1764,6 +1765,78 @@ pub async fn attempts_recorded_together_list_by_start_time(s: &dyn Storage) {
     }
     made.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
     assert_attempts_listed(s, &acme, &ep.id, &made, &[1, 2, 5, 7, 100]).await;
+}
+
+/// A filtered attempt listing passes over a bounded number of attempts that do not
+/// match per call: a failure behind thousands of successes comes after pages that
+/// are empty but carry a cursor, and the pages together list it once.
+pub async fn list_attempts_passes_over_a_bounded_number_per_call(s: &dyn Storage) {
+    use herald::storage::ATTEMPT_SCAN_LIMIT;
+
+    let acme = tenant("acme");
+    let ep = endpoint(&acme);
+    s.create_endpoint(&ep).await.unwrap();
+    let d = publish(s, &event(&acme, "x", at(1)), &[&ep]).await;
+    let failure = attempt(&d[0], 1, 500, at(1));
+    s.record_attempt(&failure, &d[0], &health(0)).await.unwrap();
+    // Newer successes, recorded in concurrent waves (as a backend with group commit
+    // may store them together).
+    let successes = 3 * ATTEMPT_SCAN_LIMIT;
+    for wave in 0..successes / 100 {
+        let attempts: Vec<Attempt> = (0..100)
+            .map(|i| {
+                let n = wave * 100 + i;
+                let number = u32::try_from(n).unwrap() + 2;
+                attempt(&d[0], number, 200, at(2 + n as u64))
+            })
+            .collect();
+        let healthy = health(0);
+        let recorded = futures::future::join_all(
+            attempts
+                .iter()
+                .map(|a| s.record_attempt(a, &d[0], &healthy)),
+        )
+        .await;
+        assert!(recorded.iter().all(Result::is_ok));
+    }
+
+    let mut calls = 0;
+    let mut found = Vec::new();
+    let mut cursor = None;
+    loop {
+        calls += 1;
+        assert!(calls <= successes, "the listing makes no progress");
+        let page = s
+            .list_attempts(
+                &acme,
+                &ep.id,
+                Some(AttemptOutcome::Failure),
+                &PageRequest {
+                    cursor: cursor.take(),
+                    ..PageRequest::first(10)
+                },
+            )
+            .await
+            .unwrap();
+        found.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(ids(&found, |a| &a.id), vec![failure.id.clone()]);
+    assert!(
+        calls >= 3,
+        "{successes} successes before the failure took {calls} calls"
+    );
+
+    // Unfiltered, a page is full as before.
+    let page = s
+        .list_attempts(&acme, &ep.id, None, &PageRequest::first(250))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 250);
+    assert!(page.next_cursor.is_some());
 }
 
 /// Lists `endpoint`'s attempts unfiltered, then only successes, then only failures,
