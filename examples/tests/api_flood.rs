@@ -430,6 +430,38 @@ async fn a_body_over_the_limit_is_refused_without_reading_past_it() {
     assert!(daemon.terminate().await.success());
 }
 
+/// A body refused from its declared length is answered while the client is still
+/// sending it: the close lingers, reading and dropping the rest, so the client reads
+/// the 413 instead of a reset (which closing with unread bytes would send).
+async fn a_refused_body_still_being_sent_gets_its_answer(tls: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, target) = start(dir.path(), "[delivery]\nmax_payload_bytes = 1024\n", tls).await;
+    let body = vec![b' '; 6 << 20];
+    for _ in 0..3 {
+        let mut stream = target.connect().await;
+        let mut sent = publish_head(true, body.len());
+        sent.extend_from_slice(&body);
+        tokio::time::timeout(WAIT, stream.write_all(&sent))
+            .await
+            .expect("the body is taken")
+            .expect("the body is sent without a reset");
+        let answer = read_answer(&mut stream).await;
+        assert_eq!(answer.status, 413, "{answer:?}");
+        assert!(answer.body.contains("payload_too_large"), "{answer:?}");
+    }
+    assert!(daemon.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_still_being_sent_gets_its_answer_over_tcp() {
+    a_refused_body_still_being_sent_gets_its_answer(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_still_being_sent_gets_its_answer_over_tls() {
+    a_refused_body_still_being_sent_gets_its_answer(true).await;
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]

@@ -9,6 +9,7 @@
 //! once, starts a request, and is never evicted while it is served.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -34,6 +35,9 @@ pub(crate) struct Conn {
     /// was evicted. `notify_one` keeps a permit when the watchdog is not waiting, so
     /// no change is missed.
     changed: Notify,
+    /// A request's body was answered without being read to its end: hyper then closes
+    /// the connection, and the close must linger (`io::Watched`).
+    body_unread: AtomicBool,
 }
 
 impl Conn {
@@ -41,7 +45,19 @@ impl Conn {
         Self {
             tracker: Mutex::new(tracker),
             changed: Notify::new(),
+            body_unread: AtomicBool::new(false),
         }
+    }
+
+    /// A request's body was left unread (refused from its declared length, or past
+    /// the limit).
+    pub(crate) fn body_left_unread(&self) {
+        self.body_unread.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a request's body was left unread.
+    pub(crate) fn has_unread_body(&self) -> bool {
+        self.body_unread.load(Ordering::Relaxed)
     }
 
     /// The TLS handshake finished.

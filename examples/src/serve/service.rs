@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::{Request, Response};
 use tower::ServiceExt;
 
@@ -49,7 +49,14 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         self.conn.request_started();
         let busy = Busy(self.conn.clone());
         // `Router` is always ready (axum documents it), so `oneshot` never waits.
-        let answer = self.router.clone().oneshot(request.map(Body::new));
+        let conn = self.conn.clone();
+        let answer = self.router.clone().oneshot(request.map(|body| {
+            Body::new(TrackedRequestBody {
+                body,
+                conn,
+                ended: false,
+            })
+        }));
         Box::pin(async move {
             let response = answer.await?;
             busy.0.answer_started();
@@ -74,6 +81,48 @@ impl hyper::body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request body that tells its connection when it is dropped before its end, so
+/// that the connection's close lingers (`io::Watched`).
+#[derive(Debug)]
+struct TrackedRequestBody {
+    body: Incoming,
+    conn: Arc<Conn>,
+    ended: bool,
+}
+
+impl Drop for TrackedRequestBody {
+    fn drop(&mut self) {
+        if !self.ended && !self.body.is_end_stream() {
+            self.conn.body_left_unread();
+        }
+    }
+}
+
+impl hyper::body::Body for TrackedRequestBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            this.ended = true;
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
