@@ -590,9 +590,24 @@ impl Engine {
         // Refused before anything is stored: a type outside a strict catalog, data
         // that does not fit its type's schema, a publish over the tenant's rate.
         let state = self.tenant_state(tenant).await?;
-        self.shared()
+        if let Err(error) = self
+            .shared()
             .tenants
-            .admit(&state, &input.event_type, &data)?;
+            .admit(&state, &input.event_type, &data)
+        {
+            // A repeated idempotency key stores nothing: its answer (the first event,
+            // or a conflict) stands over the rate, so that a publisher retrying after
+            // a lost answer learns the outcome instead of waiting for a token.
+            let repeat = match (&error, &id) {
+                (Error::RateLimited { .. }, Some(id)) => {
+                    self.storage().get_event(tenant, id).await?.is_some()
+                }
+                _ => false,
+            };
+            if !repeat {
+                return Err(error);
+            }
+        }
         self.shared()
             .submit(Publish {
                 tenant: tenant.clone(),

@@ -50,6 +50,42 @@ async fn max_endpoints_refuses_one_more_and_stores_nothing() {
     assert_eq!(h.storage.count_endpoints(&h.tenant).await.unwrap(), 2);
 }
 
+/// A repeated idempotency key over the rate still gets its answer: the first event
+/// for the same body, a conflict for another; neither takes a token or stores.
+#[tokio::test(start_paused = true)]
+async fn a_repeated_key_is_answered_over_the_publish_rate() {
+    let h = Harness::start(config()).await;
+    let input = TenantInput {
+        publish_rate: Some(1),
+        ..TenantInput::default()
+    };
+    h.engine
+        .put_tenant_settings(&h.tenant, input)
+        .await
+        .unwrap();
+    let keyed = |data: &str| {
+        let mut event = NewEvent::new("order.filled", data).unwrap();
+        event.id = Some("order-1".into());
+        event
+    };
+    let first = h.engine.publish(&h.tenant, keyed("{}")).await.unwrap();
+    let again = h.engine.publish(&h.tenant, keyed("{}")).await.unwrap();
+    assert!(!again.created, "{again:?}");
+    assert_eq!(again.event.id, first.event.id);
+    let other = h.engine.publish(&h.tenant, keyed("{\"n\":1}")).await;
+    assert!(
+        matches!(other, Err(Error::IdempotencyConflict { .. })),
+        "{other:?}"
+    );
+    // A new key is still over the rate.
+    let fresh = h
+        .engine
+        .publish(&h.tenant, NewEvent::new("order.filled", "{}").unwrap())
+        .await;
+    assert!(matches!(fresh, Err(Error::RateLimited { .. })), "{fresh:?}");
+    assert_eq!(events_stored(&h).await, 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn publish_rate_refuses_with_a_wait_and_stores_nothing() {
     let h = Harness::start(config()).await;
