@@ -5,7 +5,8 @@
 //! - `pileup`: the receiver is down while deliveries pile up (memory while piled up),
 //!   then the engine restarts on the same sled store with the receiver back: time to
 //!   resume and to drain.
-//! - `failing`: some endpoints answer 500 while the others are served: the healthy
+//! - `failing`: some endpoints answer 500 (or another tenant's endpoints are
+//!   tarpits: they accept and never answer) while the others are served: the healthy
 //!   endpoints' latency against an all-healthy run.
 //!
 //! The parent process owns the receiver and the data directory; every measurement
@@ -79,6 +80,9 @@ pub enum ChildTask {
         storage: String,
         /// Consecutive failures that open an endpoint's breaker.
         breaker_threshold: u32,
+        /// Endpoints of another tenant at a listener that accepts and never answers.
+        #[serde(default)]
+        tarpits: usize,
     },
 }
 
@@ -113,14 +117,18 @@ pub async fn run_child(task: ChildTask, addr: SocketAddr) -> serde_json::Value {
             secs,
             storage,
             breaker_threshold,
+            tarpits,
         } => serde_json::to_value(
             failing_run(
-                endpoints,
-                failing,
-                rate,
-                secs,
+                FailingShape {
+                    endpoints,
+                    failing,
+                    tarpits,
+                    rate,
+                    secs,
+                    breaker_threshold,
+                },
                 &storage,
-                breaker_threshold,
                 addr,
             )
             .await,
@@ -459,6 +467,15 @@ async fn pileup_drain(
 pub struct FailingRun {
     /// Endpoints failing in this run.
     pub failing: usize,
+    /// Tarpit endpoints of the other tenant in this run.
+    #[serde(default)]
+    pub tarpits: usize,
+    /// Connections the tarpit listener accepted in the run (it keeps each open).
+    #[serde(default)]
+    pub tarpit_connections: usize,
+    /// The child's open file descriptors at the end of the run.
+    #[serde(default)]
+    pub open_files: usize,
     /// Events published.
     pub events: u64,
     /// Deliveries to healthy endpoints counted.
@@ -469,15 +486,45 @@ pub struct FailingRun {
     pub latency: Percentiles,
 }
 
-async fn failing_run(
+/// The shape of one failing run.
+struct FailingShape {
     endpoints: usize,
     failing: usize,
+    tarpits: usize,
     rate: u64,
     secs: u64,
-    storage: &str,
     breaker_threshold: u32,
-    addr: SocketAddr,
-) -> FailingRun {
+}
+
+/// A listener that accepts connections and never answers: it holds each one open.
+async fn tarpit() -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = Arc::new(AtomicU64::new(0));
+    let count = held.clone();
+    tokio::spawn(async move {
+        let mut streams = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            streams.push(stream);
+            count.store(streams.len() as u64, Ordering::Relaxed);
+        }
+    });
+    (addr, held)
+}
+
+fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+async fn failing_run(shape: FailingShape, storage: &str, addr: SocketAddr) -> FailingRun {
+    let FailingShape {
+        endpoints,
+        failing,
+        tarpits,
+        rate,
+        secs,
+        breaker_threshold,
+    } = shape;
     let receiver = RemoteReceiver::new(addr);
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = match storage {
@@ -498,6 +545,23 @@ async fn failing_run(
             .await
             .unwrap();
     }
+    // The other tenant's tarpits, each given work for the whole run: every attempt
+    // hangs until the endpoint's timeout, holding what the engine lets it hold.
+    let (tarpit_addr, tarpit_held) = tarpit().await;
+    let tarpit_tenant = TenantId::parse("tarpit").unwrap();
+    for i in 0..tarpits {
+        let url = format!("http://{tarpit_addr}/t/{i}");
+        engine
+            .create_endpoint(&tarpit_tenant, herald::NewEndpoint::new(url))
+            .await
+            .unwrap();
+    }
+    if tarpits > 0 {
+        for n in 0..20 {
+            let event = NewEvent::new("tarpit.fill", &format!("{{\"n\":{n}}}")).unwrap();
+            engine.publish(&tarpit_tenant, event).await.unwrap();
+        }
+    }
     let publisher = Arc::new(crate::load::EnginePublisher {
         engine: engine.clone(),
         tenant,
@@ -514,9 +578,14 @@ async fn failing_run(
         .wait_for(events * healthy, Duration::from_secs(120))
         .await;
     let stats = receiver.stats().await;
+    let (tarpit_connections, open_files) =
+        (tarpit_held.load(Ordering::Relaxed) as usize, open_files());
     let _ = engine.shutdown(Duration::from_secs(1)).await;
     FailingRun {
         failing,
+        tarpits,
+        tarpit_connections,
+        open_files,
         events,
         healthy_deliveries: stats.ok,
         failed_requests: stats.failed,

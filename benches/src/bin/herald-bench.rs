@@ -77,7 +77,8 @@ enum Command {
         #[arg(long, default_value_t = 30_000)]
         breaker_cooldown_ms: u64,
     },
-    /// Some endpoints fail (500) while the others are served: healthy p99 vs all-healthy.
+    /// Some endpoints fail (500), or another tenant's are tarpits, while the others are
+    /// served: healthy p99 vs all-healthy.
     Failing(FailingSpec),
 }
 
@@ -306,6 +307,11 @@ struct FailingSpec {
     /// huge value keeps failing endpoints busy with attempts and retries.
     #[arg(long, default_value_t = 5)]
     breaker_threshold: u32,
+    /// Endpoints of another tenant at a listener that accepts and never answers, in
+    /// the runs with failures (each given 20 events: attempts that hang until their
+    /// timeout).
+    #[arg(long, default_value_t = 0)]
+    tarpits: usize,
     /// Alternating runs of each kind (all healthy, then with failures); the result is
     /// the median of each kind, as one run's p99 near 1 ms swings widely on a
     /// shared machine.
@@ -317,7 +323,11 @@ async fn failing_scenario(spec: FailingSpec, json: Option<PathBuf>) {
     let receiver = BenchReceiver::start().await;
     let mut runs: Vec<FailingRun> = Vec::new();
     for round in 0..spec.repeats.max(1) * 2 {
-        let failing = if round % 2 == 0 { 0 } else { spec.failing };
+        let (failing, tarpits) = if round % 2 == 0 {
+            (0, 0)
+        } else {
+            (spec.failing, spec.tarpits)
+        };
         receiver.reset();
         let task = ChildTask::Failing {
             endpoints: spec.endpoints,
@@ -326,13 +336,18 @@ async fn failing_scenario(spec: FailingSpec, json: Option<PathBuf>) {
             secs: spec.secs,
             storage: spec.storage.clone(),
             breaker_threshold: spec.breaker_threshold,
+            tarpits,
         };
         let run: FailingRun = run_self(&child_args(&task, &receiver)).await;
         println!(
-            "failing {:>2}/{}: {} events at {}/s ({}, breaker threshold {}), {} healthy deliveries, \
-             {} failed requests; healthy p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
+            "failing {:>2}/{}, tarpits {} ({} connections accepted, {} open files): {} events at {}/s \
+             ({}, breaker threshold {}), {} healthy deliveries, {} failed requests; \
+             healthy p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
             run.failing,
             spec.endpoints,
+            run.tarpits,
+            run.tarpit_connections,
+            run.open_files,
             run.events,
             spec.rate,
             spec.storage,
@@ -349,7 +364,7 @@ async fn failing_scenario(spec: FailingSpec, json: Option<PathBuf>) {
     let median_p99 = |with_failures: bool| {
         let mut chosen: Vec<f64> = runs
             .iter()
-            .filter(|r| (r.failing > 0) == with_failures)
+            .filter(|r| (r.failing > 0 || r.tarpits > 0) == with_failures)
             .map(|r| r.latency.p99_ms)
             .collect();
         chosen.sort_by(f64::total_cmp);
@@ -358,8 +373,9 @@ async fn failing_scenario(spec: FailingSpec, json: Option<PathBuf>) {
     let (healthy, mixed) = (median_p99(false), median_p99(true));
     let rise = (mixed / healthy.max(1e-9) - 1.0) * 100.0;
     println!(
-        "healthy endpoints' p99, median of runs: all healthy {healthy:.2} ms, with {} failing {mixed:.2} ms: {rise:+.1}%",
-        spec.failing
+        "healthy endpoints' p99, median of runs: all healthy {healthy:.2} ms, with {} failing \
+         and {} tarpits {mixed:.2} ms: {rise:+.1}%",
+        spec.failing, spec.tarpits
     );
     write_json(
         json,
