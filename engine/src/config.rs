@@ -102,6 +102,10 @@ pub struct EngineConfig {
     /// are also published there, as `endpoint.disabled` and `delivery.dead` (the
     /// daemon's operational webhook is an endpoint of it).
     pub operator: Option<crate::ids::TenantId>,
+    /// Matching events a stream's consumer may fall behind before its stream ends
+    /// with `StreamEnd::Overflow` (access.md §6): a slow consumer never delays
+    /// publishing or delivery.
+    pub stream_buffer: usize,
 }
 
 impl Default for EngineConfig {
@@ -119,6 +123,7 @@ impl Default for EngineConfig {
             tenants: crate::tenants::TenantDefaults::default(),
             event_types: Vec::new(),
             operator: None,
+            stream_buffer: 1000,
         }
     }
 }

@@ -885,6 +885,7 @@ impl Engine {
     pub async fn shutdown(&self, grace: Duration) -> Result<(), Error> {
         let shared = self.shared();
         shared.closing.store(true, AtomicOrdering::SeqCst);
+        shared.feed.close();
         self.inner.purge.abort();
         self.inner.watchdog.abort();
         let deadline = tokio::time::Instant::now() + grace;

@@ -141,6 +141,15 @@ pub enum Error {
         /// How long until a publish would be accepted.
         retry_after: std::time::Duration,
     },
+    /// The tenant has as many streams open as `max_streams` allows (429 in the
+    /// daemon).
+    #[error("tenant {tenant} has its limit of {limit} open streams (max_streams)")]
+    TooManyStreams {
+        /// The tenant.
+        tenant: TenantId,
+        /// `max_streams`.
+        limit: u32,
+    },
     /// The engine is shutting down or its actors stopped.
     #[error("engine is not running")]
     NotRunning,

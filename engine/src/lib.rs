@@ -14,6 +14,8 @@
 //!   response means), `decide` (what it does), `queue` (an actor's pending
 //!   deliveries) and `rate` (rate limits).
 //! - `actors`: the Supervisor, Router and one EndpointActor per endpoint with work.
+//! - [`stream`]: a tenant's events as a Rust `Stream` with resume, fed in publish
+//!   order by `feed`.
 //! - [`notify`]: operational events; [`metrics`]: metric names; [`views`]: API objects.
 //!
 //! # Embedding
@@ -57,6 +59,7 @@ pub mod engine;
 pub mod error;
 mod event_cache;
 mod fair_share;
+mod feed;
 pub mod filter;
 pub mod ids;
 pub mod keys;
@@ -75,6 +78,7 @@ pub mod sealing;
 pub mod signing;
 mod sorted_ids;
 pub mod storage;
+pub mod stream;
 mod tenancy;
 pub mod tenants;
 pub mod time;
@@ -95,6 +99,7 @@ pub use model::{
 pub use notify::OperationalEvent;
 pub use signing::{Secret, SignatureScheme};
 pub use storage::{EventFilter, Page, PageRequest, Storage};
+pub use stream::{EventStream, StreamEnd, StreamFilter, StreamItem};
 pub use tenancy::{TenantChange, MAX_CATALOG_JSON};
 pub use time::Timestamp;
 pub use transport::{ErrorClass, SignedRequest, Transport, TransportOutcome};

@@ -26,6 +26,12 @@ pub const BREAKER_OPEN: &str = "herald_breaker_open";
 /// Gauge, bytes: what the endpoint actors' queues hold, against the engine's
 /// `queue_memory` budget (an estimate: entries and event bodies).
 pub const QUEUE_MEMORY: &str = "herald_queue_memory_bytes";
+/// Gauge: streams open (`Engine::stream`, the API's SSE and WebSocket feeds).
+pub const STREAMS_OPEN: &str = "herald_streams_open";
+/// Counter: events sent to streams' consumers.
+pub const STREAM_EVENTS_SENT: &str = "herald_stream_events_sent_total";
+/// Counter: streams ended because their consumer fell `stream_buffer` events behind.
+pub const STREAM_OVERFLOWS: &str = "herald_stream_overflows_total";
 /// Gauge (`heraldd`): connections its management API holds, TLS handshakes in
 /// progress included; at most `[api] max_connections`.
 pub const API_CONNECTIONS: &str = "herald_api_connections";
@@ -86,4 +92,19 @@ pub(crate) fn endpoint_disabled() {
 /// Sets the open-breaker gauge.
 pub(crate) fn breakers_open(count: usize) {
     metrics::gauge!(BREAKER_OPEN).set(count as f64);
+}
+
+/// Sets the open-streams gauge.
+pub(crate) fn streams_open(count: usize) {
+    metrics::gauge!(STREAMS_OPEN).set(count as f64);
+}
+
+/// Records one event sent to a stream's consumer.
+pub(crate) fn stream_event_sent() {
+    metrics::counter!(STREAM_EVENTS_SENT).increment(1);
+}
+
+/// Records a stream ended by overflow.
+pub(crate) fn stream_overflowed() {
+    metrics::counter!(STREAM_OVERFLOWS).increment(1);
 }

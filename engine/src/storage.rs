@@ -421,6 +421,39 @@ pub trait Storage: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StorageResult<Page<Event>>;
 
+    /// Up to `limit` of a tenant's events after `after` (its creation time and id;
+    /// from the first when `None`), oldest first: the order `list_events` lists
+    /// newest first. Streams replay with it.
+    ///
+    /// The default reads `list_events` pages back to `after` and keeps them all;
+    /// backends with ordered indexes read forwards instead.
+    async fn events_after(
+        &self,
+        tenant: &TenantId,
+        after: Option<&(Timestamp, EventId)>,
+        limit: usize,
+    ) -> StorageResult<Vec<Event>> {
+        let filter = EventFilter {
+            since: after.map(|(created_at, _)| *created_at),
+            ..EventFilter::default()
+        };
+        let mut page = PageRequest::first(EVENT_SCAN_LIMIT);
+        let mut found = Vec::new();
+        loop {
+            let listed = self.list_events(tenant, &filter, &page).await?;
+            found.extend(listed.items.into_iter().filter(|event| {
+                after.is_none_or(|(at, id)| (event.created_at, &event.id) > (*at, id))
+            }));
+            match listed.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        found.reverse();
+        found.truncate(limit);
+        Ok(found)
+    }
+
     /// The deliveries of one event in creation order (by id, oldest first), a page
     /// at a time: an event can match every endpoint of its tenant. The cursor is the
     /// last delivery's id; an unknown event has an empty page.

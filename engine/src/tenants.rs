@@ -24,6 +24,8 @@ pub struct TenantDefaults {
     pub publish_rate: u32,
     /// The profile of endpoints created without one.
     pub default_profile: String,
+    /// Streams (`Engine::stream`) a tenant may have open at once (access.md §6).
+    pub max_streams: u32,
 }
 
 impl Default for TenantDefaults {
@@ -32,6 +34,7 @@ impl Default for TenantDefaults {
             max_endpoints: 1000,
             publish_rate: 0,
             default_profile: "standard".into(),
+            max_streams: 100,
         }
     }
 }

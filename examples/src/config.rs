@@ -657,10 +657,12 @@ impl RawConfig {
             usize::try_from(self.max_attempts_in_flight).unwrap_or(usize::MAX);
         let api = self.api.validate()?;
         let profiles = crate::profiles_config::profiles(self.profiles)?;
+        let (tenants, stream_buffer) = self.tenants.validate(&profiles)?;
         let engine = EngineConfig {
             delivery: self.delivery.validate()?,
             destinations,
-            tenants: self.tenants.validate(&profiles)?,
+            tenants,
+            stream_buffer,
             event_types: crate::tenants_config::catalog(self.event_types)?,
             operator: operational_webhook
                 .as_ref()

@@ -78,6 +78,8 @@ pub struct Daemon {
     shutdown_grace: Duration,
     generated_token: Option<(Sensitive, std::path::PathBuf)>,
     tasks: Vec<JoinHandle<()>>,
+    /// Ends the open streams when serving stops.
+    streams_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -162,6 +164,7 @@ impl Daemon {
             .await
             .context("cannot keep the operational_webhook_url endpoint")?;
         let tasks = vec![telemetry::spawn_upkeep(metrics.clone())];
+        let (streams_stop, streams_closing) = tokio::sync::watch::channel(false);
         let state = AppState {
             engine: engine.clone(),
             api_token: Arc::new(api_token),
@@ -172,6 +175,8 @@ impl Daemon {
             write_slots: Arc::new(tokio::sync::Semaphore::new(
                 config.api.max_concurrent_writes,
             )),
+            stream_write_timeout: config.api.write_timeout,
+            streams_closing,
         };
         fd_limit::check(config.api.max_connections);
         Ok(Daemon {
@@ -184,6 +189,7 @@ impl Daemon {
             shutdown_grace: config.shutdown_grace,
             generated_token,
             tasks,
+            streams_stop,
         })
     }
 
@@ -224,6 +230,7 @@ impl Daemon {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let streams_stop = self.streams_stop;
         let failed = self.engine.failed();
         let (gave_up, gave_up_seen) = tokio::sync::oneshot::channel();
         let signal = async move {
@@ -235,6 +242,8 @@ impl Daemon {
                 }
             }
             let _ = stop.send(true);
+            // Streams never finish by themselves: they end now, so the drain can.
+            let _ = streams_stop.send(true);
         };
         let app = api::router(self.state);
         let grace = self.shutdown_grace;

@@ -16,6 +16,8 @@ pub(crate) struct RawTenants {
     max_endpoints: u32,
     publish_rate: u32,
     default_profile: String,
+    max_streams: u32,
+    stream_buffer: usize,
 }
 
 impl Default for RawTenants {
@@ -25,6 +27,8 @@ impl Default for RawTenants {
             max_endpoints: defaults.max_endpoints,
             publish_rate: defaults.publish_rate,
             default_profile: defaults.default_profile,
+            max_streams: defaults.max_streams,
+            stream_buffer: herald::EngineConfig::default().stream_buffer,
         }
     }
 }
@@ -34,7 +38,19 @@ impl RawTenants {
     pub(crate) fn validate(
         self,
         profiles: &[herald::profile::Profile],
-    ) -> Result<TenantDefaults, ConfigError> {
+    ) -> Result<(TenantDefaults, usize), ConfigError> {
+        if !(1..=100_000).contains(&self.max_streams) {
+            return Err(ConfigError::new(
+                "tenants.max_streams",
+                "must be 1 to 100000",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.stream_buffer) {
+            return Err(ConfigError::new(
+                "tenants.stream_buffer",
+                "must be 1 to 1000000 events",
+            ));
+        }
         if !(1..=1_000_000).contains(&self.max_endpoints) {
             return Err(ConfigError::new(
                 "tenants.max_endpoints",
@@ -56,11 +72,13 @@ impl RawTenants {
                 format!("no profile is named `{}`", self.default_profile),
             ));
         }
-        Ok(TenantDefaults {
+        let defaults = TenantDefaults {
             max_endpoints: self.max_endpoints,
             publish_rate: self.publish_rate,
             default_profile: self.default_profile,
-        })
+            max_streams: self.max_streams,
+        };
+        Ok((defaults, self.stream_buffer))
     }
 }
 

@@ -473,6 +473,28 @@ impl Storage for MemoryStorage {
         )
     }
 
+    async fn events_after(
+        &self,
+        tenant: &TenantId,
+        after: Option<&(Timestamp, EventId)>,
+        limit: usize,
+    ) -> StorageResult<Vec<Event>> {
+        let state = self.state();
+        let Some(index) = state.tenant_events.get(tenant) else {
+            return Ok(Vec::new());
+        };
+        let lower = match after {
+            Some(after) => Bound::Excluded(after.clone()),
+            None => Bound::Unbounded,
+        };
+        Ok(index
+            .range((lower, Bound::Unbounded))
+            .filter_map(|(_, id)| state.events.get(&(tenant.clone(), id.clone())))
+            .map(|stored| stored.event.clone())
+            .take(limit)
+            .collect())
+    }
+
     async fn event_deliveries(
         &self,
         tenant: &TenantId,

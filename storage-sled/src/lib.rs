@@ -760,6 +760,38 @@ impl Store {
         )
     }
 
+    fn events_after(
+        &self,
+        tenant: &TenantId,
+        after: Option<&(Timestamp, EventId)>,
+        limit: usize,
+    ) -> StorageResult<Vec<Event>> {
+        let prefix = keys::tenant_events(tenant).into_bytes();
+        let lower = match after {
+            Some((created_at, id)) => Bound::Excluded(keys::tenant_event(tenant, *created_at, id)),
+            None => Bound::Included(prefix.clone()),
+        };
+        let upper = match keys::prefix_end(&prefix) {
+            Some(end) => Bound::Excluded(end),
+            None => Bound::Unbounded,
+        };
+        let mut events = Vec::new();
+        for entry in self.tree.range((lower, upper)) {
+            if events.len() == limit {
+                break;
+            }
+            let (_, id) = entry.map_err(scan_error)?;
+            let id = records::text(&id, "event index")?;
+            let id = EventId::parse(&id)
+                .map_err(|_| StorageError::Corrupt(format!("event index: {id}")))?;
+            // An index entry whose event a purge just removed is skipped.
+            if let Some(event) = self.listed_event(tenant, &id, None)? {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
     /// Event `id` when it is stored and of `event_type` (any type when `None`);
     /// an event of another type is told by its record's first bytes alone.
     fn listed_event(
@@ -1326,6 +1358,17 @@ impl Storage for SledStorage {
     ) -> StorageResult<Page<Event>> {
         let (tenant, filter, page) = (tenant.clone(), filter.clone(), page.clone());
         self.read(move |store| store.list_events(&tenant, &filter, &page))
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        tenant: &TenantId,
+        after: Option<&(Timestamp, EventId)>,
+        limit: usize,
+    ) -> StorageResult<Vec<Event>> {
+        let (tenant, after) = (tenant.clone(), after.cloned());
+        self.read(move |store| store.events_after(&tenant, after.as_ref(), limit))
             .await
     }
 

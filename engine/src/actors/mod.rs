@@ -70,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) profiles: crate::profile::Profiles,
     /// Delivery ids and the publishes still being stored.
     pub(crate) publishes: Arc<Publishes>,
+    /// Stored events handed to the open streams, in publish order.
+    pub(crate) feed: Arc<crate::feed::Feed>,
     /// The running endpoint actors.
     pub(crate) directory: Directory,
     /// Attempt work per endpoint, outliving the actors that started it.
@@ -111,6 +113,7 @@ impl Shared {
         let slots = config.max_publishes_in_flight.max(1);
         let queue_memory = Arc::new(crate::memory_budget::MemoryBudget::new(config.queue_memory));
         let config_attempts = config.max_attempts_in_flight;
+        let stream_buffer = config.stream_buffer;
         Self {
             profiles,
             tenants,
@@ -124,6 +127,7 @@ impl Shared {
             router: RwLock::new(None),
             supervisor: RwLock::new(None),
             publishes: Arc::new(Publishes::new(last_delivery)),
+            feed: Arc::new(crate::feed::Feed::new(stream_buffer)),
             directory: Directory::default(),
             ledger: Arc::new(Ledger::default()),
             closing: AtomicBool::new(false),

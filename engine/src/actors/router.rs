@@ -146,6 +146,9 @@ impl RouterState {
         // Delivery ids are made here, one publish at a time, so they follow publish
         // order; the event is created at the time they carry.
         let (now, ids, ticket) = shared.publishes.begin(shared.clock.now(), targets.len());
+        // Streams get events in this order too: the feed hands each on once every
+        // publish begun before it is written.
+        let feed_ticket = shared.feed.begin(now);
         let event = Event {
             id: request.id.clone().unwrap_or_else(EventId::generate),
             tenant: request.tenant.clone(),
@@ -188,6 +191,7 @@ impl RouterState {
             let result = match inserted {
                 Ok(InsertEvent::Inserted) => {
                     metrics::event_published();
+                    feed_ticket.release(&event);
                     let prepared = Arc::new(PreparedEvent::new(event));
                     // Hand off before answering: a caller that publishes again after
                     // this returns finds these deliveries ahead of its next ones.

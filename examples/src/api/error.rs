@@ -182,6 +182,11 @@ impl From<herald::Error> for ApiError {
             E::Conflict(message) => Self::conflict(message),
             E::IdempotencyConflict { .. } => Self::conflict(error.to_string()),
             E::PayloadTooLarge { .. } => Self::payload_too_large(error.to_string()),
+            E::TooManyStreams { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                error.to_string(),
+            ),
             E::NotRunning => Self::unavailable("Herald is shutting down"),
             E::Storage(source) => {
                 tracing::error!(error = %source, "storage failed while answering a request");

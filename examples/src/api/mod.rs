@@ -8,6 +8,7 @@
 //! - `extract`: `ApiJson`, `ApiPath`, `ApiQuery` and the body check.
 //! - `error`: `ApiError`, the only place failures become responses.
 //! - `keys`, `tenants`, `catalog`: access.md's keys, tenant settings, event catalog.
+//! - `stream`: access.md §6's event stream, as Server-Sent Events or a WebSocket.
 //! - `auth`: who may call what (admin token, scoped keys) and the generated token.
 //! - `openapi`: the document (`GET /openapi.json`); `schemas`: the JSON shapes it names.
 
@@ -23,6 +24,7 @@ mod openapi;
 mod ops;
 mod profiles;
 mod schemas;
+pub(crate) mod stream;
 mod tenants;
 
 use std::sync::Arc;
@@ -62,6 +64,11 @@ pub struct AppState {
     /// One permit per request with a body being read or handled (`[api]
     /// max_concurrent_writes`), taken before the body is read.
     pub write_slots: Arc<tokio::sync::Semaphore>,
+    /// How long a stream's frame may wait for a WebSocket client that stopped
+    /// reading (`[api] write_timeout`; SSE answers are bounded by the serve loop).
+    pub stream_write_timeout: std::time::Duration,
+    /// Turns true when the daemon stops serving: open streams end then.
+    pub streams_closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -140,6 +147,7 @@ fn keyed_routes() -> Vec<Route> {
             routes!(events::publish, events::list_events),
         ),
         route("/v1/tenants/{tenant}/events/{id}", routes!(events::get)),
+        route("/v1/tenants/{tenant}/stream", routes!(stream::stream)),
         route(
             "/v1/tenants/{tenant}/events/{id}/deliveries",
             routes!(events::deliveries),

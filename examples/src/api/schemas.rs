@@ -312,6 +312,24 @@ pub(crate) struct EventsQuery {
     until: String,
 }
 
+/// A stream's filters and resume point.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct StreamQuery {
+    /// Only events of these types: comma-separated types or `prefix.*` patterns, as
+    /// an endpoint's `event_types` (all types when absent).
+    #[param(required = false, example = "order.*,position.closed")]
+    types: String,
+    /// Only events on at least one of these channels, comma-separated (every event
+    /// when absent).
+    #[param(required = false, example = "BTC-USD")]
+    channels: String,
+    /// Resume after this event: stored events after it come first, then live ones.
+    /// SSE's `Last-Event-ID` header wins over it.
+    #[param(required = false, example = "evt_01JDQ2Z8X9V7N4K3M5P6R8T0WA")]
+    after: String,
+}
+
 /// The attempt list's filter, with its paging.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -30,18 +29,18 @@ pub(crate) struct Shared {
     pub(crate) timeouts: Timeouts,
 }
 
-/// Serves one accepted connection. `watcher` lets a graceful shutdown close it
-/// between requests; `stopped` ends a handshake still in progress at shutdown.
+/// Serves one accepted connection. `stopped` ends a handshake still in progress at
+/// shutdown, and closes the connection between requests (gracefully: a request in
+/// progress is answered first).
 pub(crate) async fn run(
     stream: TcpStream,
     admitted: Admitted,
     shared: Arc<Shared>,
-    watcher: Watcher,
     mut stopped: watch::Receiver<bool>,
 ) {
     let conn = admitted.conn().clone();
     let Some(tls) = &shared.tls else {
-        serve(Watched::new(stream, conn.clone()), &conn, &shared, watcher).await;
+        serve(Watched::new(stream, conn.clone()), &conn, &shared, stopped).await;
         return;
     };
     let handshake = async {
@@ -53,7 +52,7 @@ pub(crate) async fn run(
     match watchdog(&conn, &shared.timeouts, handshake).await {
         Ok(Some(Ok(stream))) => {
             conn.handshake_done();
-            serve(Watched::new(stream, conn.clone()), &conn, &shared, watcher).await;
+            serve(Watched::new(stream, conn.clone()), &conn, &shared, stopped).await;
         }
         Ok(Some(Err(error))) => tracing::debug!(%error, "TLS handshake failed"),
         Ok(None) => {}
@@ -61,12 +60,31 @@ pub(crate) async fn run(
     }
 }
 
-async fn serve<S>(stream: Watched<S>, conn: &Arc<Conn>, shared: &Shared, watcher: Watcher)
-where
+async fn serve<S>(
+    stream: Watched<S>,
+    conn: &Arc<Conn>,
+    shared: &Shared,
+    mut stopped: watch::Receiver<bool>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = Tracked::new(shared.router.clone(), conn.clone());
-    let connection = watcher.watch(shared.http.serve_connection(TokioIo::new(stream), service));
+    // Upgrades carry the stream route's WebSocket: once upgraded, the socket leaves
+    // this connection (and its slot), bounded by the stream's own write timeout and
+    // by `max_streams`.
+    let http = shared
+        .http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let connection = async move {
+        tokio::pin!(http);
+        tokio::select! {
+            done = http.as_mut() => return done,
+            () = until_stopped(&mut stopped) => {}
+        }
+        http.as_mut().graceful_shutdown();
+        http.await
+    };
     match watchdog(conn, &shared.timeouts, connection).await {
         Ok(Ok(())) => {}
         // A client that leaves mid-request, a malformed or too large head (hyper

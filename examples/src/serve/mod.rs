@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -55,7 +54,6 @@ pub(crate) async fn serve(
         tls,
         timeouts: Timeouts::new(&limits),
     });
-    let graceful = GracefulShutdown::new();
     // Each connection's copy; `stopped` itself is borrowed by the loop's wait.
     let stopping = stopped.clone();
     // Owns every connection's task: dropping this future aborts them.
@@ -83,16 +81,14 @@ pub(crate) async fn serve(
                     stream,
                     admitted,
                     shared.clone(),
-                    graceful.watcher(),
                     stopping.clone(),
                 ));
             }
         }
     }
     drop(listener);
-    // Idle connections close now; a connection serving a request closes after its
-    // response. Handshakes in progress end on `stopped`.
-    graceful.shutdown().await;
+    // Each connection saw `stopped`: idle ones close now, one serving a request after
+    // its response, a handshake in progress at once.
     while tasks.join_next().await.is_some() {}
 }
 

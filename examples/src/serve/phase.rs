@@ -38,6 +38,14 @@ pub(crate) enum Phase {
     /// A request is being handled, from its head to its answer. The serve loop sets
     /// no deadline: the body check bounds the body, the engine its work.
     Busy,
+    /// A streamed answer (an event stream) is being written: it lasts as long as the
+    /// client stays, so it has no deadline of its own and is never evicted; but
+    /// bytes it produced must reach the kernel within `write_timeout` of the oldest
+    /// still waiting (`pending_since`), or the client stopped reading.
+    Streaming {
+        /// When the oldest bytes not yet flushed were produced; `None` when all are.
+        pending_since: Option<Instant>,
+    },
     /// The answer is being written, since `since`: a client that does not read it
     /// would otherwise hold the connection as long as it likes. Ends at the first
     /// flush that completes once hyper has taken the whole body (`written`): only then
@@ -172,11 +180,39 @@ impl Tracker {
         }
     }
 
+    /// The handler answered with a stream: long-lived, bounded by its writes only.
+    pub(crate) fn streaming_started(&mut self) {
+        if self.phase == Phase::Busy {
+            self.phase = Phase::Streaming {
+                pending_since: None,
+            };
+        }
+    }
+
+    /// A streamed answer produced bytes at `now`: they must be flushed within
+    /// `write_timeout`.
+    pub(crate) fn frame_produced(&mut self, now: Instant) {
+        if let Phase::Streaming {
+            pending_since: None,
+        } = self.phase
+        {
+            self.phase = Phase::Streaming {
+                pending_since: Some(now),
+            };
+        }
+    }
+
     /// hyper dropped the answer's body at `now`, having taken all of it, or the
     /// request was dropped before its answer (the connection is going).
     pub(crate) fn answer_dropped(&mut self, now: Instant) {
         match self.phase {
             Phase::Busy => self.become_idle(now),
+            Phase::Streaming { pending_since } => {
+                self.phase = Phase::Answering {
+                    since: pending_since.unwrap_or(now),
+                    written: true,
+                };
+            }
             Phase::Answering { since, .. } => {
                 self.phase = Phase::Answering {
                     since,
@@ -190,6 +226,12 @@ impl Tracker {
     /// A flush completed at `now`: every byte hyper held is with the kernel. Returns
     /// whether it ended an answer (the connection is idle now).
     pub(crate) fn flushed(&mut self, now: Instant) -> bool {
+        if let Phase::Streaming { .. } = self.phase {
+            self.phase = Phase::Streaming {
+                pending_since: None,
+            };
+            return false;
+        }
         if matches!(self.phase, Phase::Answering { written: true, .. }) {
             self.become_idle(now);
             true
@@ -223,6 +265,9 @@ impl Tracker {
             Phase::Head { since } => Some((since + timeouts.header, CloseReason::HeaderTimeout)),
             Phase::Idle { since } => Some((since + timeouts.idle, CloseReason::IdleTimeout)),
             Phase::Busy => None,
+            Phase::Streaming { pending_since } => {
+                pending_since.map(|since| (since + timeouts.write, CloseReason::WriteTimeout))
+            }
             Phase::Answering { since, .. } => {
                 Some((since + timeouts.write, CloseReason::WriteTimeout))
             }
@@ -242,7 +287,7 @@ impl Tracker {
     /// Since when it may be evicted (it serves no request), or `None`.
     pub(crate) fn evictable_since(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Busy | Phase::Answering { .. } => None,
+            Phase::Busy | Phase::Streaming { .. } | Phase::Answering { .. } => None,
             _ => Some(self.quiet_since),
         }
     }
@@ -395,6 +440,39 @@ mod tests {
         tracker.request_started();
         assert!(!tracker.bytes_arrived(secs(t0, 1)));
         assert_eq!(tracker.phase(), Phase::Busy);
+    }
+
+    #[test]
+    fn a_stream_lives_while_its_client_reads_and_no_longer() {
+        let t0 = Instant::now();
+        let mut tracker = Tracker::accepted(t0, false);
+        tracker.request_started();
+        tracker.streaming_started();
+        // Quiet for longer than every timeout: neither closed nor evictable.
+        assert_eq!(tracker.deadline(&timeouts()), None);
+        assert_eq!(tracker.expired(&timeouts(), secs(t0, 100_000)), None);
+        assert_eq!(tracker.evictable_since(), None);
+        // An event written and flushed: no deadline left behind.
+        tracker.frame_produced(secs(t0, 10));
+        assert!(!tracker.flushed(secs(t0, 10)));
+        assert_eq!(tracker.deadline(&timeouts()), None);
+        // An event the client does not take: closed `write_timeout` after it, however
+        // many more follow.
+        tracker.frame_produced(secs(t0, 20));
+        tracker.frame_produced(secs(t0, 25));
+        assert_eq!(
+            tracker.deadline(&timeouts()),
+            Some((secs(t0, 50), CloseReason::WriteTimeout))
+        );
+        assert_eq!(
+            tracker.expired(&timeouts(), secs(t0, 50)),
+            Some(CloseReason::WriteTimeout)
+        );
+        // A stream that ends is an answer being written: idle after its last flush.
+        tracker.flushed(secs(t0, 30));
+        tracker.answer_dropped(secs(t0, 31));
+        assert!(tracker.flushed(secs(t0, 31)));
+        assert_eq!(tracker.evictable_since(), Some(secs(t0, 31)));
     }
 
     #[test]

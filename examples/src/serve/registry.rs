@@ -87,6 +87,28 @@ impl Conn {
         self.changed.notify_one();
     }
 
+    /// The handler answered with a stream (no deadline until it produces bytes).
+    pub(crate) fn streaming_started(&self) {
+        lock(&self.tracker).streaming_started();
+        self.changed.notify_one();
+    }
+
+    /// A streamed answer produced bytes: they must be flushed within the write
+    /// timeout.
+    pub(crate) fn frame_produced(&self) {
+        let mut tracker = lock(&self.tracker);
+        if matches!(
+            tracker.phase(),
+            Phase::Streaming {
+                pending_since: None
+            }
+        ) {
+            tracker.frame_produced(Instant::now());
+            drop(tracker);
+            self.changed.notify_one();
+        }
+    }
+
     /// hyper dropped the answer's body (or the request, unanswered).
     pub(crate) fn answer_dropped(&self) {
         lock(&self.tracker).answer_dropped(Instant::now());
@@ -97,6 +119,15 @@ impl Conn {
     /// reads the clock and wakes the watchdog.
     pub(crate) fn flushed(&self) {
         let mut tracker = lock(&self.tracker);
+        if let Phase::Streaming {
+            pending_since: Some(_),
+        } = tracker.phase()
+        {
+            tracker.flushed(Instant::now());
+            drop(tracker);
+            self.changed.notify_one();
+            return;
+        }
         if matches!(tracker.phase(), Phase::Answering { written: true, .. })
             && tracker.flushed(Instant::now())
         {

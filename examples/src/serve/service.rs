@@ -59,8 +59,20 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         }));
         Box::pin(async move {
             let response = answer.await?;
-            busy.0.answer_started();
-            Ok(response.map(|body| TrackedBody { body, _busy: busy }))
+            let streaming = response
+                .extensions()
+                .get::<crate::api::stream::Streaming>()
+                .is_some();
+            if streaming {
+                busy.0.streaming_started();
+            } else {
+                busy.0.answer_started();
+            }
+            Ok(response.map(|body| TrackedBody {
+                body,
+                streaming,
+                busy: busy,
+            }))
         })
     }
 }
@@ -69,7 +81,9 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
 #[derive(Debug)]
 pub(crate) struct TrackedBody {
     body: Body,
-    _busy: Busy,
+    /// A stream's body: each frame it produces starts the write timeout.
+    streaming: bool,
+    busy: Busy,
 }
 
 impl hyper::body::Body for TrackedBody {
@@ -80,7 +94,12 @@ impl hyper::body::Body for TrackedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if this.streaming && matches!(polled, Poll::Ready(Some(Ok(_)))) {
+            this.busy.0.frame_produced();
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
