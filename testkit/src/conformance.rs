@@ -38,6 +38,7 @@ macro_rules! storage_conformance {
             insert_event_stores_event_and_deliveries,
             insert_event_is_idempotent_per_tenant,
             list_events_newest_first_with_cursors,
+            events_after_lists_oldest_first_from_a_position,
             list_events_filters,
             list_events_examines_a_bounded_number_per_call,
             event_deliveries_are_paged_in_creation_order,
@@ -603,6 +604,49 @@ pub async fn list_events_newest_first_with_cursors(s: &dyn Storage) {
         .await;
         assert_eq!(ids(&all, |e| &e.id), expected, "limit {limit}");
     }
+}
+
+/// `events_after` walks a tenant's events oldest first by (creation time, id),
+/// strictly after the position given, a limited number at a time: what a stream
+/// replays.
+pub async fn events_after_lists_oldest_first_from_a_position(s: &dyn Storage) {
+    let acme = tenant("acme");
+    let mut made = Vec::new();
+    for t in [3, 1, 2, 2, 5, 4, 2] {
+        let ev = event(&acme, "x", at(t));
+        publish(s, &ev, &[]).await;
+        made.push(ev);
+    }
+    publish(s, &event(&tenant("globex"), "x", at(2)), &[]).await;
+    made.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let expected = ids(&made, |e| &e.id);
+
+    let all = s.events_after(&acme, None, 100).await.unwrap();
+    assert_eq!(ids(&all, |e| &e.id), expected);
+    for limit in [1, 2, 3, 7] {
+        let mut walked = Vec::new();
+        let mut after: Option<(Timestamp, EventId)> = None;
+        loop {
+            let page = s.events_after(&acme, after.as_ref(), limit).await.unwrap();
+            assert!(page.len() <= limit);
+            let Some(last) = page.last() else { break };
+            after = Some((last.created_at, last.id.clone()));
+            walked.extend(page);
+        }
+        assert_eq!(ids(&walked, |e| &e.id), expected, "limit {limit}");
+    }
+    // From the middle of a millisecond holding three events.
+    let middle = &made[2];
+    let rest = s
+        .events_after(&acme, Some(&(middle.created_at, middle.id.clone())), 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest, |e| &e.id), expected[3..].to_vec());
+    assert!(s
+        .events_after(&tenant("initech"), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// A listing examines at most `EVENT_SCAN_LIMIT` events per call: a rare type among
