@@ -309,7 +309,12 @@ async fn every_documented_operation_is_routed() {
     let operations = document.operations();
     assert!(operations.len() >= 29, "{operations:?}");
     for (method, template) in operations {
-        let path = document.path(&method, &template, &BTreeMap::new());
+        let mut path = document.path(&method, &template, &BTreeMap::new());
+        if template.ends_with("/stream") {
+            // A stream answers until its client leaves: a resume point that no event
+            // has makes it answer at once (422 naming `after`, not the path).
+            path.push_str("?after=evt_route_probe");
+        }
         let reply = daemon.send(Call::new(method.clone(), &path)).await;
         let what = format!(
             "{method} {path} ({template}): {} {}",
