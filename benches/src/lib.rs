@@ -10,6 +10,7 @@
 //! - [`load`]: publishers, closed-loop (as fast as possible) and paced (a fixed rate).
 //! - [`rows`]: the four rows of the throughput table (baseline, memory, sled, daemon).
 //! - [`scenarios`]: idle endpoints, pile-up and restart, failing endpoints.
+//! - [`stream`]: consumers of the event stream (SSE): throughput, latency, memory.
 //! - [`report`]: the table and the JSON file.
 //! - [`child`]: running one measurement in a fresh process of the tool.
 #![allow(clippy::unwrap_used)]
@@ -24,3 +25,4 @@ pub mod rss;
 pub mod scenarios;
 pub mod setup;
 pub mod stats;
+pub mod stream;

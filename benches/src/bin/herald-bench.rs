@@ -80,6 +80,25 @@ enum Command {
     /// Some endpoints fail (500), or another tenant's are tarpits, while the others are
     /// served: healthy p99 vs all-healthy.
     Failing(FailingSpec),
+    /// Event stream consumers (SSE): events/s, publish-to-receive latency and memory
+    /// per open stream, for each consumer count.
+    Stream {
+        /// Consumer counts, comma-separated; each runs in a process of its own.
+        #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+        consumers: Vec<usize>,
+        /// Events of the throughput phase.
+        #[arg(long, default_value_t = 2_000)]
+        events: u64,
+        /// Bytes of each event's data.
+        #[arg(long, default_value_t = 256)]
+        payload: usize,
+        /// Events per second of the latency phase.
+        #[arg(long, default_value_t = 50)]
+        rate: u64,
+        /// Seconds of the latency phase.
+        #[arg(long, default_value_t = 4)]
+        secs: u64,
+    },
 }
 
 fn main() {
@@ -90,6 +109,13 @@ fn main() {
     runtime.block_on(async move {
         if let (Some(row), Some(addr)) = (&cli.row, cli.receiver) {
             print_result(&rows::run_row(row, &cli.load, addr).await);
+            return;
+        }
+        if let Some(task) = cli.child.as_deref().and_then(|t| t.strip_prefix("stream:")) {
+            let task: StreamTask = serde_json::from_str(task).unwrap();
+            print_result(
+                &herald_benches::stream::run(task.0, task.1, task.2, task.3, task.4).await,
+            );
             return;
         }
         if let (Some(task), Some(addr)) = (&cli.child, cli.receiver) {
@@ -110,6 +136,13 @@ fn main() {
                 breaker_cooldown_ms,
             }) => pileup(deliveries, endpoints, breaker_cooldown_ms, cli.json).await,
             Some(Command::Failing(spec)) => failing_scenario(spec, cli.json).await,
+            Some(Command::Stream {
+                consumers,
+                events,
+                payload,
+                rate,
+                secs,
+            }) => stream_scenario(&consumers, events, payload, rate, secs, cli.json).await,
         }
     });
 }
@@ -381,4 +414,51 @@ async fn failing_scenario(spec: FailingSpec, json: Option<PathBuf>) {
         json,
         &serde_json::json!({"runs": runs, "p99_all_healthy_ms": healthy, "p99_with_failing_ms": mixed, "p99_change_percent": rise}),
     );
+}
+
+/// A `stream` run for a child: consumers, events, payload, rate, secs.
+type StreamTask = (usize, u64, usize, u64, u64);
+
+async fn stream_scenario(
+    consumers: &[usize],
+    events: u64,
+    payload: usize,
+    rate: u64,
+    secs: u64,
+    json: Option<PathBuf>,
+) {
+    let mut runs = Vec::new();
+    for &count in consumers {
+        eprintln!("stream: {count} consumers ...");
+        let task: StreamTask = (count, events, payload, rate, secs);
+        let args = vec![
+            "--child".to_owned(),
+            format!("stream:{}", serde_json::to_string(&task).unwrap()),
+        ];
+        let run: herald_benches::stream::StreamRun = run_self(&args).await;
+        runs.push(run);
+    }
+    println!(
+        "| consumers | events | publishes/s | events received/s (all consumers) | p50 ms | p99 ms (at {rate}/s) | engine B/stream | SSE B/stream (both ends) | complete |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for run in &runs {
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {} |",
+            run.consumers,
+            run.events,
+            run.publishes_per_sec,
+            run.received_per_sec,
+            run.latency.p50_ms,
+            run.latency.p99_ms,
+            run.engine_bytes_per_stream,
+            run.sse_bytes_per_stream,
+            if run.complete {
+                "yes".to_owned()
+            } else {
+                format!("no ({} ended early)", run.overflows)
+            }
+        );
+    }
+    write_json(json, &runs);
 }
