@@ -497,11 +497,14 @@ async fn only_read_and_tenant_keys_of_the_tenant_may_stream() {
     }
 }
 
+/// Extra request headers.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 #[tokio::test]
 async fn bad_parameters_are_refused_naming_them() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), Options::default()).await;
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    let cases: [(&str, Headers, &str); 6] = [
         ("?type=order.filled", &[], "type"),
         ("?types=order.*.x", &[], "types"),
         ("?channels=a%20b", &[], "channels"),

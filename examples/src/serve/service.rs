@@ -71,7 +71,7 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
             Ok(response.map(|body| TrackedBody {
                 body,
                 streaming,
-                busy: busy,
+                busy,
             }))
         })
     }
