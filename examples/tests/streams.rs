@@ -566,3 +566,73 @@ async fn a_stream_outlives_the_idle_timeout_and_is_not_evicted() {
     assert_eq!(sse.events(1).await[0].id.as_deref(), Some(id.as_str()));
     assert_eq!(ws_events(&mut ws, 1).await[0]["id"], id.as_str());
 }
+
+/// A consumer that stops reading altogether is closed once bytes sent to it have
+/// waited `write_timeout`, even before it overflows; its stream is counted no more.
+#[tokio::test]
+async fn a_consumer_that_stops_reading_is_closed_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(
+        dir.path(),
+        Options::default()
+            .config("[api]\nwrite_timeout = \"1s\"\n[tenants]\nstream_buffer = 100000\n"),
+    )
+    .await;
+    let stalled = SseClient::open(&daemon, STREAM, Some(TOKEN), &[])
+        .await
+        .unwrap();
+    let padding = "x".repeat(64 * 1024);
+    // More than the sockets' buffers hold.
+    for n in 0..300 {
+        publish(
+            &daemon,
+            "order.filled",
+            "BTC-USD",
+            json!({"n": n, "pad": padding}),
+        )
+        .await;
+    }
+    eventually("the stalled stream to be closed", || async {
+        let closed = daemon
+            .send(Call::new(Method::GET, "/metrics"))
+            .await
+            .text()
+            .lines()
+            .any(|l| {
+                l.starts_with("herald_api_connections_closed_total{reason=\"write_timeout\"}")
+            });
+        (closed && metric(&daemon, "herald_streams_open").await == 0.0).then_some(())
+    })
+    .await;
+    assert_eq!(metric(&daemon, "herald_stream_overflows_total").await, 0.0);
+    drop(stalled);
+}
+
+/// At shutdown open streams end (SSE: the response ends; WebSocket: close 1001), so
+/// that `heraldd` stops without waiting out `shutdown_grace` for them: with a grace
+/// far longer than the test's wait, it exits within the wait.
+#[tokio::test]
+async fn streams_end_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(
+        dir.path(),
+        Options::default().config("shutdown_grace = \"10m\"\n"),
+    )
+    .await;
+    let mut sse = SseClient::open(&daemon, STREAM, Some(TOKEN), &[])
+        .await
+        .unwrap();
+    let mut ws = websocket(&daemon, STREAM, Some(TOKEN)).await.unwrap();
+    let id = publish(&daemon, "order.filled", "BTC-USD", json!({})).await;
+    assert_eq!(sse.events(1).await[0].id.as_deref(), Some(id.as_str()));
+    assert_eq!(ws_events(&mut ws, 1).await[0]["id"], id.as_str());
+    daemon.sigterm();
+    assert!(sse.next().await.is_none(), "the SSE response ends");
+    match tokio::time::timeout(WAIT, ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected close 1001, got {other:?}"),
+    }
+    let stderr_before_exit = daemon.stderr();
+    let status = daemon.exited().await;
+    assert!(status.success(), "{status}\n{stderr_before_exit}");
+}
