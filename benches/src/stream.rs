@@ -7,12 +7,15 @@
 //! 2. throughput: `events` publishes through the engine, `concurrency` at a time;
 //!    events/s counts every event every consumer received, from the first publish to
 //!    the last receipt;
-//! 3. latency: `rate` events/s for `secs`; publish-to-receive percentiles over every
-//!    consumer's receipts.
+//! 3. latency, once every consumer has read the throughput phase's events: `rate`
+//!    events/s for `secs`; publish-to-receive percentiles over every consumer's
+//!    receipts.
 //!
 //! `stream_buffer` is set above `events`, so that consumers are measured, not
 //! closed; `overflows` reports any that were.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -105,10 +108,16 @@ pub async fn run(consumers: usize, events: u64, payload: usize, rate: u64, secs:
     drop(held);
     let before = rss::current_mib();
     let total = events + paced_events;
+    let caught_up = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(consumers);
     for _ in 0..consumers {
         let body = open_sse(addr, token).await;
-        tasks.push(tokio::spawn(consume(body, total, events)));
+        tasks.push(tokio::spawn(consume(
+            body,
+            total,
+            events,
+            caught_up.clone(),
+        )));
     }
     let sse_bytes_per_stream = (rss::current_mib() - before) * 1024.0 * 1024.0 / consumers as f64;
 
@@ -134,6 +143,15 @@ pub async fn run(consumers: usize, events: u64, payload: usize, rate: u64, secs:
         publisher.await.unwrap();
     }
     let publish_secs = started.elapsed().as_secs_f64();
+    // The paced phase starts once every consumer has read the throughput phase's
+    // events, so that its latencies are not those of the backlog.
+    let waiting = Instant::now();
+    while events > 0
+        && caught_up.load(Ordering::Relaxed) < consumers
+        && waiting.elapsed() < PHASE_TIMEOUT
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // 3. Latency, paced (the consumers note receipts past the first `events`).
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
@@ -216,8 +234,14 @@ struct Consumed {
     latencies: Vec<u64>,
 }
 
-/// Reads `total` events; notes latencies of those past the first `throughput`.
-async fn consume(mut body: hyper::body::Incoming, total: u64, throughput: u64) -> Consumed {
+/// Reads `total` events; notes latencies of those past the first `throughput`, and
+/// counts itself in `caught_up` once it has read those.
+async fn consume(
+    mut body: hyper::body::Incoming,
+    total: u64,
+    throughput: u64,
+    caught_up: Arc<AtomicUsize>,
+) -> Consumed {
     let mut consumed = Consumed {
         received: 0,
         ended_early: false,
@@ -242,6 +266,7 @@ async fn consume(mut body: hyper::body::Incoming, total: u64, throughput: u64) -
             consumed.received += 1;
             if consumed.received == throughput {
                 consumed.throughput_done = Some(Instant::now());
+                caught_up.fetch_add(1, Ordering::Relaxed);
             } else if consumed.received > throughput {
                 let micros = unix_nanos().saturating_sub(stamp) / 1000;
                 consumed.latencies.push(micros);
