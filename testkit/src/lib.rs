@@ -5,6 +5,7 @@
 //! - `certs`: rcgen certificates for TLS tests.
 //! - `scripted`: `ScriptedTransport`, an in-process transport for engine tests.
 //! - `conformance`: the storage conformance suite every backend runs.
+//! - `postgres`: a private PostgreSQL cluster per test binary, a database per test.
 //! - `hooked`: `HookedStorage`, gates and faults on any storage's delivery path.
 //! - `fuzz`: generators of hostile input (text, URLs, numbers, JSON bodies) for
 //!   property tests.
@@ -14,5 +15,6 @@ pub mod certs;
 pub mod conformance;
 pub mod fuzz;
 pub mod hooked;
+pub mod postgres;
 pub mod receiver;
 pub mod scripted;
