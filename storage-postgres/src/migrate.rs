@@ -34,7 +34,7 @@ pub const SCHEMA_VERSION: i32 = 1;
 
 /// The advisory lock every connecting storage takes while it migrates and checks
 /// the keyring: "herald" in ASCII, a number no other application is likely to use.
-pub(crate) const MIGRATION_LOCK: i64 = 0x0068_6572_616c_64;
+pub(crate) const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
 
 /// Takes the migration lock on `client`'s session, applies what is missing and
 /// returns the version found before. The lock is released with the session (the

@@ -280,41 +280,46 @@ pub(crate) fn endpoint(row: &Row, keyring: &Keyring) -> StorageResult<Endpoint> 
 pub(crate) const HEALTH_COLUMNS: &str = "consecutive_failures, failing_since_ms, succeeded, \
     failed_attempts, last_success_at_ms, last_failure_at_ms, last_status, last_error";
 
-/// A health record as its row's values (after the endpoint id).
+/// A health record as its row's values (after the endpoint id), in
+/// `HEALTH_COLUMNS` order.
 pub(crate) struct HealthRow {
-    values: (
-        i64,
-        Option<i64>,
-        i64,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        Option<i32>,
-        Option<String>,
-    ),
+    consecutive_failures: i64,
+    failing_since: Option<i64>,
+    succeeded: i64,
+    failed_attempts: i64,
+    last_success_at: Option<i64>,
+    last_failure_at: Option<i64>,
+    last_status: Option<i32>,
+    last_error: Option<String>,
 }
 
 impl HealthRow {
     /// `health`'s values.
     pub(crate) fn new(health: &EndpointHealth) -> Self {
         Self {
-            values: (
-                big(health.consecutive_failures),
-                ms_opt(health.failing_since),
-                big(health.succeeded),
-                big(health.failed_attempts),
-                ms_opt(health.last_success_at),
-                ms_opt(health.last_failure_at),
-                status(health.last_status),
-                health.last_error.as_ref().map(text_of),
-            ),
+            consecutive_failures: big(health.consecutive_failures),
+            failing_since: ms_opt(health.failing_since),
+            succeeded: big(health.succeeded),
+            failed_attempts: big(health.failed_attempts),
+            last_success_at: ms_opt(health.last_success_at),
+            last_failure_at: ms_opt(health.last_failure_at),
+            last_status: status(health.last_status),
+            last_error: health.last_error.as_ref().map(text_of),
         }
     }
 
     /// The values in `HEALTH_COLUMNS` order.
     pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 8] {
-        let v = &self.values;
-        [&v.0, &v.1, &v.2, &v.3, &v.4, &v.5, &v.6, &v.7]
+        [
+            &self.consecutive_failures,
+            &self.failing_since,
+            &self.succeeded,
+            &self.failed_attempts,
+            &self.last_success_at,
+            &self.last_failure_at,
+            &self.last_status,
+            &self.last_error,
+        ]
     }
 }
 

@@ -22,7 +22,6 @@ use herald::storage::{
     PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -1274,10 +1273,4 @@ impl Storage for PostgresStorage {
             .await?;
         Ok(deleted > 0)
     }
-}
-
-/// Whether `error` is a unique violation (another writer stored the same key).
-#[allow(dead_code)]
-fn is_unique_violation(error: &tokio_postgres::Error) -> bool {
-    error.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }

@@ -6,6 +6,7 @@
 //! - `scripted`: `ScriptedTransport`, an in-process transport for engine tests.
 //! - `conformance`: the storage conformance suite every backend runs.
 //! - `postgres`: a private PostgreSQL cluster per test binary, a database per test.
+//! - `two_handles`: the conformance cases for two handles on one store.
 //! - `hooked`: `HookedStorage`, gates and faults on any storage's delivery path.
 //! - `fuzz`: generators of hostile input (text, URLs, numbers, JSON bodies) for
 //!   property tests.
@@ -18,3 +19,4 @@ pub mod hooked;
 pub mod postgres;
 pub mod receiver;
 pub mod scripted;
+pub mod two_handles;
