@@ -4,7 +4,9 @@
 //! Lists fetch one row more than the page holds, so a page knows whether another
 //! follows; their cursors are the other backends' (`herald::storage`). Writes of
 //! many deliveries or attempts are one statement over column arrays (`rows`), in id
-//! order, so two transactions touching the same rows lock them in the same order.
+//! order, so two transactions touching the same rows mostly lock them in the same
+//! order; a transaction PostgreSQL still aborts as a deadlock (or a serialization
+//! failure) wrote nothing and is run again (`retry_transient`).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -22,6 +24,7 @@ use herald::storage::{
     PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -325,6 +328,165 @@ impl PostgresStorage {
     }
 }
 
+/// The transactions that `retry_transient` runs again.
+impl PostgresStorage {
+    async fn delete_endpoint_once(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        now: Timestamp,
+    ) -> StorageResult<Option<u64>> {
+        const CONTEXT: &str = "deleting an endpoint";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db(CONTEXT))?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM endpoints WHERE id = $1 AND tenant = $2",
+                &[&id.as_str(), &tenant.as_str()],
+            )
+            .await
+            .map_err(db(CONTEXT))?;
+        if deleted == 0 {
+            return Ok(None);
+        }
+        // `Delivery::kill(EndpointDeleted, now)` of each pending delivery.
+        let killed = tx
+            .execute(
+                "UPDATE deliveries SET status = 'dead', dead_reason = $2,
+                     next_attempt_at_ms = NULL, due_ms = 0, updated_at_ms = $3
+                 WHERE endpoint_id = $1 AND status = 'pending'",
+                &[
+                    &id.as_str(),
+                    &text_of(&DeadReason::EndpointDeleted),
+                    &ms(now),
+                ],
+            )
+            .await
+            .map_err(db(CONTEXT))?;
+        tx.execute(
+            "DELETE FROM endpoint_health WHERE endpoint_id = $1",
+            &[&id.as_str()],
+        )
+        .await
+        .map_err(db(CONTEXT))?;
+        tx.commit().await.map_err(db(CONTEXT))?;
+        Ok(Some(killed))
+    }
+
+    async fn insert_event_once(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+    ) -> StorageResult<InsertEvent> {
+        const CONTEXT: &str = "storing an event";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db(CONTEXT))?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO events (tenant, id, event_type, channels, created_at_ms, data,
+                     deliveries)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (tenant, id) DO NOTHING",
+            )
+            .await
+            .map_err(db(CONTEXT))?;
+        let data: &str = &event.data;
+        let inserted = tx
+            .execute(
+                &insert,
+                &[
+                    &event.tenant.as_str(),
+                    &event.id.as_str(),
+                    &event.event_type,
+                    &event.channels,
+                    &ms(event.created_at),
+                    &data,
+                    &i64::from(event.deliveries),
+                ],
+            )
+            .await
+            .map_err(db(CONTEXT))?;
+        if inserted == 0 {
+            // The same id, stored first by another publish (which this one waited
+            // for, on the primary key, when it was still in flight).
+            let sql = format!(
+                "SELECT {} FROM events WHERE tenant = $1 AND id = $2",
+                rows::EVENT_COLUMNS
+            );
+            let row = tx
+                .query_opt(&sql, &[&event.tenant.as_str(), &event.id.as_str()])
+                .await
+                .map_err(db(CONTEXT))?;
+            return match row {
+                Some(row) => Ok(InsertEvent::Exists(rows::event(&row)?)),
+                // Purged between the two statements: as good as a conflict.
+                None => Err(StorageError::Conflict(format!("event {}", event.id))),
+            };
+        }
+        let mut sorted: Vec<&Delivery> = deliveries.iter().collect();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        let columns = rows::DeliveryRows::new(sorted);
+        if !columns.is_empty() {
+            let statement = tx
+                .prepare_cached(INSERT_DELIVERIES.as_str())
+                .await
+                .map_err(db(CONTEXT))?;
+            tx.execute(&statement, &columns.params())
+                .await
+                .map_err(db(CONTEXT))?;
+        }
+        tx.commit().await.map_err(db(CONTEXT))?;
+        Ok(InsertEvent::Inserted)
+    }
+
+    async fn record_outcomes_once(
+        &self,
+        endpoint_id: &EndpointId,
+        outcomes: &[Outcome],
+        health: &EndpointHealth,
+    ) -> StorageResult<()> {
+        const CONTEXT: &str = "recording attempt outcomes";
+        let mut attempts: Vec<&herald::model::Attempt> =
+            outcomes.iter().filter_map(|o| o.attempt.as_ref()).collect();
+        attempts.sort_by(|a, b| a.id.cmp(&b.id));
+        let attempts = rows::AttemptRows::new(attempts);
+        let deliveries = rows::DeliveryRows::new(last_applying(outcomes));
+        let health = rows::HealthRow::new(health);
+        let endpoint = endpoint_id.as_str();
+        let mut health_params: Vec<&(dyn ToSql + Sync)> = vec![&endpoint];
+        health_params.extend(health.params());
+
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db(CONTEXT))?;
+        if !attempts.is_empty() {
+            let statement = tx
+                .prepare_cached(INSERT_ATTEMPTS.as_str())
+                .await
+                .map_err(db(CONTEXT))?;
+            tx.execute(&statement, &attempts.params())
+                .await
+                .map_err(db(CONTEXT))?;
+        }
+        if !deliveries.is_empty() {
+            let statement = tx
+                .prepare_cached(UPDATE_PENDING_DELIVERIES.as_str())
+                .await
+                .map_err(db(CONTEXT))?;
+            tx.execute(&statement, &deliveries.params())
+                .await
+                .map_err(db(CONTEXT))?;
+        }
+        let statement = tx
+            .prepare_cached(UPSERT_HEALTH.as_str())
+            .await
+            .map_err(db(CONTEXT))?;
+        tx.execute(&statement, &health_params)
+            .await
+            .map_err(db(CONTEXT))?;
+        tx.commit().await.map_err(db(CONTEXT))
+    }
+}
+
 #[async_trait]
 impl Storage for PostgresStorage {
     async fn create_endpoint_within(
@@ -496,41 +658,7 @@ impl Storage for PostgresStorage {
         id: &EndpointId,
         now: Timestamp,
     ) -> StorageResult<Option<u64>> {
-        const CONTEXT: &str = "deleting an endpoint";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db(CONTEXT))?;
-        let deleted = tx
-            .execute(
-                "DELETE FROM endpoints WHERE id = $1 AND tenant = $2",
-                &[&id.as_str(), &tenant.as_str()],
-            )
-            .await
-            .map_err(db(CONTEXT))?;
-        if deleted == 0 {
-            return Ok(None);
-        }
-        // `Delivery::kill(EndpointDeleted, now)` of each pending delivery.
-        let killed = tx
-            .execute(
-                "UPDATE deliveries SET status = 'dead', dead_reason = $2,
-                     next_attempt_at_ms = NULL, due_ms = 0, updated_at_ms = $3
-                 WHERE endpoint_id = $1 AND status = 'pending'",
-                &[
-                    &id.as_str(),
-                    &text_of(&DeadReason::EndpointDeleted),
-                    &ms(now),
-                ],
-            )
-            .await
-            .map_err(db(CONTEXT))?;
-        tx.execute(
-            "DELETE FROM endpoint_health WHERE endpoint_id = $1",
-            &[&id.as_str()],
-        )
-        .await
-        .map_err(db(CONTEXT))?;
-        tx.commit().await.map_err(db(CONTEXT))?;
-        Ok(Some(killed))
+        retry_transient(|| self.delete_endpoint_once(tenant, id, now)).await
     }
 
     async fn endpoint_health(&self, id: &EndpointId) -> StorageResult<EndpointHealth> {
@@ -588,65 +716,7 @@ impl Storage for PostgresStorage {
         event: &Event,
         deliveries: &[Delivery],
     ) -> StorageResult<InsertEvent> {
-        const CONTEXT: &str = "storing an event";
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db(CONTEXT))?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO events (tenant, id, event_type, channels, created_at_ms, data,
-                     deliveries)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (tenant, id) DO NOTHING",
-            )
-            .await
-            .map_err(db(CONTEXT))?;
-        let data: &str = &event.data;
-        let inserted = tx
-            .execute(
-                &insert,
-                &[
-                    &event.tenant.as_str(),
-                    &event.id.as_str(),
-                    &event.event_type,
-                    &event.channels,
-                    &ms(event.created_at),
-                    &data,
-                    &i64::from(event.deliveries),
-                ],
-            )
-            .await
-            .map_err(db(CONTEXT))?;
-        if inserted == 0 {
-            // The same id, stored first by another publish (which this one waited
-            // for, on the primary key, when it was still in flight).
-            let sql = format!(
-                "SELECT {} FROM events WHERE tenant = $1 AND id = $2",
-                rows::EVENT_COLUMNS
-            );
-            let row = tx
-                .query_opt(&sql, &[&event.tenant.as_str(), &event.id.as_str()])
-                .await
-                .map_err(db(CONTEXT))?;
-            return match row {
-                Some(row) => Ok(InsertEvent::Exists(rows::event(&row)?)),
-                // Purged between the two statements: as good as a conflict.
-                None => Err(StorageError::Conflict(format!("event {}", event.id))),
-            };
-        }
-        let mut sorted: Vec<&Delivery> = deliveries.iter().collect();
-        sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        let columns = rows::DeliveryRows::new(sorted);
-        if !columns.is_empty() {
-            let statement = tx
-                .prepare_cached(INSERT_DELIVERIES.as_str())
-                .await
-                .map_err(db(CONTEXT))?;
-            tx.execute(&statement, &columns.params())
-                .await
-                .map_err(db(CONTEXT))?;
-        }
-        tx.commit().await.map_err(db(CONTEXT))?;
-        Ok(InsertEvent::Inserted)
+        retry_transient(|| self.insert_event_once(event, deliveries)).await
     }
 
     async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StorageResult<Option<Event>> {
@@ -901,45 +971,7 @@ impl Storage for PostgresStorage {
         outcomes: &[Outcome],
         health: &EndpointHealth,
     ) -> StorageResult<()> {
-        const CONTEXT: &str = "recording attempt outcomes";
-        let mut attempts: Vec<&herald::model::Attempt> =
-            outcomes.iter().filter_map(|o| o.attempt.as_ref()).collect();
-        attempts.sort_by(|a, b| a.id.cmp(&b.id));
-        let attempts = rows::AttemptRows::new(attempts);
-        let deliveries = rows::DeliveryRows::new(last_applying(outcomes));
-        let health = rows::HealthRow::new(health);
-        let endpoint = endpoint_id.as_str();
-        let mut health_params: Vec<&(dyn ToSql + Sync)> = vec![&endpoint];
-        health_params.extend(health.params());
-
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db(CONTEXT))?;
-        if !attempts.is_empty() {
-            let statement = tx
-                .prepare_cached(INSERT_ATTEMPTS.as_str())
-                .await
-                .map_err(db(CONTEXT))?;
-            tx.execute(&statement, &attempts.params())
-                .await
-                .map_err(db(CONTEXT))?;
-        }
-        if !deliveries.is_empty() {
-            let statement = tx
-                .prepare_cached(UPDATE_PENDING_DELIVERIES.as_str())
-                .await
-                .map_err(db(CONTEXT))?;
-            tx.execute(&statement, &deliveries.params())
-                .await
-                .map_err(db(CONTEXT))?;
-        }
-        let statement = tx
-            .prepare_cached(UPSERT_HEALTH.as_str())
-            .await
-            .map_err(db(CONTEXT))?;
-        tx.execute(&statement, &health_params)
-            .await
-            .map_err(db(CONTEXT))?;
-        tx.commit().await.map_err(db(CONTEXT))
+        retry_transient(|| self.record_outcomes_once(endpoint_id, outcomes, health)).await
     }
 
     async fn update_deliveries(&self, deliveries: &[Delivery]) -> StorageResult<()> {
@@ -947,13 +979,10 @@ impl Storage for PostgresStorage {
             return Ok(());
         }
         let columns = rows::DeliveryRows::new(last_of_each(deliveries));
-        self.execute(
-            "updating deliveries",
-            UPSERT_DELIVERIES.as_str(),
-            &columns.params(),
-        )
-        .await
-        .map(drop)
+        let params = columns.params();
+        retry_transient(|| self.execute("updating deliveries", UPSERT_DELIVERIES.as_str(), &params))
+            .await
+            .map(drop)
     }
 
     async fn list_attempts(
@@ -1273,4 +1302,41 @@ impl Storage for PostgresStorage {
             .await?;
         Ok(deleted > 0)
     }
+}
+
+/// Times a transaction is tried when PostgreSQL aborts it for a reason that
+/// trying again resolves.
+const TRIES: u32 = 3;
+
+/// Runs `attempt` again (up to `TRIES` times in all) while it fails with a
+/// deadlock or a serialization failure: PostgreSQL aborts one of two
+/// transactions that wait on each other, and the aborted one wrote nothing.
+async fn retry_transient<T, F, Fut>(mut attempt: F) -> StorageResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StorageResult<T>>,
+{
+    let mut tried = 1;
+    loop {
+        match attempt().await {
+            Err(e) if tried < TRIES && is_transient(&e) => {
+                tracing::debug!(error = %e, tried, "a transaction was aborted; trying again");
+                tried += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Whether `error` is PostgreSQL's deadlock or serialization failure.
+fn is_transient(error: &StorageError) -> bool {
+    let StorageError::Backend { source, .. } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::code)
+        .is_some_and(|code| {
+            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        })
 }
