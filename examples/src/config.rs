@@ -69,6 +69,8 @@ pub enum StorageKind {
     Sled,
     /// In memory: everything is lost at exit (tests, trials).
     Memory,
+    /// In the PostgreSQL database of `postgres_url`.
+    Postgres,
 }
 
 /// The PEM files of an HTTPS listener.
@@ -102,6 +104,9 @@ pub struct DaemonConfig {
     pub data_dir: PathBuf,
     /// Storage backend.
     pub storage: StorageKind,
+    /// The database of `StorageKind::Postgres` (a `postgres://` URL; it may hold a
+    /// password, hence `Sensitive`).
+    pub postgres_url: Option<Sensitive>,
     /// The API token; `None` means generated on first start (see `api::auth`).
     pub api_token: Option<Sensitive>,
     /// When set, `/metrics` needs this bearer token.
@@ -116,9 +121,10 @@ pub struct DaemonConfig {
     pub api: ApiLimits,
     /// Logs as JSON lines instead of human text (flag `--log-json` only).
     pub log_json: bool,
-    /// The keys sled seals endpoint secrets and header values with (the current
-    /// one first); `None` means the keyring file in the data directory, made on the
-    /// first start.
+    /// The keys storage seals endpoint secrets and header values with (the current
+    /// one first); `None` means sled's keyring file in the data directory, made on
+    /// the first start (PostgreSQL needs them set: every node of a database needs
+    /// the same keys).
     pub encryption_keys: Option<herald::sealing::Keyring>,
     /// The engine's settings, destinations included.
     pub engine: EngineConfig,
@@ -153,6 +159,7 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("listen", EnvKind::Text),
     ("data_dir", EnvKind::Text),
     ("storage", EnvKind::Text),
+    ("postgres_url", EnvKind::Text),
     ("api_token", EnvKind::Text),
     ("metrics_token", EnvKind::Text),
     ("tls_cert", EnvKind::Text),
@@ -353,6 +360,7 @@ struct RawConfig {
     listen: String,
     data_dir: String,
     storage: String,
+    postgres_url: String,
     api_token: String,
     metrics_token: String,
     tls_cert: String,
@@ -382,6 +390,7 @@ impl Default for RawConfig {
             listen: "127.0.0.1:8080".into(),
             data_dir: "./herald-data".into(),
             storage: "sled".into(),
+            postgres_url: String::new(),
             api_token: String::new(),
             metrics_token: String::new(),
             tls_cert: String::new(),
@@ -583,13 +592,21 @@ impl RawConfig {
         let storage = match self.storage.trim() {
             "sled" => StorageKind::Sled,
             "memory" => StorageKind::Memory,
+            "postgres" => StorageKind::Postgres,
             other => {
                 return Err(ConfigError::new(
                     "storage",
-                    format!("`{other}` is not `sled` or `memory`"),
+                    format!("`{other}` is not `sled`, `memory` or `postgres`"),
                 ))
             }
         };
+        let postgres_url = optional(self.postgres_url).map(|url| Sensitive::new(url.trim()));
+        if storage == StorageKind::Postgres && postgres_url.is_none() {
+            return Err(ConfigError::new(
+                "postgres_url",
+                "must be set when storage is \"postgres\" (or HERALD_POSTGRES_URL)",
+            ));
+        }
         let tls = match (optional(self.tls_cert), optional(self.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: cert.into(),
@@ -640,6 +657,15 @@ impl RawConfig {
         };
         let shutdown_grace = duration("shutdown_grace", &self.shutdown_grace)?;
         let encryption_keys = encryption_keys(&self.encryption_keys)?;
+        if storage == StorageKind::Postgres && encryption_keys.is_none() {
+            // A keyring file per node would give each node keys of its own.
+            return Err(ConfigError::new(
+                "encryption_keys",
+                "must be set when storage is \"postgres\": the same keys on every node \
+                 of the database (a key is ID:BASE64 of 32 random bytes, e.g. \
+                 k1: then the output of `head -c 32 /dev/urandom | base64`)",
+            ));
+        }
         if !(1..=1 << 20).contains(&self.queue_memory_mb) {
             return Err(ConfigError::new(
                 "queue_memory_mb",
@@ -676,6 +702,7 @@ impl RawConfig {
             listen,
             data_dir: PathBuf::from(self.data_dir),
             storage,
+            postgres_url,
             api_token: optional(self.api_token)
                 .map(|token| api_token(&token))
                 .transpose()?,
@@ -829,6 +856,29 @@ mod tests {
     }
 
     #[test]
+    fn postgres_storage_takes_its_url_from_the_file_or_the_environment() {
+        let key = herald::sealing::SealingKey::generate().to_text();
+        let text = format!("storage = \"postgres\"\nencryption_keys = [\"{key}\"]\n");
+        let url = "postgres://herald:pw@db.internal:5432/herald?sslmode=require";
+        let config = load_text(&text, &[("HERALD_POSTGRES_URL", url)]).expect("valid");
+        assert_eq!(config.storage, StorageKind::Postgres);
+        assert_eq!(
+            config.postgres_url.as_ref().map(Sensitive::expose),
+            Some(url)
+        );
+        assert!(
+            !format!("{config:?}").contains("pw@"),
+            "the URL is not logged"
+        );
+        let text = format!("{text}postgres_url = \"postgres://h/db\"\n");
+        let config = load_text(&text, &[]).expect("valid");
+        assert_eq!(
+            config.postgres_url.as_ref().map(Sensitive::expose),
+            Some("postgres://h/db")
+        );
+    }
+
+    #[test]
     fn the_deny_list_and_the_allowed_ports_are_read() {
         let config = load_text(
             "destination_denylist = [\"10.0.0.0/8\", \"fd00::/8\"]\ndestination_allowed_ports = [443, 8443]\n",
@@ -912,6 +962,12 @@ mod tests {
             ),
             ("shutdown_grace = \"soon\"\n", &[], "shutdown_grace"),
             ("storage = \"floppy\"\n", &[], "storage"),
+            ("storage = \"postgres\"\n", &[], "postgres_url"),
+            (
+                "storage = \"postgres\"\npostgres_url = \"postgres://herald@127.0.0.1/herald\"\n",
+                &[],
+                "encryption_keys",
+            ),
             ("listen = \"here\"\n", &[], "listen"),
             (
                 "destination_allowlist = [\"10/8\"]\n",

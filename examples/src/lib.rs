@@ -43,6 +43,7 @@ use std::time::Duration;
 use anyhow::Context;
 use herald::{Engine, Storage, Transport};
 use herald_storage_memory::MemoryStorage;
+use herald_storage_postgres::PostgresStorage;
 use herald_storage_sled::SledStorage;
 use herald_transport_http::HttpTransport;
 use tokio::net::TcpListener;
@@ -113,6 +114,22 @@ impl Daemon {
                     Arc::new(opened.with_context(|| {
                         format!("cannot open the storage in {}", path.display())
                     })?)
+                }
+                StorageKind::Postgres => {
+                    // `validate` makes both present with this storage; an embedder's
+                    // config built without it gets the same message.
+                    let url = config
+                        .postgres_url
+                        .as_ref()
+                        .context("postgres_url must be set when storage is \"postgres\"")?;
+                    let keyring = config
+                        .encryption_keys
+                        .clone()
+                        .context("encryption_keys must be set when storage is \"postgres\"")?;
+                    let storage = PostgresStorage::connect(url.expose(), keyring)
+                        .await
+                        .context("cannot open the storage in PostgreSQL (postgres_url)")?;
+                    Arc::new(storage)
                 }
             };
         Self::start_on(config, listener, storage).await

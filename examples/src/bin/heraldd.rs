@@ -29,7 +29,7 @@ struct Cli {
     /// Data directory (`data_dir`).
     #[arg(long, global = true)]
     data_dir: Option<String>,
-    /// `sled` or `memory` (`storage`).
+    /// `sled`, `memory` or `postgres` (`storage`).
     #[arg(long, global = true)]
     storage: Option<String>,
     /// Logs as JSON lines on stderr.
