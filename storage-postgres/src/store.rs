@@ -809,6 +809,35 @@ impl Storage for PostgresStorage {
         )
     }
 
+    async fn events_after(
+        &self,
+        tenant: &TenantId,
+        after: Option<&(Timestamp, EventId)>,
+        limit: usize,
+    ) -> StorageResult<Vec<Event>> {
+        let tenant_text = tenant.as_str();
+        let after_at = after.map(|(at, _)| ms(*at));
+        let after_id = after.map(|(_, id)| id.as_str());
+        let fetch = limit_of(limit);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant_text];
+        let mut conditions = vec!["tenant = $1"];
+        if let (Some(at), Some(id)) = (&after_at, &after_id) {
+            params.push(at);
+            params.push(id);
+            conditions.push("(created_at_ms, id) > ($2, $3)");
+        }
+        params.push(&fetch);
+        let sql = format!(
+            "SELECT tenant, id, event_type, channels, created_at_ms, deliveries, data
+             FROM events WHERE {conditions}
+             ORDER BY created_at_ms, id LIMIT ${limit}",
+            conditions = conditions.join(" AND "),
+            limit = params.len()
+        );
+        let rows = self.rows("reading events after a position", &sql, &params).await?;
+        rows.iter().map(rows::event).collect()
+    }
+
     async fn event_deliveries(
         &self,
         tenant: &TenantId,
@@ -1000,16 +1029,17 @@ impl Storage for PostgresStorage {
         let tenant_text = tenant.as_str();
         let before_at = before.as_ref().map(|(at, _)| ms(*at));
         let before_id = before.as_ref().map(|(_, id)| id.as_str());
-        let fetch = limit_plus_one(page.limit);
+        // The newest attempts after the cursor, at most the page and the scan budget:
+        // the outcome is filtered here, over a window the index reads in order, so a
+        // rare outcome behind a long log costs one bounded read per page.
+        let scan = page.limit.saturating_add(storage::ATTEMPT_SCAN_LIMIT);
+        let window = limit_of(if outcome.is_some() {
+            scan
+        } else {
+            page.limit.saturating_add(1)
+        });
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&endpoint, &tenant_text];
         let mut conditions = vec!["endpoint_id = $1", "tenant = $2"];
-        match outcome {
-            Some(AttemptOutcome::Success) => conditions.push("status BETWEEN 200 AND 299"),
-            Some(AttemptOutcome::Failure) => {
-                conditions.push("(status IS NULL OR status NOT BETWEEN 200 AND 299)")
-            }
-            None => {}
-        }
         let cursor_condition;
         if let (Some(at), Some(id)) = (&before_at, &before_id) {
             params.push(at);
@@ -1021,7 +1051,7 @@ impl Storage for PostgresStorage {
             );
             conditions.push(&cursor_condition);
         }
-        params.push(&fetch);
+        params.push(&window);
         let sql = format!(
             "SELECT {} FROM attempts WHERE {} ORDER BY started_at_ms DESC, id DESC LIMIT ${}",
             rows::ATTEMPT_COLUMNS,
@@ -1029,7 +1059,12 @@ impl Storage for PostgresStorage {
             params.len()
         );
         let rows = self.rows("listing attempts", &sql, &params).await?;
-        page_of(rows, page.limit, rows::attempt, storage::attempt_cursor)
+        let entries = rows.iter().map(|row| {
+            let attempt = rows::attempt(row)?;
+            let wanted = outcome.is_none_or(|o| o.matches(&attempt));
+            Ok((storage::attempt_cursor(&attempt), wanted.then_some(attempt)))
+        });
+        storage::bounded_page(entries, page.limit, scan, Clone::clone)
     }
 
     async fn list_dead_letters(
