@@ -8,7 +8,10 @@
 //! - [`stats`]: percentiles; [`rss`]: the process's resident memory.
 //! - [`setup`]: engines, endpoints and transports as every row builds them.
 //! - [`load`]: publishers, closed-loop (as fast as possible) and paced (a fixed rate).
-//! - [`rows`]: the four rows of the throughput table (baseline, memory, sled, daemon).
+//! - [`rows`]: the rows of the throughput table (baseline, memory, sled, daemon,
+//!   daemon-sled, daemon-sled-1).
+//! - [`heraldd`]: the `heraldd` process of the daemon-sled rows; [`http_publisher`]:
+//!   publishing over its HTTP API.
 //! - [`scenarios`]: idle endpoints, pile-up and restart, failing endpoints.
 //! - [`stream`]: consumers of the event stream (SSE): throughput, latency, memory.
 //! - [`report`]: the table and the JSON file.
@@ -16,6 +19,8 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod child;
+pub mod heraldd;
+pub mod http_publisher;
 pub mod load;
 pub mod payload;
 pub mod receiver;

@@ -27,6 +27,16 @@ use crate::setup::EVENT_TYPE;
 pub trait Publisher: Send + Sync + 'static {
     /// Sends unit `seq` carrying `data`; `fan_out` asks for the work of a whole event.
     fn publish(&self, seq: u64, data: String, fan_out: bool) -> impl Future<Output = ()> + Send;
+
+    /// Starts timing each publish until its answer, from no samples (publishers over
+    /// HTTP; the others ignore it).
+    fn time_publishes(&self) {}
+
+    /// The publishes timed since `time_publishes`; `None` when this publisher does
+    /// not time them.
+    fn publish_latency(&self) -> Option<crate::stats::Percentiles> {
+        None
+    }
 }
 
 /// Publishes through an embedded engine.

@@ -62,7 +62,7 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
         params.rounds
     );
     out.push_str(&format!(
-        "{:<9} {:>11} {:>12} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>4} {:>4}\n",
+        "{:<13} {:>11} {:>12} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>4} {:>4} {:>8} {:>10} {:>9}\n",
         "row",
         "publish/s",
         "deliveries/s",
@@ -74,11 +74,14 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
         "peak MiB",
         "cpu µs/d",
         "ok",
-        "dup"
+        "dup",
+        "pub p99",
+        "srv µs/ev",
+        "srv µs/d"
     ));
     for r in rows {
         out.push_str(&format!(
-            "{:<9} {:>11.0} {:>12.0} {:>6.2} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>8.0} {:>4} {:>4}\n",
+            "{:<13} {:>11.0} {:>12.0} {:>6.2} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>8.0} {:>4} {:>4} {:>8} {:>10} {:>9}\n",
             r.name,
             r.publishes_per_sec,
             r.deliveries_per_sec,
@@ -90,10 +93,22 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
             r.peak_rss_mb,
             r.cpu_ms_per_delivery * 1000.0,
             if r.complete { "yes" } else { "NO" },
-            r.duplicates
+            r.duplicates,
+            optional(r.publish_p99_ms, 2),
+            optional(r.server_cpu_us_per_event, 0),
+            optional(r.server_cpu_us_per_delivery, 0)
         ));
     }
     out
+}
+
+/// `value` with `decimals`, or `-` for a figure the row does not have (0).
+fn optional(value: f64, decimals: usize) -> String {
+    if value > 0.0 {
+        format!("{value:.decimals$}")
+    } else {
+        "-".to_owned()
+    }
 }
 
 /// Writes the JSON report.

@@ -15,6 +15,8 @@ use std::time::Duration;
 use herald::{Engine, TenantId};
 use serde::{Deserialize, Serialize};
 
+use crate::heraldd::HeralddProcess;
+use crate::http_publisher::HttpPublisher;
 use crate::load::{
     closed_loop, paced, BaselinePublisher, BaselineTarget, EnginePublisher, Publisher,
 };
@@ -23,7 +25,14 @@ use crate::receiver::RemoteReceiver;
 use crate::setup::{self, LoadParams};
 
 /// The rows, in the order they run.
-pub const ROWS: [&str; 4] = ["baseline", "memory", "sled", "daemon"];
+pub const ROWS: [&str; 6] = [
+    "baseline",
+    "memory",
+    "sled",
+    "daemon",
+    "daemon-sled",
+    "daemon-sled-1",
+];
 
 /// How long a phase may wait for its deliveries before the row reports what it got.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,7 +43,7 @@ const WARMUP_EVENTS: u64 = 500;
 /// One row of the table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Row {
-    /// `baseline`, `memory`, `sled` or `daemon`.
+    /// `baseline`, `memory`, `sled`, `daemon`, `daemon-sled` or `daemon-sled-1`.
     pub name: String,
     /// Publishes per second, closed-loop (for the baseline: deliveries / endpoints).
     pub publishes_per_sec: f64,
@@ -65,16 +74,32 @@ pub struct Row {
     /// CPU milliseconds of the whole row process per delivery in the throughput phase
     /// (the receiver, in the parent process, is not included).
     pub cpu_ms_per_delivery: f64,
+    /// Publish (request to answer) p99 in the latency phase, for rows publishing over
+    /// HTTP (0 for the others).
+    #[serde(default)]
+    pub publish_p99_ms: f64,
+    /// CPU microseconds of the `heraldd` process per event and per delivery in the
+    /// throughput phase, for the rows that run it as a process of its own (0 for the
+    /// others).
+    #[serde(default)]
+    pub server_cpu_us_per_event: f64,
+    /// ... per delivery.
+    #[serde(default)]
+    pub server_cpu_us_per_delivery: f64,
 }
 
 /// Runs the three phases with `publisher`; `fan_out` says the publisher sends one
 /// request per unit (the baseline), so a unit is a delivery rather than an event.
+///
+/// `server` is the pid of a `heraldd` process serving the publishes: its CPU in the
+/// throughput phase is the row's server CPU, and its peak RSS the row's.
 async fn measure<P: Publisher>(
     name: &str,
     publisher: Arc<P>,
     params: &LoadParams,
     receiver: &RemoteReceiver,
     per_request: bool,
+    server: Option<u32>,
 ) -> Row {
     let fan = params.endpoints.max(1) as u64;
     let (units, unit_deliveries) = if per_request {
@@ -106,6 +131,7 @@ async fn measure<P: Publisher>(
     receiver.reset().await;
     let commit_cpu = crate::rss::thread_cpu_secs("herald-sled-com");
     let process_cpu = crate::rss::thread_cpu_secs("");
+    let server_cpu = server.map_or(0.0, crate::rss::process_cpu_secs);
     let start_ns = unix_nanos();
     let publishing = closed_loop(
         publisher.clone(),
@@ -121,11 +147,13 @@ async fn measure<P: Publisher>(
     let delivering = Duration::from_nanos(throughput.last_ns.saturating_sub(start_ns));
     let commit_cpu = crate::rss::thread_cpu_secs("herald-sled-com") - commit_cpu;
     let process_cpu = crate::rss::thread_cpu_secs("") - process_cpu;
+    let server_cpu = server.map_or(0.0, crate::rss::process_cpu_secs) - server_cpu;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     receiver.reset().await;
+    publisher.time_publishes();
     let sent = paced(
-        publisher,
+        publisher.clone(),
         params.paced_rate,
         params.paced_secs,
         params.payload,
@@ -134,6 +162,8 @@ async fn measure<P: Publisher>(
     .await;
     complete &= receiver.wait_for(sent * fan, DRAIN_TIMEOUT).await;
     let latency = receiver.stats().await;
+    let publish_p99_ms = publisher.publish_latency().map_or(0.0, |p| p.p99_ms);
+    let (events, deliveries) = (params.events as f64, throughput.ok.max(1) as f64);
 
     Row {
         name: name.to_owned(),
@@ -143,13 +173,16 @@ async fn measure<P: Publisher>(
         p50_ms: latency.latency.p50_ms,
         p99_ms: latency.latency.p99_ms,
         p999_ms: latency.latency.p999_ms,
-        peak_rss_mb: crate::rss::peak_mib(),
+        peak_rss_mb: server.map_or_else(crate::rss::peak_mib, crate::rss::peak_mib_of),
         saturated_p99_ms: throughput.latency.p99_ms,
         deliveries: throughput.ok,
         complete,
         duplicates: throughput.duplicates + latency.duplicates,
         commit_thread_busy: commit_cpu / delivering.as_secs_f64().max(1e-9),
-        cpu_ms_per_delivery: process_cpu * 1000.0 / throughput.ok.max(1) as f64,
+        cpu_ms_per_delivery: process_cpu * 1000.0 / deliveries,
+        publish_p99_ms,
+        server_cpu_us_per_event: server_cpu * 1e6 / events,
+        server_cpu_us_per_delivery: server_cpu * 1e6 / deliveries,
     }
 }
 
@@ -181,6 +214,14 @@ pub async fn run_row(name: &str, params: &LoadParams, addr: SocketAddr) -> Row {
             row
         }
         "daemon" => daemon(params, &receiver, addr).await,
+        "daemon-sled" => daemon_sled(name, params, &receiver, addr).await,
+        "daemon-sled-1" => {
+            let one_endpoint = LoadParams {
+                endpoints: 1,
+                ..params.clone()
+            };
+            daemon_sled(name, &one_endpoint, &receiver, addr).await
+        }
         other => panic!("unknown row {other}"),
     }
 }
@@ -193,7 +234,7 @@ async fn baseline(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAd
         })
         .collect();
     let publisher = Arc::new(BaselinePublisher::new(targets, params.concurrency));
-    let mut row = measure("baseline", publisher, params, receiver, true).await;
+    let mut row = measure("baseline", publisher, params, receiver, true, None).await;
     row.publishes_per_sec = row.deliveries_per_sec / params.endpoints.max(1) as f64;
     row
 }
@@ -212,7 +253,7 @@ async fn embedded(
         engine: engine.clone(),
         tenant,
     });
-    let row = measure(name, publisher, params, receiver, false).await;
+    let row = measure(name, publisher, params, receiver, false, None).await;
     let _ = engine.shutdown(Duration::from_secs(2)).await;
     row
 }
@@ -264,68 +305,35 @@ async fn daemon(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAddr
         let _ = stopped.await;
     }));
     let tenant = load_tenant(&engine, addr, params, None).await;
-    let publisher = Arc::new(DaemonPublisher::new(
+    let publisher = Arc::new(HttpPublisher::new(
         format!("{base}/v1/tenants/{tenant}/events"),
         token,
         params.concurrency,
     ));
-    let row = measure("daemon", publisher, params, receiver, false).await;
+    let row = measure("daemon", publisher, params, receiver, false, None).await;
     let _ = stop.send(());
     let _ = serving.await;
     row
 }
 
-/// Publishes over the daemon's HTTP API.
-#[derive(Debug, Clone)]
-struct DaemonPublisher {
-    client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
-        http_body_util::Full<bytes::Bytes>,
-    >,
-    uri: http::Uri,
-    authorization: http::HeaderValue,
-}
-
-impl DaemonPublisher {
-    fn new(url: String, token: &str, pool: usize) -> Self {
-        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        connector.set_nodelay(true);
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_max_idle_per_host(pool.max(32))
-                .build(connector);
-        Self {
-            client,
-            uri: url.parse().unwrap(),
-            authorization: format!("Bearer {token}").parse().unwrap(),
-        }
-    }
-}
-
-impl Publisher for DaemonPublisher {
-    async fn publish(&self, _seq: u64, data: String, _fan_out: bool) {
-        use http_body_util::BodyExt;
-
-        let body = format!("{{\"type\":\"{}\",\"data\":{data}}}", setup::EVENT_TYPE);
-        let mut request = http::Request::new(http_body_util::Full::new(bytes::Bytes::from(body)));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.uri.clone();
-        request
-            .headers_mut()
-            .insert(http::header::AUTHORIZATION, self.authorization.clone());
-        request.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        match self.client.request(request).await {
-            Ok(response) => {
-                let status = response.status();
-                let body = response.into_body().collect().await.map(|b| b.to_bytes());
-                if status != http::StatusCode::ACCEPTED {
-                    eprintln!("daemon publish answered {status}: {body:?}");
-                }
-            }
-            Err(error) => eprintln!("daemon publish failed: {error}"),
-        }
-    }
+/// The default deployment: the `heraldd` binary on sled as a process of its own,
+/// publishers posting to its HTTP API (`heraldd.rs`).
+async fn daemon_sled(
+    name: &str,
+    params: &LoadParams,
+    receiver: &RemoteReceiver,
+    addr: SocketAddr,
+) -> Row {
+    let daemon = HeralddProcess::start().await;
+    daemon
+        .create_endpoints(addr, params.endpoints.max(1), params.max_in_flight())
+        .await;
+    let publisher = Arc::new(HttpPublisher::new(
+        daemon.events_url(),
+        daemon.token(),
+        params.concurrency,
+    ));
+    let row = measure(name, publisher, params, receiver, false, Some(daemon.pid)).await;
+    daemon.stop().await;
+    row
 }

@@ -2,9 +2,9 @@
 //! peak (`VmHWM`), in MiB. Both are per process, which is why each row of the load
 //! tool runs in a process of its own.
 
-/// Reads one `kB` field of `/proc/self/status` as MiB (0 where unavailable).
-fn status_field_mib(field: &str) -> f64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+/// Reads one `kB` field of a `/proc/*/status` file as MiB (0 where unavailable).
+fn status_field_mib(status_path: &str, field: &str) -> f64 {
+    let Ok(status) = std::fs::read_to_string(status_path) else {
         return 0.0;
     };
     status
@@ -23,12 +23,22 @@ fn status_field_mib(field: &str) -> f64 {
 
 /// Resident memory now, in MiB.
 pub fn current_mib() -> f64 {
-    status_field_mib("VmRSS:")
+    status_field_mib("/proc/self/status", "VmRSS:")
 }
 
 /// The peak resident memory of the process so far, in MiB.
 pub fn peak_mib() -> f64 {
-    status_field_mib("VmHWM:")
+    status_field_mib("/proc/self/status", "VmHWM:")
+}
+
+/// The peak resident memory of process `pid` so far, in MiB.
+pub fn peak_mib_of(pid: u32) -> f64 {
+    status_field_mib(&format!("/proc/{pid}/status"), "VmHWM:")
+}
+
+/// CPU seconds (user + system) used so far by process `pid`, all its threads.
+pub fn process_cpu_secs(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(0.0, |stat| stat_cpu_secs(&stat))
 }
 
 /// CPU seconds (user + system) used so far by this process's threads whose name
@@ -37,28 +47,35 @@ pub fn thread_cpu_secs(prefix: &str) -> f64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0.0;
     };
-    let ticks_per_sec = 100.0; // USER_HZ on Linux
     let mut total = 0.0;
     for task in tasks.flatten() {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        // "tid (name) state ..." : the name may hold spaces, so split at the last ')'.
+        // "tid (name) state ..." : the name may hold spaces, so it ends at the last ')'.
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
+        if stat[open + 1..close].starts_with(prefix) {
+            total += stat_cpu_secs(&stat);
         }
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // After the name: state is field 3 of stat(5); utime and stime are 14 and 15.
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        total += (ticks(11) + ticks(12)) / ticks_per_sec;
     }
     total
+}
+
+/// utime + stime of one `stat` line (stat(5)), in seconds.
+fn stat_cpu_secs(stat: &str) -> f64 {
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After the name: state is field 3 of stat(5); utime and stime are 14 and 15.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / ticks_per_sec
 }

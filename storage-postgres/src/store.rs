@@ -834,7 +834,9 @@ impl Storage for PostgresStorage {
             conditions = conditions.join(" AND "),
             limit = params.len()
         );
-        let rows = self.rows("reading events after a position", &sql, &params).await?;
+        let rows = self
+            .rows("reading events after a position", &sql, &params)
+            .await?;
         rows.iter().map(rows::event).collect()
     }
 

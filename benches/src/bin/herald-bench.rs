@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use herald_benches::child::{print_result, run_self};
+use herald_benches::heraldd;
 use herald_benches::receiver::BenchReceiver;
 use herald_benches::report;
 use herald_benches::rows::{self, Row};
@@ -32,12 +33,14 @@ struct Cli {
     /// Also write the results as JSON to this file.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
-    /// Rows to run, comma-separated: baseline, memory, sled, daemon, and memory-js
-    /// (memory with every endpoint on a profile writing JSON as JavaScript does).
+    /// Rows to run, comma-separated: baseline, memory, sled, daemon, daemon-sled,
+    /// daemon-sled-1, and memory-js (memory with every endpoint on a profile writing
+    /// JSON as JavaScript does). The daemon-sled rows run the `heraldd` built beside
+    /// this binary.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "baseline,memory,sled,daemon"
+        default_value = "baseline,memory,sled,daemon,daemon-sled,daemon-sled-1"
     )]
     rows: Vec<String>,
     /// Runs one row in this process (used by the tool itself).
@@ -183,6 +186,13 @@ fn write_json(path: Option<PathBuf>, value: &impl serde::Serialize) {
 }
 
 async fn throughput(load: &LoadParams, names: &[String], json: Option<PathBuf>) {
+    if names.iter().any(|n| n.starts_with("daemon-sled")) && heraldd::binary().is_none() {
+        eprintln!(
+            "the daemon-sled rows run the heraldd built beside herald-bench: \
+             cargo build --release -p herald-benches -p herald-examples"
+        );
+        std::process::exit(2);
+    }
     let receiver = BenchReceiver::start().await;
     let mut runs: Vec<Row> = Vec::new();
     for (round, name) in (1..=load.rounds.max(1)).flat_map(|r| names.iter().map(move |n| (r, n))) {
@@ -204,6 +214,13 @@ async fn throughput(load: &LoadParams, names: &[String], json: Option<PathBuf>) 
             row.deliveries_per_sec,
             row.cpu_ms_per_delivery * 1000.0
         );
+        if row.server_cpu_us_per_event > 0.0 {
+            eprintln!(
+                "round {round}: {name} heraldd CPU {:.0} µs per event, {:.0} µs per delivery; \
+                 publish p99 {:.2} ms",
+                row.server_cpu_us_per_event, row.server_cpu_us_per_delivery, row.publish_p99_ms
+            );
+        }
         runs.push(row);
     }
     let mut rows = report::best_of_rounds(names, runs);
