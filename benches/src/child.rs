@@ -12,12 +12,14 @@ use serde::de::DeserializeOwned;
 /// When the child cannot start, fails, or prints no JSON.
 pub async fn run_self<T: DeserializeOwned>(args: &[String]) -> T {
     let exe = std::env::current_exe().unwrap();
-    let output = tokio::process::Command::new(exe)
+    // Spawned, not `output()`: tokio's `output()` pipes stderr whatever was set.
+    let child = tokio::process::Command::new(exe)
         .args(args)
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
+        .spawn()
         .unwrap();
+    let output = child.wait_with_output().await.unwrap();
     assert!(
         output.status.success(),
         "child {args:?} failed: {}",

@@ -37,6 +37,11 @@ pub trait Publisher: Send + Sync + 'static {
     fn publish_latency(&self) -> Option<crate::stats::Percentiles> {
         None
     }
+
+    /// Publishes refused so far (503 or 429) and sent again.
+    fn refused(&self) -> u64 {
+        0
+    }
 }
 
 /// Publishes through an embedded engine.

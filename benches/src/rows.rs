@@ -86,6 +86,10 @@ pub struct Row {
     /// ... per delivery.
     #[serde(default)]
     pub server_cpu_us_per_delivery: f64,
+    /// Publishes over HTTP answered 503 `overloaded` or 429 and sent again after
+    /// `retry-after` (their wait is in the publish p99).
+    #[serde(default)]
+    pub publishes_refused: u64,
 }
 
 /// Runs the three phases with `publisher`; `fan_out` says the publisher sends one
@@ -122,9 +126,7 @@ async fn measure<P: Publisher>(
         false,
     )
     .await;
-    let mut complete = receiver
-        .wait_for(warm * unit_deliveries, DRAIN_TIMEOUT)
-        .await;
+    let mut complete = arrived(receiver, name, "warm-up", warm * unit_deliveries).await;
     // Pending retries of the warm-up must not leak into the next phase.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -142,7 +144,7 @@ async fn measure<P: Publisher>(
     )
     .await;
     let expected = units * unit_deliveries;
-    complete &= receiver.wait_for(expected, DRAIN_TIMEOUT).await;
+    complete &= arrived(receiver, name, "throughput", expected).await;
     let throughput = receiver.stats().await;
     let delivering = Duration::from_nanos(throughput.last_ns.saturating_sub(start_ns));
     let commit_cpu = crate::rss::thread_cpu_secs("herald-sled-com") - commit_cpu;
@@ -160,7 +162,7 @@ async fn measure<P: Publisher>(
         true,
     )
     .await;
-    complete &= receiver.wait_for(sent * fan, DRAIN_TIMEOUT).await;
+    complete &= arrived(receiver, name, "latency", sent * fan).await;
     let latency = receiver.stats().await;
     let publish_p99_ms = publisher.publish_latency().map_or(0.0, |p| p.p99_ms);
     let (events, deliveries) = (params.events as f64, throughput.ok.max(1) as f64);
@@ -183,7 +185,22 @@ async fn measure<P: Publisher>(
         publish_p99_ms,
         server_cpu_us_per_event: server_cpu * 1e6 / events,
         server_cpu_us_per_delivery: server_cpu * 1e6 / deliveries,
+        publishes_refused: publisher.refused(),
     }
+}
+
+/// Waits up to `DRAIN_TIMEOUT` for `expected` deliveries of a phase; says on stderr
+/// how many came when they did not all come.
+async fn arrived(receiver: &RemoteReceiver, row: &str, phase: &str, expected: u64) -> bool {
+    let all = receiver.wait_for(expected, DRAIN_TIMEOUT).await;
+    if !all {
+        let stats = receiver.stats().await;
+        eprintln!(
+            "row {row}, {phase} phase: {} of {expected} deliveries arrived within {DRAIN_TIMEOUT:?}",
+            stats.ok
+        );
+    }
+    all
 }
 
 /// Runs row `name` against the receiver at `addr` (in this process).

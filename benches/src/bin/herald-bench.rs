@@ -217,8 +217,11 @@ async fn throughput(load: &LoadParams, names: &[String], json: Option<PathBuf>) 
         if row.server_cpu_us_per_event > 0.0 {
             eprintln!(
                 "round {round}: {name} heraldd CPU {:.0} µs per event, {:.0} µs per delivery; \
-                 publish p99 {:.2} ms",
-                row.server_cpu_us_per_event, row.server_cpu_us_per_delivery, row.publish_p99_ms
+                 publish p99 {:.2} ms; {} publishes refused (503/429) and sent again",
+                row.server_cpu_us_per_event,
+                row.server_cpu_us_per_delivery,
+                row.publish_p99_ms,
+                row.publishes_refused
             );
         }
         runs.push(row);
