@@ -2,6 +2,7 @@
 //! `listening on` line, talk to its API, stop it by SIGTERM or SIGKILL.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod crash;
 pub mod raw;
 
 use std::future::Future;
