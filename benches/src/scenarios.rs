@@ -66,23 +66,12 @@ pub enum ChildTask {
         /// The breaker's first cooldown.
         breaker_cooldown_ms: u64,
     },
-    /// `failing`: one run at `rate` events/s with `failing` of `endpoints` failing.
+    /// `failing`: one run of `shape` on `storage` (`memory` or `sled`).
     Failing {
-        /// Endpoints of the tenant.
-        endpoints: usize,
-        /// How many of them answer 500.
-        failing: usize,
-        /// Events per second.
-        rate: u64,
-        /// Seconds of measurement.
-        secs: u64,
+        /// What runs and fails.
+        shape: FailingShape,
         /// `memory` or `sled`.
         storage: String,
-        /// Consecutive failures that open an endpoint's breaker.
-        breaker_threshold: u32,
-        /// Endpoints of another tenant at a listener that accepts and never answers.
-        #[serde(default)]
-        tarpits: usize,
     },
 }
 
@@ -110,29 +99,9 @@ pub async fn run_child(task: ChildTask, addr: SocketAddr) -> serde_json::Value {
             deliveries,
             breaker_cooldown_ms,
         } => serde_json::to_value(pileup_drain(dir, deliveries, breaker_cooldown_ms, addr).await),
-        ChildTask::Failing {
-            endpoints,
-            failing,
-            rate,
-            secs,
-            storage,
-            breaker_threshold,
-            tarpits,
-        } => serde_json::to_value(
-            failing_run(
-                FailingShape {
-                    endpoints,
-                    failing,
-                    tarpits,
-                    rate,
-                    secs,
-                    breaker_threshold,
-                },
-                &storage,
-                addr,
-            )
-            .await,
-        ),
+        ChildTask::Failing { shape, storage } => {
+            serde_json::to_value(failing_run(shape, &storage, addr).await)
+        }
     }
     .unwrap()
 }
@@ -486,14 +455,22 @@ pub struct FailingRun {
     pub latency: Percentiles,
 }
 
-/// The shape of one failing run.
-struct FailingShape {
-    endpoints: usize,
-    failing: usize,
-    tarpits: usize,
-    rate: u64,
-    secs: u64,
-    breaker_threshold: u32,
+/// The shape of one `failing` run: `rate` events/s for `secs` to `endpoints`, of
+/// which `failing` answer 500, beside `tarpits` endpoints of another tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailingShape {
+    /// Endpoints of the tenant.
+    pub endpoints: usize,
+    /// How many of them answer 500.
+    pub failing: usize,
+    /// Endpoints of another tenant at a listener that accepts and never answers.
+    pub tarpits: usize,
+    /// Events per second.
+    pub rate: u64,
+    /// Seconds of measurement.
+    pub secs: u64,
+    /// Consecutive failures that open an endpoint's breaker.
+    pub breaker_threshold: u32,
 }
 
 /// A listener that accepts connections and never answers: it holds each one open.

@@ -15,7 +15,7 @@ use herald_benches::receiver::BenchReceiver;
 use herald_benches::report;
 use herald_benches::rows::{self, Row};
 use herald_benches::scenarios::{
-    self, ChildTask, DrainResult, FailingRun, FillResult, IdleResult, IndexResult,
+    self, ChildTask, DrainResult, FailingRun, FailingShape, FillResult, IdleResult, IndexResult,
 };
 use herald_benches::setup::{self, LoadParams};
 
@@ -383,13 +383,15 @@ async fn failing_scenario(spec: FailingSpec, json: Option<PathBuf>) {
         };
         receiver.reset();
         let task = ChildTask::Failing {
-            endpoints: spec.endpoints,
-            failing,
-            rate: spec.rate,
-            secs: spec.secs,
+            shape: FailingShape {
+                endpoints: spec.endpoints,
+                failing,
+                tarpits,
+                rate: spec.rate,
+                secs: spec.secs,
+                breaker_threshold: spec.breaker_threshold,
+            },
             storage: spec.storage.clone(),
-            breaker_threshold: spec.breaker_threshold,
-            tarpits,
         };
         let run: FailingRun = run_self(&child_args(&task, &receiver)).await;
         println!(
