@@ -133,6 +133,37 @@ impl SealingKey {
     }
 }
 
+/// A sealed field of an endpoint, as `endpoint_context` binds a value to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointField<'a> {
+    /// `secrets.current`.
+    Secret,
+    /// `secrets.previous`.
+    PreviousSecret,
+    /// The value of the custom header of this name.
+    Header(&'a str),
+}
+
+/// The context (associated data) a field of endpoint `id` is sealed with. Every
+/// storage seals with it, so a sealed value means the same thing in any of them, and
+/// one copied to another endpoint or field does not open.
+pub fn endpoint_context(id: &str, field: EndpointField<'_>) -> Vec<u8> {
+    match field {
+        EndpointField::Secret => format!("herald endpoint {id} secret"),
+        EndpointField::PreviousSecret => format!("herald endpoint {id} previous secret"),
+        EndpointField::Header(name) => format!("herald endpoint {id} header {name}"),
+    }
+    .into_bytes()
+}
+
+/// What a storage seals under each key of its keyring, with `KEYRING_CHECK_CONTEXT`,
+/// so that a start can tell a keyring that does not open what is stored (a clear
+/// error) from one that does, before any secret is read.
+pub const KEYRING_CHECK_TEXT: &[u8] = b"herald";
+
+/// The context of `KEYRING_CHECK_TEXT`.
+pub const KEYRING_CHECK_CONTEXT: &[u8] = b"herald keyring check";
+
 /// The keys a storage seals with: the first seals, all of them open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keyring {

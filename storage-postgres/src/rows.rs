@@ -12,7 +12,7 @@ use herald::ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 use herald::model::{
     ApiKey, Attempt, Delivery, Endpoint, EndpointHealth, Event, EventTypeEntry, TenantSettings,
 };
-use herald::sealing::Keyring;
+use herald::sealing::{endpoint_context, EndpointField, Keyring};
 use herald::signing::{Secret, SecretSet};
 use herald::storage::StorageResult;
 use herald::time::Timestamp;
@@ -20,8 +20,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
-
-use crate::sealing::{context, Field};
 
 /// A stored record that does not read.
 pub(crate) fn corrupt(what: &str, why: impl std::fmt::Display) -> StorageError {
@@ -141,24 +139,24 @@ impl<'a> EndpointRow<'a> {
     /// `endpoint`'s values, sealed under `keyring`'s current key.
     pub(crate) fn new(endpoint: &'a Endpoint, keyring: &Keyring) -> Self {
         let id = endpoint.id.as_str();
-        let seal = |text: &str, field| keyring.seal(text.as_bytes(), &context(id, field));
+        let seal = |text: &str, field| keyring.seal(text.as_bytes(), &endpoint_context(id, field));
         Self {
             endpoint,
             id,
             tenant: endpoint.tenant.as_str(),
             disabled_reason: endpoint.disabled_reason.as_ref().map(text_of),
-            secret: seal(endpoint.secrets.current.expose(), Field::Secret),
+            secret: seal(endpoint.secrets.current.expose(), EndpointField::Secret),
             previous_secret: endpoint
                 .secrets
                 .previous
                 .as_ref()
-                .map(|p| seal(p.expose(), Field::PreviousSecret)),
+                .map(|p| seal(p.expose(), EndpointField::PreviousSecret)),
             previous_valid_until: ms_opt(endpoint.secrets.previous_valid_until),
             header_names: endpoint.headers.keys().map(String::as_str).collect(),
             header_values: endpoint
                 .headers
                 .iter()
-                .map(|(name, value)| seal(value, Field::Header(name)))
+                .map(|(name, value)| seal(value, EndpointField::Header(name)))
                 .collect(),
             ordering: text_of(&endpoint.ordering),
             max_in_flight: endpoint.max_in_flight.map(big),
@@ -220,9 +218,9 @@ fn stored_secret(text: &str) -> StorageResult<Secret> {
 pub(crate) fn endpoint(row: &Row, keyring: &Keyring) -> StorageResult<Endpoint> {
     const W: &str = "endpoint";
     let raw_id: &str = get(row, W, "id")?;
-    let open = |sealed: &[u8], field: Field<'_>| -> StorageResult<String> {
+    let open = |sealed: &[u8], field: EndpointField<'_>| -> StorageResult<String> {
         let text = keyring
-            .open(sealed, &context(raw_id, field))
+            .open(sealed, &endpoint_context(raw_id, field))
             .map_err(|e| corrupt(W, format_args!("{raw_id}: {e}")))?;
         String::from_utf8(text).map_err(|_| corrupt(W, format_args!("{raw_id}: not UTF-8")))
     };
@@ -237,7 +235,7 @@ pub(crate) fn endpoint(row: &Row, keyring: &Keyring) -> StorageResult<Endpoint> 
         .into_iter()
         .zip(values)
         .map(|(name, value)| {
-            let value = open(&value, Field::Header(&name))?;
+            let value = open(&value, EndpointField::Header(&name))?;
             Ok((name, value))
         })
         .collect::<StorageResult<BTreeMap<String, String>>>()?;
@@ -253,9 +251,9 @@ pub(crate) fn endpoint(row: &Row, keyring: &Keyring) -> StorageResult<Endpoint> 
         disabled_reason: from_text_opt(W, get(row, W, "disabled_reason")?)?,
         profile: get(row, W, "profile")?,
         secrets: SecretSet {
-            current: stored_secret(&open(secret, Field::Secret)?)?,
+            current: stored_secret(&open(secret, EndpointField::Secret)?)?,
             previous: previous
-                .map(|p| stored_secret(&open(p, Field::PreviousSecret)?))
+                .map(|p| stored_secret(&open(p, EndpointField::PreviousSecret)?))
                 .transpose()?,
             previous_valid_until: time_opt(W, get(row, W, "previous_valid_until_ms")?)?,
         },

@@ -1,38 +1,11 @@
-//! Endpoint secrets and header values sealed at rest (`herald::sealing`), as the
-//! sled backend seals them: each value bound to its endpoint and field, so a value
-//! copied to another endpoint or field does not open; and the check, at connect,
-//! that the keyring opens everything the database sealed (`sealing_checks`).
+//! The check, at connect, that the keyring opens everything the database sealed
+//! (`sealing_checks`); endpoint secrets and header values are sealed with
+//! `herald::sealing::endpoint_context`, as every storage seals them.
 
-use herald::sealing::{Keyring, SealError};
+use herald::sealing::{Keyring, SealError, KEYRING_CHECK_CONTEXT, KEYRING_CHECK_TEXT};
 use tokio_postgres::Client;
 
 use crate::error::ConnectError;
-
-/// What the check values seal, and the context they are sealed with.
-const CHECK_TEXT: &[u8] = b"herald";
-const CHECK_CONTEXT: &[u8] = b"herald keyring check";
-
-/// A sealed field of an endpoint.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Field<'a> {
-    /// `secrets.current`.
-    Secret,
-    /// `secrets.previous`.
-    PreviousSecret,
-    /// The value of the custom header of this name.
-    Header(&'a str),
-}
-
-/// The associated data a field of endpoint `id` is sealed with (the same as
-/// sled's, so a value means the same thing in either store).
-pub(crate) fn context(id: &str, field: Field<'_>) -> Vec<u8> {
-    match field {
-        Field::Secret => format!("herald endpoint {id} secret"),
-        Field::PreviousSecret => format!("herald endpoint {id} previous secret"),
-        Field::Header(name) => format!("herald endpoint {id} header {name}"),
-    }
-    .into_bytes()
-}
 
 /// Opens every check value with `keyring` and adds one for its current key when
 /// missing. Run under the migration lock.
@@ -48,7 +21,7 @@ pub(crate) async fn check_keyring(client: &Client, keyring: &Keyring) -> Result<
     let mut has_current = false;
     for row in rows {
         let (id, sealed): (String, Vec<u8>) = (row.get(0), row.get(1));
-        match keyring.open(&sealed, CHECK_CONTEXT) {
+        match keyring.open(&sealed, KEYRING_CHECK_CONTEXT) {
             Ok(_) => has_current |= id == keyring.current().id(),
             Err(SealError::UnknownKey(id)) => return Err(ConnectError::MissingKey { id }),
             Err(SealError::WrongKey(id)) => return Err(ConnectError::WrongKey { id }),
@@ -56,7 +29,7 @@ pub(crate) async fn check_keyring(client: &Client, keyring: &Keyring) -> Result<
         }
     }
     if !has_current {
-        let sealed = keyring.seal(CHECK_TEXT, CHECK_CONTEXT);
+        let sealed = keyring.seal(KEYRING_CHECK_TEXT, KEYRING_CHECK_CONTEXT);
         client
             .execute(
                 "INSERT INTO sealing_checks (key_id, sealed) VALUES ($1, $2)

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use herald::ids::{EndpointId, TenantId};
 use herald::model::Endpoint;
-use herald::sealing::Keyring;
+use herald::sealing::{endpoint_context, EndpointField, Keyring};
 use herald::signing::SecretSet;
 use herald::storage::StorageResult;
 use herald::time::Timestamp;
@@ -25,27 +25,6 @@ pub(crate) const WHAT: &str = "endpoint";
 
 /// Room an endpoint record's encoding starts with.
 const CAPACITY: usize = 512;
-
-/// A sealed field of an endpoint.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Field<'a> {
-    /// `secrets.current`.
-    Secret,
-    /// `secrets.previous`.
-    PreviousSecret,
-    /// The value of the custom header of this name.
-    Header(&'a str),
-}
-
-/// The associated data a field of endpoint `id` is sealed with.
-pub(crate) fn context(id: &str, field: Field<'_>) -> Vec<u8> {
-    match field {
-        Field::Secret => format!("herald endpoint {id} secret"),
-        Field::PreviousSecret => format!("herald endpoint {id} previous secret"),
-        Field::Header(name) => format!("herald endpoint {id} header {name}"),
-    }
-    .into_bytes()
-}
 
 /// An endpoint's secrets as stored; `S` is a sealed value (`&[u8]`, format 8) or
 /// text (`&str`, format 7).
@@ -88,7 +67,7 @@ pub(crate) struct EndpointRecord<'a, S> {
 /// `endpoint`'s record, each secret and header value made into `S` by `seal`.
 fn record<'a, S>(
     endpoint: &'a Endpoint,
-    mut seal: impl FnMut(&'a str, Field<'a>) -> S,
+    mut seal: impl FnMut(&'a str, EndpointField<'a>) -> S,
 ) -> EndpointRecord<'a, S> {
     let Endpoint {
         id,
@@ -128,15 +107,15 @@ fn record<'a, S>(
         disabled_reason: disabled_reason.map(Into::into),
         profile,
         secrets: SecretSetRecord {
-            current: seal(current.expose(), Field::Secret),
+            current: seal(current.expose(), EndpointField::Secret),
             previous: previous
                 .as_ref()
-                .map(|p| seal(p.expose(), Field::PreviousSecret)),
+                .map(|p| seal(p.expose(), EndpointField::PreviousSecret)),
             previous_valid_until: previous_valid_until.map(|t| t.0),
         },
         headers: headers
             .iter()
-            .map(|(name, value)| (name.as_str(), seal(value, Field::Header(name))))
+            .map(|(name, value)| (name.as_str(), seal(value, EndpointField::Header(name))))
             .collect(),
         ordering: (*ordering).into(),
         max_in_flight: *max_in_flight,
@@ -153,19 +132,19 @@ fn record<'a, S>(
 /// The endpoint `record` holds, each sealed value made text by `open`.
 fn endpoint<S>(
     record: EndpointRecord<'_, S>,
-    mut open: impl FnMut(S, Field<'_>) -> StorageResult<String>,
+    mut open: impl FnMut(S, EndpointField<'_>) -> StorageResult<String>,
 ) -> StorageResult<Endpoint> {
     let strings = |texts: Vec<&str>| texts.into_iter().map(str::to_owned).collect();
     let secret = |text: String| stored_secret(&text);
-    let current = secret(open(record.secrets.current, Field::Secret)?)?;
+    let current = secret(open(record.secrets.current, EndpointField::Secret)?)?;
     let previous = match record.secrets.previous {
-        Some(p) => Some(secret(open(p, Field::PreviousSecret)?)?),
+        Some(p) => Some(secret(open(p, EndpointField::PreviousSecret)?)?),
         None => None,
     };
     let headers = record
         .headers
         .into_iter()
-        .map(|(name, value)| Ok((name.to_owned(), open(value, Field::Header(name))?)))
+        .map(|(name, value)| Ok((name.to_owned(), open(value, EndpointField::Header(name))?)))
         .collect::<StorageResult<BTreeMap<String, String>>>()?;
     Ok(Endpoint {
         id: parse_id(WHAT, record.id, EndpointId::parse)?,
@@ -200,7 +179,7 @@ fn endpoint<S>(
 pub(crate) fn encode(endpoint: &Endpoint, keyring: &Keyring) -> StorageResult<Vec<u8>> {
     let id = endpoint.id.as_str();
     let sealed = record(endpoint, |text, field| {
-        Sealed(keyring.seal(text.as_bytes(), &context(id, field)))
+        Sealed(keyring.seal(text.as_bytes(), &endpoint_context(id, field)))
     });
     postcard_encode(&sealed, CAPACITY)
 }
@@ -211,7 +190,7 @@ pub(crate) fn decode(bytes: &[u8], keyring: &Keyring) -> StorageResult<Endpoint>
     let id = record.id;
     endpoint(record, |sealed, field| {
         let text = keyring
-            .open(sealed, &context(id, field))
+            .open(sealed, &endpoint_context(id, field))
             .map_err(|e| corrupt(WHAT, format_args!("{id}: {e}")))?;
         String::from_utf8(text).map_err(|_| corrupt(WHAT, format_args!("{id}: not UTF-8")))
     })
@@ -287,11 +266,11 @@ mod tests {
     #[test]
     fn an_endpoint_record_has_its_golden_layout() {
         let value = endpoint_value();
-        let stand_in = |_: &str, field: Field<'_>| {
+        let stand_in = |_: &str, field: EndpointField<'_>| {
             Sealed(match field {
-                Field::Secret => b"S1".to_vec(),
-                Field::PreviousSecret => b"S0".to_vec(),
-                Field::Header(name) => name.as_bytes().to_vec(),
+                EndpointField::Secret => b"S1".to_vec(),
+                EndpointField::PreviousSecret => b"S0".to_vec(),
+                EndpointField::Header(name) => name.as_bytes().to_vec(),
             })
         };
         let bytes = postcard::to_allocvec(&record(&value, stand_in)).unwrap();
@@ -300,11 +279,13 @@ mod tests {
         let read: EndpointRecord<'_, &[u8]> = postcard::from_bytes(&bytes).unwrap();
         let back = endpoint(read, |bytes, field| {
             Ok(match (field, bytes) {
-                (Field::Secret, b"S1") => value.secrets.current.expose().to_owned(),
-                (Field::PreviousSecret, b"S0") => {
+                (EndpointField::Secret, b"S1") => value.secrets.current.expose().to_owned(),
+                (EndpointField::PreviousSecret, b"S0") => {
                     value.secrets.previous.as_ref().unwrap().expose().to_owned()
                 }
-                (Field::Header(name), b) if b == name.as_bytes() => value.headers[name].clone(),
+                (EndpointField::Header(name), b) if b == name.as_bytes() => {
+                    value.headers[name].clone()
+                }
                 other => panic!("unexpected {other:?}"),
             })
         })

@@ -8,7 +8,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use herald::sealing::{Keyring, SealError};
+use herald::sealing::{Keyring, SealError, KEYRING_CHECK_CONTEXT, KEYRING_CHECK_TEXT};
 use sled::Tree;
 
 use crate::keys;
@@ -16,10 +16,6 @@ use crate::OpenError;
 
 /// The keyring file's name in the data directory.
 pub const KEYRING_FILE: &str = "keyring";
-
-/// What the check values seal, and the context they are sealed with.
-const CHECK_TEXT: &[u8] = b"herald";
-const CHECK_CONTEXT: &[u8] = b"herald keyring check";
 
 /// The keyring file of the data directory `dir`.
 pub(crate) fn file(dir: &Path) -> PathBuf {
@@ -100,8 +96,8 @@ pub(crate) fn used_ids(tree: &Tree, path: &Path) -> Result<Vec<String>, OpenErro
 pub(crate) fn check(tree: &Tree, keyring: &Keyring, path: &Path) -> Result<(), OpenError> {
     for entry in tree.scan_prefix([keys::kind::SEALING_CHECK]) {
         let (_, sealed) = entry.map_err(|source| unreadable(path, source))?;
-        match keyring.open(&sealed, CHECK_CONTEXT) {
-            Ok(text) if text == CHECK_TEXT => {}
+        match keyring.open(&sealed, KEYRING_CHECK_CONTEXT) {
+            Ok(text) if text == KEYRING_CHECK_TEXT => {}
             Ok(_) | Err(SealError::Malformed) => {
                 return Err(OpenError::IncompatibleFormat {
                     path: path.to_path_buf(),
@@ -129,8 +125,11 @@ pub(crate) fn check(tree: &Tree, keyring: &Keyring, path: &Path) -> Result<(), O
         .map_err(|source| unreadable(path, source))?
         .is_none()
     {
-        tree.insert(current, keyring.seal(CHECK_TEXT, CHECK_CONTEXT))
-            .map_err(|source| unreadable(path, source))?;
+        tree.insert(
+            current,
+            keyring.seal(KEYRING_CHECK_TEXT, KEYRING_CHECK_CONTEXT),
+        )
+        .map_err(|source| unreadable(path, source))?;
     }
     Ok(())
 }
