@@ -93,6 +93,20 @@ fn limit_plus_one(limit: usize) -> i64 {
     i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
 }
 
+/// A list read a page at a time by one key (keyset paging), for `keyset_rows`.
+struct Keyset<'a> {
+    /// What a failure of the query is reported as.
+    context: &'static str,
+    /// `SELECT ... FROM table`.
+    select: &'a str,
+    /// What every row listed meets, on parameters $1 on.
+    conditions: &'a str,
+    /// The column the list is ordered by; a cursor holds its last value.
+    key: &'a str,
+    /// Largest key first.
+    descending: bool,
+}
+
 /// `limit` as a `LIMIT` parameter.
 fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
@@ -240,6 +254,38 @@ impl PostgresStorage {
         let client = self.client().await?;
         let statement = client.prepare_cached(sql).await.map_err(db(context))?;
         client.query(&statement, params).await.map_err(db(context))
+    }
+
+    /// One page of `list` (its rows where the conditions hold on `params`, $1 on),
+    /// after `cursor` (the key the previous page ended on) when given, with one row
+    /// more than `limit` so that `page_of` tells whether another page follows.
+    async fn keyset_rows(
+        &self,
+        list: &Keyset<'_>,
+        params: &[&(dyn ToSql + Sync)],
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<Vec<Row>> {
+        let fetch = limit_plus_one(limit);
+        let cursor_param = cursor.unwrap_or_default();
+        let (after, order) = if list.descending {
+            ("<", " DESC")
+        } else {
+            (">", "")
+        };
+        let mut all = params.to_vec();
+        let mut sql = format!("{} WHERE {}", list.select, list.conditions);
+        if cursor.is_some() {
+            all.push(&cursor_param);
+            sql.push_str(&format!(" AND {} {after} ${}", list.key, all.len()));
+        }
+        all.push(&fetch);
+        sql.push_str(&format!(
+            " ORDER BY {}{order} LIMIT ${}",
+            list.key,
+            all.len()
+        ));
+        self.rows(list.context, &sql, &all).await
     }
 
     /// The one row of `sql`, if any.
@@ -603,27 +649,21 @@ impl Storage for PostgresStorage {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> StorageResult<Page<Endpoint>> {
-        const CONTEXT: &str = "listing endpoints";
-        let fetch = limit_plus_one(page.limit);
-        let rows = match &page.cursor {
-            Some(c) => {
-                let before = EndpointId::parse(c).map_err(|_| bad_cursor(c))?;
-                let sql = format!(
-                    "{} WHERE tenant = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-                    *SELECT_ENDPOINT
-                );
-                self.rows(CONTEXT, &sql, &[&tenant.as_str(), &before.as_str(), &fetch])
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "{} WHERE tenant = $1 ORDER BY id DESC LIMIT $2",
-                    *SELECT_ENDPOINT
-                );
-                self.rows(CONTEXT, &sql, &[&tenant.as_str(), &fetch])
-                    .await?
-            }
+        let before = match &page.cursor {
+            Some(c) => Some(EndpointId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => None,
         };
+        let list = Keyset {
+            context: "listing endpoints",
+            select: &SELECT_ENDPOINT,
+            conditions: "tenant = $1",
+            key: "id",
+            descending: true,
+        };
+        let cursor = before.as_ref().map(EndpointId::as_str);
+        let rows = self
+            .keyset_rows(&list, &[&tenant.as_str()], cursor, page.limit)
+            .await?;
         page_of(
             rows,
             page.limit,
@@ -846,36 +886,20 @@ impl Storage for PostgresStorage {
         event_id: &EventId,
         page: &PageRequest,
     ) -> StorageResult<Page<Delivery>> {
-        const CONTEXT: &str = "listing an event's deliveries";
-        let fetch = limit_plus_one(page.limit);
-        let rows = match &page.cursor {
-            Some(c) => {
-                let after = DeliveryId::parse(c).map_err(|_| bad_cursor(c))?;
-                let sql = format!(
-                    "{} WHERE tenant = $1 AND event_id = $2 AND id > $3 ORDER BY id LIMIT $4",
-                    *SELECT_DELIVERY
-                );
-                let params: [&(dyn ToSql + Sync); 4] = [
-                    &tenant.as_str(),
-                    &event_id.as_str(),
-                    &after.as_str(),
-                    &fetch,
-                ];
-                self.rows(CONTEXT, &sql, &params).await?
-            }
-            None => {
-                let sql = format!(
-                    "{} WHERE tenant = $1 AND event_id = $2 ORDER BY id LIMIT $3",
-                    *SELECT_DELIVERY
-                );
-                self.rows(
-                    CONTEXT,
-                    &sql,
-                    &[&tenant.as_str(), &event_id.as_str(), &fetch],
-                )
-                .await?
-            }
+        let after = match &page.cursor {
+            Some(c) => Some(DeliveryId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => None,
         };
+        let list = Keyset {
+            context: "listing an event's deliveries",
+            select: &SELECT_DELIVERY,
+            conditions: "tenant = $1 AND event_id = $2",
+            key: "id",
+            descending: false,
+        };
+        let cursor = after.as_ref().map(DeliveryId::as_str);
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant.as_str(), &event_id.as_str()];
+        let rows = self.keyset_rows(&list, &params, cursor, page.limit).await?;
         page_of(rows, page.limit, rows::delivery, |d| d.id.to_string())
     }
 
@@ -1075,38 +1099,20 @@ impl Storage for PostgresStorage {
         endpoint_id: &EndpointId,
         page: &PageRequest,
     ) -> StorageResult<Page<Delivery>> {
-        const CONTEXT: &str = "listing dead letters";
-        let fetch = limit_plus_one(page.limit);
-        let rows = match &page.cursor {
-            Some(c) => {
-                let before = DeliveryId::parse(c).map_err(|_| bad_cursor(c))?;
-                let sql = format!(
-                    "{} WHERE endpoint_id = $1 AND status = 'dead' AND tenant = $2 AND id < $3
-                     ORDER BY id DESC LIMIT $4",
-                    *SELECT_DELIVERY
-                );
-                let params: [&(dyn ToSql + Sync); 4] = [
-                    &endpoint_id.as_str(),
-                    &tenant.as_str(),
-                    &before.as_str(),
-                    &fetch,
-                ];
-                self.rows(CONTEXT, &sql, &params).await?
-            }
-            None => {
-                let sql = format!(
-                    "{} WHERE endpoint_id = $1 AND status = 'dead' AND tenant = $2
-                     ORDER BY id DESC LIMIT $3",
-                    *SELECT_DELIVERY
-                );
-                self.rows(
-                    CONTEXT,
-                    &sql,
-                    &[&endpoint_id.as_str(), &tenant.as_str(), &fetch],
-                )
-                .await?
-            }
+        let before = match &page.cursor {
+            Some(c) => Some(DeliveryId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => None,
         };
+        let list = Keyset {
+            context: "listing dead letters",
+            select: &SELECT_DELIVERY,
+            conditions: "endpoint_id = $1 AND status = 'dead' AND tenant = $2",
+            key: "id",
+            descending: true,
+        };
+        let cursor = before.as_ref().map(DeliveryId::as_str);
+        let params: [&(dyn ToSql + Sync); 2] = [&endpoint_id.as_str(), &tenant.as_str()];
+        let rows = self.keyset_rows(&list, &params, cursor, page.limit).await?;
         page_of(rows, page.limit, rows::delivery, |d| d.id.to_string())
     }
 
@@ -1180,28 +1186,22 @@ impl Storage for PostgresStorage {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> StorageResult<Page<ApiKey>> {
-        const CONTEXT: &str = "listing API keys";
-        let fetch = limit_plus_one(page.limit);
-        let rows = match &page.cursor {
-            Some(c) => {
-                let before = KeyId::parse(c).map_err(|_| bad_cursor(c))?;
-                let sql = format!(
-                    "SELECT {} FROM api_keys WHERE tenant = $1 AND id < $2
-                     ORDER BY id DESC LIMIT $3",
-                    rows::KEY_COLUMNS
-                );
-                self.rows(CONTEXT, &sql, &[&tenant.as_str(), &before.as_str(), &fetch])
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {} FROM api_keys WHERE tenant = $1 ORDER BY id DESC LIMIT $2",
-                    rows::KEY_COLUMNS
-                );
-                self.rows(CONTEXT, &sql, &[&tenant.as_str(), &fetch])
-                    .await?
-            }
+        let before = match &page.cursor {
+            Some(c) => Some(KeyId::parse(c).map_err(|_| bad_cursor(c))?),
+            None => None,
         };
+        let select = format!("SELECT {} FROM api_keys", rows::KEY_COLUMNS);
+        let list = Keyset {
+            context: "listing API keys",
+            select: &select,
+            conditions: "tenant = $1",
+            key: "id",
+            descending: true,
+        };
+        let cursor = before.as_ref().map(KeyId::as_str);
+        let rows = self
+            .keyset_rows(&list, &[&tenant.as_str()], cursor, page.limit)
+            .await?;
         page_of(rows, page.limit, rows::key, |k| k.id.to_string())
     }
 
@@ -1305,27 +1305,22 @@ impl Storage for PostgresStorage {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> StorageResult<Page<EventTypeEntry>> {
-        const CONTEXT: &str = "listing event types";
-        let fetch = limit_plus_one(page.limit);
-        let rows = match &page.cursor {
-            Some(after) => {
-                let sql = format!(
-                    "SELECT {} FROM event_types WHERE tenant = $1 AND event_type > $2
-                     ORDER BY event_type LIMIT $3",
-                    rows::EVENT_TYPE_COLUMNS
-                );
-                self.rows(CONTEXT, &sql, &[&tenant.as_str(), after, &fetch])
-                    .await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {} FROM event_types WHERE tenant = $1 ORDER BY event_type LIMIT $2",
-                    rows::EVENT_TYPE_COLUMNS
-                );
-                self.rows(CONTEXT, &sql, &[&tenant.as_str(), &fetch])
-                    .await?
-            }
+        let select = format!("SELECT {} FROM event_types", rows::EVENT_TYPE_COLUMNS);
+        let list = Keyset {
+            context: "listing event types",
+            select: &select,
+            conditions: "tenant = $1",
+            key: "event_type",
+            descending: false,
         };
+        let rows = self
+            .keyset_rows(
+                &list,
+                &[&tenant.as_str()],
+                page.cursor.as_deref(),
+                page.limit,
+            )
+            .await?;
         page_of(rows, page.limit, rows::event_type, |e| e.event_type.clone())
     }
 
