@@ -15,6 +15,7 @@ use crate::actors::endpoint::EndpointMsg;
 use crate::actors::router::{Publish, RouterMsg};
 use crate::actors::supervisor::Supervisor;
 use crate::actors::Shared;
+use crate::cluster::{ClusterEvent, Membership, Signal, SingleNode};
 use crate::config::{EffectivePolicy, EngineConfig};
 use crate::disable;
 use crate::error::{Error, Invalid};
@@ -76,6 +77,8 @@ struct Inner {
     purge: JoinHandle<()>,
     /// The task that restarts the Supervisor, stopped at shutdown or drop.
     watchdog: JoinHandle<()>,
+    /// The task that acts on what the membership reports (shared storage only).
+    cluster: Option<JoinHandle<()>>,
     /// Turns true when the engine gave up (see `Engine::failed`).
     failure: watch::Receiver<bool>,
 }
@@ -84,6 +87,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.purge.abort();
         self.watchdog.abort();
+        if let Some(cluster) = &self.cluster {
+            cluster.abort();
+        }
     }
 }
 
@@ -122,6 +128,21 @@ impl Engine {
         transport: Arc<dyn Transport>,
         config: EngineConfig,
     ) -> Result<Engine, Error> {
+        Self::start_in(storage, transport, config, Arc::new(SingleNode)).await
+    }
+
+    /// Starts the actors as one engine of several sharing `storage`: it delivers for
+    /// the endpoints `membership` says it owns, and tells the others what it stores
+    /// (`cluster`).
+    ///
+    /// # Errors
+    /// As `start`.
+    pub async fn start_in(
+        storage: Arc<dyn Storage>,
+        transport: Arc<dyn Transport>,
+        config: EngineConfig,
+        membership: Arc<dyn Membership>,
+    ) -> Result<Engine, Error> {
         crate::retry::RetrySchedule::new(config.delivery.retry_schedule.clone())?;
         let profiles = Profiles::new(config.profiles.clone())?;
         if profiles.get(&config.tenants.default_profile).is_none() {
@@ -138,9 +159,11 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         let tenants = Tenants::new(config.tenants.clone(), catalog);
         let last_delivery = storage.last_delivery_id().await?;
+        let events = membership.take_events();
         let shared = Arc::new(Shared::new(
             storage,
             transport,
+            membership,
             config,
             profiles,
             tenants,
@@ -153,12 +176,14 @@ impl Engine {
         let (failed, failure) = watch::channel(false);
         let watchdog = tokio::spawn(watch_supervisor(shared.clone(), supervisor, failed));
         let purge = tokio::spawn(purge_loop(shared.clone()));
+        let cluster = events.map(|events| tokio::spawn(cluster_loop(shared.clone(), events)));
         tracing::info!("engine started");
         Ok(Engine {
             inner: Arc::new(Inner {
                 shared,
                 purge,
                 watchdog,
+                cluster,
                 failure,
             }),
         })
@@ -202,17 +227,17 @@ impl Engine {
         }
     }
 
-    /// Tells the endpoint's actor (starting one when none runs) that the endpoint
-    /// changed in storage.
-    fn tell_endpoint_changed(&self, endpoint_id: &EndpointId) {
+    /// Tells the endpoint's actor (starting one when none runs), and the other
+    /// engines on the storage, that the endpoint changed in storage.
+    fn tell_endpoint_changed(&self, tenant: &TenantId, endpoint_id: &EndpointId) {
         self.shared()
-            .deliver(endpoint_id, EndpointMsg::EndpointChanged);
+            .signal(Signal::EndpointChanged(tenant.clone(), endpoint_id.clone()));
     }
 
-    /// Tells the endpoint's actor that deliveries were queued again in storage.
+    /// Tells the endpoint's actor (wherever it runs) that deliveries were queued
+    /// again in storage.
     fn tell_deliveries_changed(&self, endpoint_id: &EndpointId) {
-        self.shared()
-            .deliver(endpoint_id, EndpointMsg::DeliveriesChanged);
+        self.shared().signal(Signal::Requeued(endpoint_id.clone()));
     }
 
     /// Applies `change` to the endpoint as stored and stores the result over the
@@ -328,6 +353,12 @@ impl Engine {
             )));
         }
         self.tell_router(RouterMsg::Upsert(endpoint.clone()));
+        if self.shared().is_clustered() {
+            self.shared().membership.tell(Signal::EndpointChanged(
+                endpoint.tenant.clone(),
+                endpoint.id.clone(),
+            ));
+        }
         Ok(())
     }
 
@@ -409,7 +440,7 @@ impl Engine {
             })
             .await?;
         self.tell_router(RouterMsg::Upsert(next.clone()));
-        self.tell_endpoint_changed(id);
+        self.tell_endpoint_changed(tenant, id);
         if active == Some(true) && next.enabled_at == Some(now) {
             let change = EndpointChange {
                 tenant: tenant.clone(),
@@ -445,7 +476,7 @@ impl Engine {
             });
         }
         self.tell_router(RouterMsg::Remove(tenant.clone(), id.clone()));
-        self.tell_endpoint_changed(id);
+        self.tell_endpoint_changed(tenant, id);
         Ok(())
     }
 
@@ -489,7 +520,7 @@ impl Engine {
                 Ok((next, new_secret))
             })
             .await?;
-        self.tell_endpoint_changed(id);
+        self.tell_endpoint_changed(tenant, id);
         Ok(RotatedSecret {
             secret: new_secret,
             previous_valid_until: valid_until,
@@ -962,6 +993,76 @@ async fn watch_supervisor(
     let _ = failed.send(true);
     // Keep the sender until the engine is dropped, so `failed()` stays resolved.
     std::future::pending::<()>().await;
+}
+
+/// Acts on what the membership reports: other engines' signals, changes of
+/// ownership, and resyncs after signals may have been lost.
+async fn cluster_loop(
+    shared: Arc<Shared>,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<ClusterEvent>,
+) {
+    use crate::actors::supervisor::SupervisorMsg;
+    while let Some(event) = events.recv().await {
+        match event {
+            ClusterEvent::Signal(signal) => on_remote_signal(&shared, signal).await,
+            ClusterEvent::OwnershipChanged { done } => match shared.supervisor() {
+                Some(supervisor) => {
+                    if let Err(ractor::MessagingErr::SendErr(SupervisorMsg::Reown(done))) =
+                        supervisor.cast(SupervisorMsg::Reown(done))
+                    {
+                        // No Supervisor: no actor runs to let go of.
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+                None => {
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
+            },
+            ClusterEvent::Resync => {
+                if let Some(router) = shared.router() {
+                    let _ = router.cast(RouterMsg::Reload);
+                }
+                if let Some(supervisor) = shared.supervisor() {
+                    let _ = supervisor.cast(SupervisorMsg::Reown(None));
+                }
+            }
+        }
+    }
+}
+
+/// What another engine said, applied here.
+async fn on_remote_signal(shared: &Shared, signal: Signal) {
+    match signal {
+        Signal::Work(id) if shared.membership.owns(&id) => {
+            shared.deliver(&id, EndpointMsg::NewWork);
+        }
+        Signal::Requeued(id) if shared.membership.owns(&id) => {
+            shared.deliver(&id, EndpointMsg::DeliveriesChanged);
+        }
+        Signal::Work(_) | Signal::Requeued(_) => {}
+        Signal::EndpointChanged(tenant, id) => {
+            let message = match shared.storage.endpoint_by_id(&id).await {
+                Ok(Some(endpoint)) => RouterMsg::Upsert(endpoint),
+                Ok(None) => RouterMsg::Remove(tenant, id.clone()),
+                Err(error) => {
+                    tracing::error!(%error, endpoint_id = %id, "reading a changed endpoint failed; reading every endpoint again");
+                    RouterMsg::Reload
+                }
+            };
+            if let Some(router) = shared.router() {
+                let _ = router.cast(message);
+            }
+            if shared.membership.owns(&id) {
+                shared.deliver(&id, EndpointMsg::EndpointChanged);
+            }
+        }
+        Signal::KeyRevoked(id) => shared.keys.revoked_elsewhere(&id),
+        Signal::TenantChanged(tenant) => shared.tenants.forget(&tenant),
+    }
 }
 
 /// Purges events and attempt logs older than the retention period, periodically.

@@ -50,6 +50,14 @@ pub enum StorageError {
     /// failure (`Error::Invalid` naming `cursor` for callers of the engine).
     #[error("`{0}` is not a cursor of this list")]
     BadCursor(String),
+    /// The write was an endpoint owner's, and this node no longer owns the endpoint
+    /// (another node took its partition over): nothing was written, and the actor
+    /// that tried stops.
+    #[error("this node no longer owns endpoint {0}: the write was fenced off")]
+    Fenced(String),
+    /// The storage does not do this (a storage one engine uses alone is never asked).
+    #[error("this storage does not support {0}")]
+    Unsupported(&'static str),
 }
 
 impl StorageError {

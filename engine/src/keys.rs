@@ -69,6 +69,13 @@ impl KeyCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Forgets a key another engine revoked; its token is refused from now on.
+    pub(crate) fn revoked_elsewhere(&self, id: &KeyId) {
+        let mut cache = self.lock();
+        cache.revoked.insert(id.clone());
+        cache.by_hash.retain(|_, key| &key.id != id);
+    }
 }
 
 /// SHA-256 of `token`, lowercase hex: what storage keeps and looks keys up by.
@@ -165,6 +172,8 @@ impl Engine {
             cache.by_hash.retain(|_, key| &key.id != id);
         }
         if self.storage_handle().delete_key(tenant, id).await? {
+            self.shared()
+                .signal(crate::cluster::Signal::KeyRevoked(id.clone()));
             Ok(())
         } else {
             // Not this tenant's (or no such key): it may be used again.

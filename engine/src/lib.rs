@@ -51,6 +51,7 @@
 
 pub(crate) mod actors;
 pub mod breaker;
+pub mod cluster;
 pub mod config;
 mod decide;
 pub mod destination;

@@ -486,6 +486,26 @@ pub trait Storage: Send + Sync + 'static {
     /// Every endpoint that has at least one pending delivery.
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>>;
 
+    /// Where the endpoint's work stands in the storage's commit order: every
+    /// delivery of it stored so far has a position at or below this (0 when none).
+    /// Only a storage several engines share needs it (`cluster::Membership`).
+    async fn work_position(&self, _endpoint_id: &EndpointId) -> StorageResult<u64> {
+        Err(StorageError::Unsupported("work positions"))
+    }
+
+    /// The endpoint's pending deliveries stored after position `after`, at most
+    /// `limit`, in the order their writes committed, each with its position. A
+    /// delivery stored later always has a larger position, so a reader that
+    /// remembers the last position it read misses nothing and reads nothing twice.
+    async fn pending_since(
+        &self,
+        _endpoint_id: &EndpointId,
+        _after: u64,
+        _limit: usize,
+    ) -> StorageResult<Vec<(u64, Delivery)>> {
+        Err(StorageError::Unsupported("work positions"))
+    }
+
     /// The largest delivery id ever stored (`None` for a store that never held one):
     /// the engine makes every new delivery id larger, so ids follow publish order
     /// across restarts even when the clock stepped back.

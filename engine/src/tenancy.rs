@@ -157,6 +157,7 @@ impl Engine {
         shared
             .tenants
             .set_settings(tenant, settings.clone(), &state);
+        shared.signal(crate::cluster::Signal::TenantChanged(tenant.clone()));
         Ok(TenantChange {
             view: TenantView::new(tenant, &settings, &shared.tenants.defaults),
             notification_secret,
@@ -221,6 +222,8 @@ impl Engine {
         self.shared()
             .tenants
             .set_entry(tenant, event_type, Some(compiled), &state);
+        self.shared()
+            .signal(crate::cluster::Signal::TenantChanged(tenant.clone()));
         Ok(EventTypeView::new(tenant, &entry, false))
     }
 
@@ -310,6 +313,8 @@ impl Engine {
         self.shared()
             .tenants
             .set_entry(tenant, event_type, None, &state);
+        self.shared()
+            .signal(crate::cluster::Signal::TenantChanged(tenant.clone()));
         Ok(())
     }
 }

@@ -258,6 +258,15 @@ impl Tenants {
         }
     }
 
+    /// Forgets what it knows of the tenant (another engine changed it): the next use
+    /// reads it from storage again.
+    pub(crate) fn forget(&self, tenant: &TenantId) {
+        self.known
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(tenant);
+    }
+
     /// Keeps `settings` as the tenant's (they are stored); its catalog stays.
     pub(crate) fn set_settings(
         &self,

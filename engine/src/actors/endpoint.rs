@@ -4,7 +4,10 @@
 //! disabled. It is the one writer of its endpoint's health.
 //!
 //! New work reaches it by hand-off and by its own loads from storage; the queue's
-//! watermark rule (`queue.rs`) makes the two agree exactly. Loads, retiring and the
+//! watermark rule (`queue.rs`) makes the two agree exactly. When other engines share
+//! the storage (`cluster`) there are no hand-offs: a `NewWork` signal makes it read
+//! what was stored since the last position it read (`Storage::pending_since`), and
+//! its loads take everything they read. Loads, retiring and the
 //! auto-disable write are awaited in its handlers (storage only: it never awaits a
 //! receiver); attempts and record batches run in tasks whose results come back as
 //! messages.
@@ -64,6 +67,12 @@ pub(crate) struct HandOff {
 pub(crate) enum EndpointMsg {
     /// From a publish, through the directory: a delivery already stored durably.
     Enqueue(HandOff),
+    /// Through the directory, with storage shared: deliveries of the endpoint were
+    /// stored (here or on another node): read what is new.
+    NewWork,
+    /// Through the directory, with storage shared: this node no longer owns the
+    /// endpoint: send nothing more, record what is in flight, and stop.
+    Yield,
     /// From the engine, through the directory: the endpoint changed in storage
     /// (update, enable, disable, delete, rotation): read it again.
     EndpointChanged,
@@ -86,6 +95,8 @@ impl EndpointMsg {
     fn through_directory(&self) -> bool {
         match self {
             EndpointMsg::Enqueue(_)
+            | EndpointMsg::NewWork
+            | EndpointMsg::Yield
             | EndpointMsg::EndpointChanged
             | EndpointMsg::DeliveriesChanged => true,
             #[cfg(feature = "testing")]
@@ -114,6 +125,9 @@ enum Phase {
     /// their records, then dead-letters what is left and stops. `disable` is set for
     /// an automatic disable, which it stores and announces.
     Retiring { disable: Option<DisabledReason> },
+    /// Another node takes the endpoint over: sends nothing more, waits for in-flight
+    /// attempts and their records, then stops (its pending work stays pending).
+    Yielding,
 }
 
 /// An actor's state.
@@ -139,6 +153,12 @@ pub(crate) struct EndpointState {
     phase: Phase,
     /// Deliveries counted in the pending gauge.
     gauge: usize,
+    /// With storage shared: the last position of the endpoint's work read, and
+    /// whether more was signalled since.
+    work_seen: u64,
+    new_work: bool,
+    /// A write was fenced off: stop at once, writing nothing more.
+    fenced: bool,
 }
 
 /// A breaker that resumes from stored health: a streak past the threshold means it
@@ -183,6 +203,9 @@ impl EndpointState {
             handled: 0,
             phase: Phase::Running,
             gauge: 0,
+            work_seen: 0,
+            new_work: false,
+            fenced: false,
         }
     }
 
@@ -232,8 +255,14 @@ impl EndpointState {
                 self.phase = Phase::Retiring { disable };
                 self.cancel_wake();
             }
-            Phase::Retiring { disable: Some(_) } => {}
+            Phase::Retiring { disable: Some(_) } | Phase::Yielding => {}
         }
+    }
+
+    /// Lets the endpoint go to its new owner: nothing more is sent.
+    fn yield_ownership(&mut self) {
+        self.phase = Phase::Yielding;
+        self.cancel_wake();
     }
 
     /// Shows the breaker's state to the API and the open-breaker gauge when it
@@ -288,13 +317,46 @@ impl EndpointState {
         from: Option<PendingKey>,
         limit: usize,
     ) -> Result<(), StorageError> {
-        let through = shared.publishes.through().await;
+        let clustered = shared.is_clustered();
+        let through = if clustered {
+            None
+        } else {
+            shared.publishes.through().await
+        };
         let read = shared
             .storage
             .pending_deliveries(&self.endpoint_id, self.queue.order(), from.as_ref(), limit)
             .await?;
+        // With storage shared nothing comes by hand-off: take all that was read.
+        let through = if clustered {
+            read.iter().map(|d| d.id.clone()).max()
+        } else {
+            through
+        };
         self.queue.loaded(from, read, limit, through);
         Ok(())
+    }
+
+    /// With storage shared: takes what was stored since the last position read, a
+    /// page at a time, until it is all read (what the queue has no room for stays in
+    /// storage beyond its frontier, as any overflow does).
+    async fn load_new(&mut self, shared: &Shared) -> Result<(), StorageError> {
+        const PAGE: usize = 1000;
+        self.new_work = false;
+        loop {
+            let read = shared
+                .storage
+                .pending_since(&self.endpoint_id, self.work_seen, PAGE)
+                .await?;
+            let full = read.len() >= PAGE;
+            for (position, delivery) in read {
+                self.work_seen = self.work_seen.max(position);
+                self.queue.offer(delivery);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     /// A hand-off: queued unless a load covered it or the queue is past it.
@@ -446,6 +508,12 @@ impl EndpointState {
                     metrics::deliveries_dead(dead);
                 }
             }
+            RecordedBatch::Failed(_, crate::error::Error::Storage(StorageError::Fenced(_))) => {
+                // Another node owns the endpoint now; its actor takes it from here.
+                tracing::warn!(endpoint_id = %self.endpoint_id, "fenced off: another node owns the endpoint; stopping");
+                self.records.finished(None, now);
+                self.fenced = true;
+            }
             RecordedBatch::Failed(batch, error) => {
                 tracing::error!(%error, endpoint_id = %self.endpoint_id, outcomes = batch.len(), "storing attempt outcomes failed; retrying");
                 self.records.finished(Some(batch), now);
@@ -520,6 +588,13 @@ impl EndpointState {
         shared: &Arc<Shared>,
         myself: &ActorRef<EndpointMsg>,
     ) -> Result<(), ActorProcessingErr> {
+        if self.fenced {
+            self.leave(shared, myself, "fenced");
+            return Ok(());
+        }
+        if self.new_work && self.phase == Phase::Running && !shared.is_closing() {
+            self.load_new(shared).await?;
+        }
         self.pump(shared, myself);
         if self.phase == Phase::Running && self.queue.wants_refill() && !shared.is_closing() {
             let from = self.queue.frontier().cloned();
@@ -533,7 +608,11 @@ impl EndpointState {
             self.wake_at(shared, myself, until);
         }
         self.sync_gauge(shared);
-        if self.finish_retiring(shared).await? {
+        if self.phase == Phase::Yielding {
+            if self.queue.in_flight() == 0 && self.records.is_idle() {
+                self.leave(shared, myself, "yielded");
+            }
+        } else if self.finish_retiring(shared).await? {
             self.leave(shared, myself, "retired");
         } else {
             self.leave_if_idle(shared, myself);
@@ -640,6 +719,14 @@ async fn retire_in_storage(
             if let Some(router) = shared.router() {
                 let _ = router.cast(RouterMsg::Upsert(endpoint.clone()));
             }
+            if shared.is_clustered() {
+                shared
+                    .membership
+                    .tell(crate::cluster::Signal::EndpointChanged(
+                        endpoint.tenant.clone(),
+                        endpoint.id.clone(),
+                    ));
+            }
             disabled = Some(reason);
             break Some(endpoint);
         }
@@ -731,6 +818,10 @@ impl Actor for EndpointActor {
             breaker_from_health(state.settings.breaker, &state.health, shared.clock.now());
         state.adopt(shared, endpoint);
         state.show_breaker(shared);
+        if shared.is_clustered() {
+            // Read before the first load: whatever is stored after it is new work.
+            state.work_seen = shared.storage.work_position(&state.endpoint_id).await?;
+        }
         if state.phase == Phase::Running {
             // No more than the queue may hold: with the memory budget spent by other
             // actors, a few; the rest is read as room frees.
@@ -758,6 +849,8 @@ impl Actor for EndpointActor {
         }
         match message {
             EndpointMsg::Enqueue(hand_off) => state.hand_off(hand_off),
+            EndpointMsg::NewWork => state.new_work = true,
+            EndpointMsg::Yield => state.yield_ownership(),
             EndpointMsg::EndpointChanged => {
                 let endpoint = shared.storage.endpoint_by_id(&state.endpoint_id).await?;
                 let reordered = state.adopt(shared, endpoint);

@@ -59,6 +59,8 @@ use supervisor::SupervisorMsg;
 pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) transport: Arc<dyn Transport>,
+    /// Which endpoints this engine owns, and the other engines on its storage.
+    pub(crate) membership: Arc<dyn crate::cluster::Membership>,
     pub(crate) config: EngineConfig,
     pub(crate) clock: Clock,
     pub(crate) notifier: Notifier,
@@ -104,6 +106,7 @@ impl Shared {
     pub(crate) fn new(
         storage: Arc<dyn Storage>,
         transport: Arc<dyn Transport>,
+        membership: Arc<dyn crate::cluster::Membership>,
         config: EngineConfig,
         profiles: crate::profile::Profiles,
         tenants: crate::tenants::Tenants,
@@ -120,6 +123,7 @@ impl Shared {
             publish_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             storage,
             transport,
+            membership,
             config,
             heartbeat: AtomicU64::new(clock.now().0),
             clock,
@@ -195,6 +199,35 @@ impl Shared {
             .cast(RouterMsg::Publish(request, reply))
             .map_err(|_| Error::NotRunning)?;
         answer.await.map_err(|_| Error::NotRunning)?
+    }
+
+    /// Whether other engines write the same storage (`cluster::Membership`).
+    pub(crate) fn is_clustered(&self) -> bool {
+        self.membership.is_shared()
+    }
+
+    /// Tells this engine's actor of the endpoint and, when the storage is shared, the
+    /// other engines (one of which may own it) that `signal` happened. The write it
+    /// is about must be committed.
+    pub(crate) fn signal(&self, signal: crate::cluster::Signal) {
+        use crate::cluster::Signal;
+        let local = match &signal {
+            Signal::Work(id) => Some((id, EndpointMsg::NewWork)),
+            Signal::Requeued(id) => Some((id, EndpointMsg::DeliveriesChanged)),
+            Signal::EndpointChanged(_, id) => Some((id, EndpointMsg::EndpointChanged)),
+            Signal::KeyRevoked(_) | Signal::TenantChanged(_) => None,
+        };
+        if let Some((id, message)) = local {
+            if self.membership.owns(id) {
+                self.deliver(id, message);
+                if matches!(signal, Signal::Work(_) | Signal::Requeued(_)) {
+                    return;
+                }
+            }
+        }
+        if self.is_clustered() {
+            self.membership.tell(signal);
+        }
     }
 
     /// Gives `message` to the endpoint's running actor, or to the Supervisor to start

@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use crate::actors::endpoint::{EndpointMsg, HandOff};
 use crate::actors::Shared;
+use crate::cluster::Signal;
 use crate::error::Error;
 use crate::error::Invalid;
 use crate::filter::SubscriptionIndex;
@@ -79,6 +80,9 @@ pub(crate) enum RouterMsg {
     Upsert(Endpoint),
     /// From the engine: the endpoint was deleted.
     Remove(TenantId, EndpointId),
+    /// From the engine's cluster task: other engines' changes may have been missed;
+    /// build the index again from storage.
+    Reload,
 }
 
 /// The actor.
@@ -193,15 +197,22 @@ impl RouterState {
                     metrics::event_published();
                     feed_ticket.release(&event);
                     let prepared = Arc::new(PreparedEvent::new(event));
-                    // Hand off before answering: a caller that publishes again after
-                    // this returns finds these deliveries ahead of its next ones.
-                    for delivery in deliveries {
-                        let endpoint_id = delivery.endpoint_id.clone();
-                        let hand_off = HandOff {
-                            delivery,
-                            event: Some(prepared.clone()),
-                        };
-                        shared.deliver(&endpoint_id, EndpointMsg::Enqueue(hand_off));
+                    if shared.is_clustered() {
+                        // No hand-off across processes: the owners read it from storage.
+                        for delivery in &deliveries {
+                            shared.signal(Signal::Work(delivery.endpoint_id.clone()));
+                        }
+                    } else {
+                        // Hand off before answering: a caller that publishes again
+                        // after this returns finds these deliveries ahead of its next.
+                        for delivery in deliveries {
+                            let endpoint_id = delivery.endpoint_id.clone();
+                            let hand_off = HandOff {
+                                delivery,
+                                event: Some(prepared.clone()),
+                            };
+                            shared.deliver(&endpoint_id, EndpointMsg::Enqueue(hand_off));
+                        }
                     }
                     Ok(Published {
                         event: Arc::unwrap_or_clone(prepared).event,
@@ -228,6 +239,23 @@ impl RouterState {
     }
 }
 
+impl RouterState {
+    /// The index of every stored endpoint, read a page at a time.
+    async fn load(shared: &Shared) -> Result<Self, crate::error::StorageError> {
+        let mut state = RouterState {
+            index: SubscriptionIndex::new(),
+            modes: HashMap::default(),
+        };
+        storage::for_each_endpoint_page(&*shared.storage, |page| {
+            for endpoint in &page {
+                state.upsert(shared, endpoint);
+            }
+        })
+        .await?;
+        Ok(state)
+    }
+}
+
 impl Actor for Router {
     type Msg = RouterMsg;
     type State = RouterState;
@@ -239,17 +267,7 @@ impl Actor for Router {
         _myself: ActorRef<Self::Msg>,
         _args: (),
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut state = RouterState {
-            index: SubscriptionIndex::new(),
-            modes: HashMap::default(),
-        };
-        storage::for_each_endpoint_page(&*self.shared.storage, |page| {
-            for endpoint in &page {
-                state.upsert(&self.shared, endpoint);
-            }
-        })
-        .await?;
-        Ok(state)
+        Ok(RouterState::load(&self.shared).await?)
     }
 
     async fn handle(
@@ -265,6 +283,10 @@ impl Actor for Router {
                 state.index.remove(&tenant, &id);
                 state.modes.remove(&id);
             }
+            RouterMsg::Reload => match RouterState::load(&self.shared).await {
+                Ok(fresh) => *state = fresh,
+                Err(error) => tracing::error!(%error, "reading the endpoints again failed"),
+            },
         }
         Ok(())
     }

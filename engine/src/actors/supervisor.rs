@@ -32,6 +32,10 @@ pub(crate) enum SupervisorMsg {
     Tick,
     /// From a sweep task: endpoints that have pending deliveries.
     Ensure(Vec<EndpointId>),
+    /// From the engine's cluster task: which endpoints this engine owns changed. Let
+    /// go of those it no longer owns (answering once their attempts are recorded),
+    /// and sweep for work in those it gained.
+    Reown(Option<tokio::sync::oneshot::Sender<()>>),
     /// Test hook: make the Supervisor itself fail.
     #[cfg(feature = "testing")]
     Crash,
@@ -53,7 +57,13 @@ pub(crate) struct SupervisorState {
     restarting: HashSet<EndpointId>,
     tick: Option<JoinHandle<()>>,
     sweeping: bool,
+    /// Sweep again when the running sweep ends (ownership changed during it).
+    sweep_again: bool,
 }
+
+/// How long letting go of endpoints may take before it is answered anyway (an
+/// attempt's timeout is bounded well below it).
+const LET_GO_LIMIT: Duration = Duration::from_secs(120);
 
 impl Supervisor {
     async fn spawn_router(
@@ -82,6 +92,7 @@ impl Supervisor {
         if shared.is_closing()
             || state.restarting.contains(endpoint_id)
             || shared.directory.get(endpoint_id).is_some()
+            || !shared.membership.owns(endpoint_id)
         {
             return;
         }
@@ -129,7 +140,11 @@ impl Supervisor {
     }
 
     fn sweep(&self, myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
-        if state.sweeping || self.shared.is_closing() {
+        if self.shared.is_closing() {
+            return;
+        }
+        if state.sweeping {
+            state.sweep_again = true;
             return;
         }
         state.sweeping = true;
@@ -144,6 +159,54 @@ impl Supervisor {
                 }
             };
             let _ = me.cast(SupervisorMsg::Ensure(ids));
+        });
+    }
+
+    /// Tells the actors of endpoints this engine no longer owns to yield, answers
+    /// `done` once they stopped and their attempts are recorded, and sweeps for work
+    /// in what it gained.
+    fn reown(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        done: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
+        let shared = &self.shared;
+        let letting_go: Vec<EndpointId> = state
+            .by_actor
+            .values()
+            .filter(|id| !shared.membership.owns(id))
+            .cloned()
+            .collect();
+        for endpoint_id in &letting_go {
+            let _ = shared.directory.send(endpoint_id, EndpointMsg::Yield);
+        }
+        if !letting_go.is_empty() {
+            tracing::info!(
+                endpoints = letting_go.len(),
+                "letting endpoints go to other nodes"
+            );
+        }
+        self.sweep(myself, state);
+        let Some(done) = done else {
+            return;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let quiet = async {
+                for endpoint_id in &letting_go {
+                    while shared.directory.get(endpoint_id).is_some() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    shared.ledger.until_quiet(endpoint_id).await;
+                }
+            };
+            if tokio::time::timeout(LET_GO_LIMIT, quiet).await.is_err() {
+                tracing::warn!(
+                    "endpoints being let go did not stop in time; handing them over anyway"
+                );
+            }
+            let _ = done.send(());
         });
     }
 
@@ -196,6 +259,7 @@ impl Actor for Supervisor {
             restarting: HashSet::new(),
             tick: None,
             sweeping: false,
+            sweep_again: false,
         })
     }
 
@@ -250,10 +314,23 @@ impl Actor for Supervisor {
             SupervisorMsg::Ensure(ids) => {
                 state.sweeping = false;
                 self.shared.beat(self.shared.clock.now());
+                let clustered = self.shared.is_clustered();
                 for endpoint_id in ids {
+                    // With storage shared a signal can be lost (a dropped connection):
+                    // a running actor looks for new work at every sweep.
+                    if clustered && self.shared.membership.owns(&endpoint_id) {
+                        let _ = self
+                            .shared
+                            .directory
+                            .send(&endpoint_id, EndpointMsg::NewWork);
+                    }
                     self.start_endpoint(&myself, state, &endpoint_id).await;
                 }
+                if std::mem::take(&mut state.sweep_again) {
+                    self.sweep(&myself, state);
+                }
             }
+            SupervisorMsg::Reown(done) => self.reown(&myself, state, done),
             #[cfg(feature = "testing")]
             SupervisorMsg::Crash => return Err("crash requested for the supervisor".into()),
         }
