@@ -5,10 +5,7 @@
 -- Times are milliseconds since the Unix epoch (`bigint`, `_ms`), exactly the
 -- engine's `Timestamp`. Enumerations are their API spelling (`text`).
 --
--- Room for several nodes: a later version adds per-endpoint sequence numbers
--- (`endpoints.next_seq`, `deliveries.seq`, assigned under the endpoint row's lock
--- in the publish transaction) and the partition leases whose epoch fences an
--- owner's writes; nothing here has to change for them.
+-- Version 2 (0002_cluster.sql) adds what several nodes on one database need.
 
 CREATE TABLE endpoints (
     id                      text COLLATE "C" PRIMARY KEY,

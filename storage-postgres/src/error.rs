@@ -19,6 +19,9 @@ pub enum ConnectError {
     /// rustls refused the TLS configuration.
     #[error("TLS configuration: {0}")]
     Tls(#[source] rustls::Error),
+    /// The cluster settings are wrong, or the storage cannot join.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The pool could not be built.
     #[error("connection pool: {0}")]
     Pool(String),

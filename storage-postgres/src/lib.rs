@@ -28,6 +28,7 @@
 //! writers never undo each other.
 #![warn(missing_docs, unreachable_pub)]
 
+mod cluster;
 mod error;
 mod migrate;
 mod rows;
@@ -35,6 +36,7 @@ mod sealing;
 mod store;
 mod tls;
 
+pub use cluster::{ClusterOptions, ClusterStatus, NodeStatus, PostgresCluster, MAX_PARTITIONS};
 pub use error::ConnectError;
 pub use migrate::SCHEMA_VERSION;
 
@@ -87,12 +89,26 @@ impl PostgresOptions {
 
 /// Durable storage on PostgreSQL. Cheap to clone: clones share one pool. The pool
 /// closes its connections when the last clone is dropped.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresStorage {
     /// The connections.
     pool: Pool,
     /// Seals and opens endpoint secrets and header values (`rows`).
     keyring: Arc<Keyring>,
+    /// How to open a connection outside the pool (the cluster's listener).
+    config: Arc<tokio_postgres::Config>,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// Set when the storage is a cluster node's: owner writes check its leases.
+    fence: Arc<std::sync::OnceLock<Arc<cluster::Fence>>>,
+}
+
+impl std::fmt::Debug for PostgresStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStorage")
+            .field("pool", &self.pool.status())
+            .field("in_cluster", &self.fence.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PostgresStorage {
@@ -140,8 +156,8 @@ impl PostgresStorage {
         let _ = connection.await;
 
         let manager = Manager::from_config(
-            config,
-            tls,
+            config.clone(),
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -156,6 +172,9 @@ impl PostgresStorage {
         Ok(Self {
             pool,
             keyring: Arc::new(options.keyring),
+            config: Arc::new(config),
+            tls,
+            fence: Arc::new(std::sync::OnceLock::new()),
         })
     }
 

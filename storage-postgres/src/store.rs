@@ -145,11 +145,20 @@ static UPSERT_HEALTH: LazyLock<String> = LazyLock::new(|| {
 
 static INSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO deliveries ({}, due_ms) SELECT * FROM {}",
+        "INSERT INTO deliveries ({}, due_ms, seq) SELECT * FROM {}",
         rows::DELIVERY_COLUMNS,
-        rows::DELIVERY_UNNEST
+        rows::NEW_DELIVERY_UNNEST
     )
 });
+
+/// Takes `$2[i]` positions for endpoint `$1[i]` (in endpoint order, so publishes
+/// lock the rows in one order) and returns each endpoint's last: its row stays
+/// locked until the publish commits, so positions follow commit order.
+const TAKE_POSITIONS: &str = "INSERT INTO endpoint_sequences (endpoint_id, last_seq)
+     SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1
+     ON CONFLICT (endpoint_id) DO UPDATE
+         SET last_seq = endpoint_sequences.last_seq + EXCLUDED.last_seq
+     RETURNING endpoint_id, last_seq";
 
 static UPSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
     let columns = format!("{}, due_ms", rows::DELIVERY_COLUMNS);
@@ -415,6 +424,12 @@ impl PostgresStorage {
         )
         .await
         .map_err(db(CONTEXT))?;
+        tx.execute(
+            "DELETE FROM endpoint_sequences WHERE endpoint_id = $1",
+            &[&id.as_str()],
+        )
+        .await
+        .map_err(db(CONTEXT))?;
         tx.commit().await.map_err(db(CONTEXT))?;
         Ok(Some(killed))
     }
@@ -471,18 +486,90 @@ impl PostgresStorage {
         }
         let mut sorted: Vec<&Delivery> = deliveries.iter().collect();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        let columns = rows::DeliveryRows::new(sorted);
-        if !columns.is_empty() {
+        if !sorted.is_empty() {
+            let positions = self.take_positions(&tx, &sorted).await?;
+            let columns = rows::DeliveryRows::new(sorted);
             let statement = tx
                 .prepare_cached(INSERT_DELIVERIES.as_str())
                 .await
                 .map_err(db(CONTEXT))?;
-            tx.execute(&statement, &columns.params())
-                .await
-                .map_err(db(CONTEXT))?;
+            let mut params = columns.params().to_vec();
+            params.push(&positions);
+            tx.execute(&statement, &params).await.map_err(db(CONTEXT))?;
         }
         tx.commit().await.map_err(db(CONTEXT))?;
         Ok(InsertEvent::Inserted)
+    }
+
+    /// The positions of `deliveries` (in id order) among their endpoints' work, in
+    /// the same order, taken in the publish transaction `tx`.
+    async fn take_positions(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        deliveries: &[&Delivery],
+    ) -> StorageResult<Vec<i64>> {
+        const CONTEXT: &str = "taking delivery positions";
+        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+        for delivery in deliveries {
+            *counts.entry(delivery.endpoint_id.as_str()).or_default() += 1;
+        }
+        let endpoints: Vec<&str> = counts.keys().copied().collect();
+        let taken: Vec<i64> = counts.values().copied().collect();
+        let statement = tx
+            .prepare_cached(TAKE_POSITIONS)
+            .await
+            .map_err(db(CONTEXT))?;
+        let rows = tx
+            .query(&statement, &[&endpoints, &taken])
+            .await
+            .map_err(db(CONTEXT))?;
+        // The next position to give each endpoint's deliveries, in id order.
+        let mut next: BTreeMap<String, i64> = BTreeMap::new();
+        for row in &rows {
+            let endpoint: String = row.try_get(0).map_err(db(CONTEXT))?;
+            let last: i64 = row.try_get(1).map_err(db(CONTEXT))?;
+            let count = counts.get(endpoint.as_str()).copied().unwrap_or(0);
+            next.insert(endpoint, last - count + 1);
+        }
+        deliveries
+            .iter()
+            .map(|delivery| {
+                let slot = next.get_mut(delivery.endpoint_id.as_str()).ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "no position was taken for endpoint {}",
+                        delivery.endpoint_id
+                    ))
+                })?;
+                let position = *slot;
+                *slot += 1;
+                Ok(position)
+            })
+            .collect()
+    }
+
+    /// Fails with `Fenced` unless this node holds the endpoint's partition, as the
+    /// database says in `tx` (the lease row stays share-locked until it commits, so
+    /// no claim can slip in between). A storage outside a cluster writes freely.
+    async fn check_fence(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        endpoint_id: &EndpointId,
+    ) -> StorageResult<()> {
+        let Some(fence) = self.fence.get() else {
+            return Ok(());
+        };
+        let fenced = || StorageError::Fenced(endpoint_id.to_string());
+        let partition = herald::cluster::partition_of(endpoint_id, fence.partitions);
+        let epoch = fence.epoch_of(partition).ok_or_else(fenced)?;
+        let held = tx
+            .query_opt(
+                "SELECT 1 FROM partition_leases
+                 WHERE partition = $1 AND owner = $2 AND epoch = $3 FOR SHARE",
+                &[&(partition as i32), &fence.node_id, &epoch],
+            )
+            .await
+            .map_err(db("checking the partition lease"))?;
+        held.map(drop).ok_or_else(fenced)
     }
 
     async fn record_outcomes_once(
@@ -504,6 +591,7 @@ impl PostgresStorage {
 
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db(CONTEXT))?;
+        self.check_fence(&tx, endpoint_id).await?;
         if !attempts.is_empty() {
             let statement = tx
                 .prepare_cached(INSERT_ATTEMPTS.as_str())
@@ -720,13 +808,20 @@ impl Storage for PostgresStorage {
         id: &EndpointId,
         health: &EndpointHealth,
     ) -> StorageResult<()> {
+        const CONTEXT: &str = "storing endpoint health";
         let values = rows::HealthRow::new(health);
         let id_text = id.as_str();
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&id_text];
         params.extend(values.params());
-        self.execute("storing endpoint health", UPSERT_HEALTH.as_str(), &params)
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db(CONTEXT))?;
+        self.check_fence(&tx, id).await?;
+        let statement = tx
+            .prepare_cached(UPSERT_HEALTH.as_str())
             .await
-            .map(drop)
+            .map_err(db(CONTEXT))?;
+        tx.execute(&statement, &params).await.map_err(db(CONTEXT))?;
+        tx.commit().await.map_err(db(CONTEXT))
     }
 
     async fn delivery_counts(&self, id: &EndpointId) -> StorageResult<DeliveryCounts> {
@@ -995,6 +1090,51 @@ impl Storage for PostgresStorage {
                     .map_err(db("finding endpoints with pending work"))?;
                 EndpointId::parse(text)
                     .map_err(|_| rows::corrupt("delivery", format_args!("endpoint id {text:?}")))
+            })
+            .collect()
+    }
+
+    async fn work_position(&self, endpoint_id: &EndpointId) -> StorageResult<u64> {
+        const CONTEXT: &str = "reading an endpoint's work position";
+        let row = self
+            .row(
+                CONTEXT,
+                "SELECT last_seq FROM endpoint_sequences WHERE endpoint_id = $1",
+                &[&endpoint_id.as_str()],
+            )
+            .await?;
+        let last: i64 = match row {
+            Some(row) => row.try_get(0).map_err(db(CONTEXT))?,
+            None => 0,
+        };
+        Ok(u64::try_from(last).unwrap_or(0))
+    }
+
+    async fn pending_since(
+        &self,
+        endpoint_id: &EndpointId,
+        after: u64,
+        limit: usize,
+    ) -> StorageResult<Vec<(u64, Delivery)>> {
+        const CONTEXT: &str = "reading new pending deliveries";
+        let sql = format!(
+            "SELECT {}, seq FROM deliveries
+             WHERE endpoint_id = $1 AND status = 'pending' AND seq > $2
+             ORDER BY seq LIMIT $3",
+            rows::DELIVERY_COLUMNS
+        );
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows = self
+            .rows(
+                CONTEXT,
+                &sql,
+                &[&endpoint_id.as_str(), &after, &limit_of(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("seq").map_err(db(CONTEXT))?;
+                Ok((u64::try_from(seq).unwrap_or(0), rows::delivery(row)?))
             })
             .collect()
     }

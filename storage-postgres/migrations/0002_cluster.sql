@@ -1,0 +1,40 @@
+-- Herald's schema, version 2: several nodes on one database.
+--
+-- Each endpoint's deliveries get a position (`seq`) in the order their publishes
+-- committed: the publish transaction takes the endpoint's row in
+-- `endpoint_sequences` (locked until it commits), so a delivery stored later
+-- always has a larger position, and the endpoint's owner reads new work by
+-- position without missing any. Deliveries stored before this version have
+-- position 0; their owner finds them by its first read of the endpoint's pending
+-- work, as before.
+ALTER TABLE deliveries ADD COLUMN seq bigint NOT NULL DEFAULT 0;
+CREATE INDEX deliveries_pending_seq ON deliveries (endpoint_id, seq) WHERE status = 'pending';
+
+CREATE TABLE endpoint_sequences (
+    endpoint_id text COLLATE "C" PRIMARY KEY,
+    -- The position of the endpoint's last delivery stored.
+    last_seq    bigint NOT NULL
+);
+
+-- The nodes, and when each last said it was alive (the database's clock).
+CREATE TABLE cluster_nodes (
+    node_id      text PRIMARY KEY,
+    started_at   timestamptz NOT NULL,
+    heartbeat_at timestamptz NOT NULL
+);
+
+-- How many partitions endpoints are spread over: fixed by the first node that
+-- starts on the database.
+CREATE TABLE cluster_settings (
+    only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    partitions integer NOT NULL CHECK (partitions > 0)
+);
+
+-- Who owns each partition, under which epoch, until when. A claim raises the
+-- epoch; every write an owner makes checks owner and epoch in its transaction.
+CREATE TABLE partition_leases (
+    partition  integer PRIMARY KEY,
+    owner      text,
+    epoch      bigint NOT NULL DEFAULT 0,
+    expires_at timestamptz
+);
