@@ -107,6 +107,9 @@ pub struct DaemonConfig {
     /// The database of `StorageKind::Postgres` (a `postgres://` URL; it may hold a
     /// password, hence `Sensitive`).
     pub postgres_url: Option<Sensitive>,
+    /// How this node shares the endpoints with the others on the same database
+    /// (`node_id` and `[cluster]`; only with `StorageKind::Postgres`).
+    pub cluster: herald_storage_postgres::ClusterOptions,
     /// The API token; `None` means generated on first start (see `api::auth`).
     pub api_token: Option<Sensitive>,
     /// When set, `/metrics` needs this bearer token.
@@ -160,6 +163,7 @@ const ENV_KEYS: &[(&str, EnvKind)] = &[
     ("data_dir", EnvKind::Text),
     ("storage", EnvKind::Text),
     ("postgres_url", EnvKind::Text),
+    ("node_id", EnvKind::Text),
     ("api_token", EnvKind::Text),
     ("metrics_token", EnvKind::Text),
     ("tls_cert", EnvKind::Text),
@@ -361,6 +365,7 @@ struct RawConfig {
     data_dir: String,
     storage: String,
     postgres_url: String,
+    node_id: String,
     api_token: String,
     metrics_token: String,
     tls_cert: String,
@@ -378,6 +383,8 @@ struct RawConfig {
     queue_memory_mb: u64,
     max_attempts_in_flight: u64,
     api: crate::api_config::RawApi,
+    /// `None` when the file has no `[cluster]` (it is refused without PostgreSQL).
+    cluster: Option<crate::cluster_config::RawCluster>,
     delivery: RawDelivery,
     profiles: std::collections::BTreeMap<String, crate::profiles_config::RawProfile>,
     tenants: crate::tenants_config::RawTenants,
@@ -391,6 +398,7 @@ impl Default for RawConfig {
             data_dir: "./herald-data".into(),
             storage: "sled".into(),
             postgres_url: String::new(),
+            node_id: String::new(),
             api_token: String::new(),
             metrics_token: String::new(),
             tls_cert: String::new(),
@@ -407,6 +415,7 @@ impl Default for RawConfig {
             queue_memory_mb: 256,
             max_attempts_in_flight: 1024,
             api: crate::api_config::RawApi::default(),
+            cluster: None,
             delivery: RawDelivery::default(),
             profiles: std::collections::BTreeMap::new(),
             tenants: crate::tenants_config::RawTenants::default(),
@@ -607,6 +616,21 @@ impl RawConfig {
                 "must be set when storage is \"postgres\" (or HERALD_POSTGRES_URL)",
             ));
         }
+        if storage != StorageKind::Postgres {
+            if self.cluster.is_some() {
+                return Err(ConfigError::new(
+                    "cluster",
+                    "needs storage = \"postgres\": nodes share endpoints through the database",
+                ));
+            }
+            if !self.node_id.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "node_id",
+                    "needs storage = \"postgres\": it names this node among those on the database",
+                ));
+            }
+        }
+        let cluster = self.cluster.unwrap_or_default().validate(&self.node_id)?;
         let tls = match (optional(self.tls_cert), optional(self.tls_key)) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: cert.into(),
@@ -703,6 +727,7 @@ impl RawConfig {
             data_dir: PathBuf::from(self.data_dir),
             storage,
             postgres_url,
+            cluster,
             api_token: optional(self.api_token)
                 .map(|token| api_token(&token))
                 .transpose()?,

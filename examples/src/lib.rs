@@ -10,6 +10,7 @@
 //! - `tenants_config`: `[tenants]` defaults and `[event_types."TYPE"]` catalog entries.
 //! - `profiles_config`: `[profiles.NAME]` tables into checked delivery profiles.
 //! - `api_config`: the `[api]` table, the limits of what a client may hold.
+//! - `cluster_config`: `node_id` and the `[cluster]` table (nodes on one PostgreSQL).
 //! - `serve`: the serve loop: connections within `[api]`'s limits, served by hyper.
 //! - `tls`: HTTPS for the API when `tls_cert` and `tls_key` are set.
 //! - `fd_limit`: raises the open-files limit, which the connections must fit under.
@@ -23,6 +24,7 @@
 pub mod allocator;
 pub mod api;
 mod api_config;
+mod cluster_config;
 pub mod config;
 pub mod fd_limit;
 mod operational;
@@ -43,7 +45,7 @@ use std::time::Duration;
 use anyhow::Context;
 use herald::{Engine, Storage, Transport};
 use herald_storage_memory::MemoryStorage;
-use herald_storage_postgres::PostgresStorage;
+use herald_storage_postgres::{PostgresCluster, PostgresStorage};
 use herald_storage_sled::SledStorage;
 use herald_transport_http::HttpTransport;
 use tokio::net::TcpListener;
@@ -81,6 +83,8 @@ pub struct Daemon {
     tasks: Vec<JoinHandle<()>>,
     /// Ends the open streams when serving stops.
     streams_stop: tokio::sync::watch::Sender<bool>,
+    /// This node's membership, when it shares a PostgreSQL database with others.
+    cluster: Option<PostgresCluster>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -99,6 +103,7 @@ impl Daemon {
     /// # Errors
     /// With context naming what failed (data dir locked, bad TLS files, ...).
     pub async fn start(config: DaemonConfig, listener: TcpListener) -> anyhow::Result<Daemon> {
+        let mut cluster = None;
         let storage: Arc<dyn Storage> =
             match config.storage {
                 StorageKind::Memory => Arc::new(MemoryStorage::new()),
@@ -129,10 +134,19 @@ impl Daemon {
                     let storage = PostgresStorage::connect(url.expose(), keyring)
                         .await
                         .context("cannot open the storage in PostgreSQL (postgres_url)")?;
+                    let member = PostgresCluster::join(&storage, config.cluster.clone())
+                        .await
+                        .context("cannot join the cluster on PostgreSQL")?;
+                    tracing::info!(
+                        node_id = member.node_id(),
+                        partitions = member.partitions(),
+                        "joined the cluster"
+                    );
+                    cluster = Some(member);
                     Arc::new(storage)
                 }
             };
-        Self::start_on(config, listener, storage).await
+        Self::start_with(config, listener, storage, cluster).await
     }
 
     /// As `start`, on a storage the caller opened (its `storage` setting is not
@@ -144,6 +158,16 @@ impl Daemon {
         config: DaemonConfig,
         listener: TcpListener,
         storage: Arc<dyn Storage>,
+    ) -> anyhow::Result<Daemon> {
+        Self::start_with(config, listener, storage, None).await
+    }
+
+    /// As `start_on`, as a node of `cluster` when given.
+    async fn start_with(
+        config: DaemonConfig,
+        listener: TcpListener,
+        storage: Arc<dyn Storage>,
+        cluster: Option<PostgresCluster>,
     ) -> anyhow::Result<Daemon> {
         let local_addr = listener
             .local_addr()
@@ -174,7 +198,11 @@ impl Daemon {
         );
         let metrics = telemetry::install_metrics();
         let body_limit = config.engine.delivery.max_payload_bytes + api::BODY_MARGIN_BYTES;
-        let engine = Engine::start(storage, transport, config.engine)
+        let membership: Arc<dyn herald::cluster::Membership> = match &cluster {
+            Some(cluster) => Arc::new(cluster.clone()),
+            None => Arc::new(herald::cluster::SingleNode),
+        };
+        let engine = Engine::start_in(storage, transport, config.engine, membership)
             .await
             .context("cannot start the engine")?;
         operational::reconcile(&engine, config.operational_webhook.as_ref())
@@ -194,6 +222,7 @@ impl Daemon {
             )),
             stream_write_timeout: config.api.write_timeout,
             streams_closing,
+            cluster: cluster.clone(),
         };
         fd_limit::check(config.api.max_connections);
         Ok(Daemon {
@@ -207,6 +236,7 @@ impl Daemon {
             generated_token,
             tasks,
             streams_stop,
+            cluster,
         })
     }
 
@@ -277,6 +307,11 @@ impl Daemon {
         tokio::select! {
             () = serving => {}
             () = drain_deadline => tracing::warn!("requests still open after shutdown_grace; closing"),
+        }
+        if let Some(cluster) = &self.cluster {
+            // Hand the endpoints over first: the other nodes resume them at once.
+            tracing::info!("handing this node's endpoints to the other nodes");
+            cluster.leave(grace).await;
         }
         tracing::info!("listener closed; stopping the engine");
         let result = self

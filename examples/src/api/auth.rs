@@ -61,6 +61,9 @@ pub enum Action {
 
 /// The need of the route `template` (as the router spells it) under `method`.
 pub fn need(method: &Method, template: &str) -> Need {
+    if template == "/v1/cluster" {
+        return Need::Admin;
+    }
     let Some(rest) = template.strip_prefix("/v1/tenants/{tenant}") else {
         return Need::AnyCaller;
     };

@@ -14,6 +14,7 @@
 
 pub mod auth;
 mod catalog;
+mod cluster;
 mod deliveries;
 mod endpoints;
 pub mod error;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub stream_write_timeout: std::time::Duration,
     /// Turns true when the daemon stops serving: open streams end then.
     pub streams_closing: tokio::sync::watch::Receiver<bool>,
+    /// This node's membership, when it shares a PostgreSQL database with others.
+    pub cluster: Option<herald_storage_postgres::PostgresCluster>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -171,6 +174,7 @@ fn keyed_routes() -> Vec<Route> {
             routes!(catalog::put, catalog::get, catalog::delete),
         ),
         route("/v1/profiles", routes!(profiles::list_profiles)),
+        route("/v1/cluster", routes!(cluster::status)),
     ]
 }
 

@@ -940,6 +940,40 @@ list!(ProfileList, Profile, "delivery profiles");
 list!(KeyList, Key, "keys");
 list!(EventTypeList, EventType, "catalog entries");
 
+// ---- Cluster ----------------------------------------------------------------------
+
+/// The nodes on this daemon's PostgreSQL database (`herald_storage_postgres::ClusterStatus`).
+#[derive(ToSchema)]
+pub(crate) struct ClusterStatus {
+    /// The node answering.
+    node_id: String,
+    /// Partitions endpoints are spread over (fixed by the first node).
+    partitions: u32,
+    /// Partitions no live lease holds (being handed over).
+    partitions_unowned: u32,
+    /// How long a lease lasts without renewal, in milliseconds.
+    lease_ttl_ms: u64,
+    /// How often leases are renewed, in milliseconds.
+    lease_renew_ms: u64,
+    /// Every node that beat within the last day, by id.
+    nodes: Vec<ClusterNode>,
+}
+
+/// A node of the cluster (`herald_storage_postgres::NodeStatus`).
+#[derive(ToSchema)]
+pub(crate) struct ClusterNode {
+    /// Its id (`node_id`).
+    node_id: String,
+    /// When it joined (RFC 3339).
+    started_at: String,
+    /// Its last heartbeat (RFC 3339, the database's clock).
+    heartbeat_at: String,
+    /// Whether its last heartbeat is younger than a lease.
+    alive: bool,
+    /// Partitions it holds under an unexpired lease.
+    partitions_owned: u32,
+}
+
 // ---- Building blocks --------------------------------------------------------------
 
 /// A string property.
