@@ -169,6 +169,12 @@ impl Engine {
             tenants,
             last_delivery,
         ));
+        if shared.is_clustered() {
+            // Read before the Router reads the endpoints: later changes are applied
+            // on top of what it reads.
+            let position = shared.storage.endpoint_change_position().await?;
+            shared.changes.start_at(position);
+        }
         let supervisor = start_supervisor(&shared).await.map_err(|error| {
             tracing::error!(%error, "starting the engine's actors failed");
             Error::NotRunning
@@ -1023,8 +1029,8 @@ async fn cluster_loop(
                 }
             },
             ClusterEvent::Resync => {
-                if let Some(router) = shared.router() {
-                    let _ = router.cast(RouterMsg::Reload);
+                if let Err(error) = shared.changes.catch_up(&shared).await {
+                    tracing::error!(%error, "reading endpoint changes failed");
                 }
                 if let Some(supervisor) = shared.supervisor() {
                     let _ = supervisor.cast(SupervisorMsg::Reown(None));
@@ -1044,17 +1050,9 @@ async fn on_remote_signal(shared: &Shared, signal: Signal) {
             shared.deliver(&id, EndpointMsg::DeliveriesChanged);
         }
         Signal::Work(_) | Signal::Requeued(_) => {}
-        Signal::EndpointChanged(tenant, id) => {
-            let message = match shared.storage.endpoint_by_id(&id).await {
-                Ok(Some(endpoint)) => RouterMsg::Upsert(endpoint),
-                Ok(None) => RouterMsg::Remove(tenant, id.clone()),
-                Err(error) => {
-                    tracing::error!(%error, endpoint_id = %id, "reading a changed endpoint failed; reading every endpoint again");
-                    RouterMsg::Reload
-                }
-            };
-            if let Some(router) = shared.router() {
-                let _ = router.cast(message);
+        Signal::EndpointChanged(_, id) => {
+            if let Err(error) = shared.changes.catch_up(shared).await {
+                tracing::error!(%error, endpoint_id = %id, "reading endpoint changes failed");
             }
             if shared.membership.owns(&id) {
                 shared.deliver(&id, EndpointMsg::EndpointChanged);

@@ -486,6 +486,27 @@ pub trait Storage: Send + Sync + 'static {
     /// Every endpoint that has at least one pending delivery.
     async fn endpoints_with_pending(&self) -> StorageResult<Vec<EndpointId>>;
 
+    /// The position of the last endpoint change (create, replace, delete) stored,
+    /// in commit order: an engine sharing the storage reads it before it routes a
+    /// publish and applies the changes up to it first (`endpoint_changes_after`),
+    /// so a change committed anywhere applies to the very next publish. Only a
+    /// storage several engines share needs it.
+    async fn endpoint_change_position(&self) -> StorageResult<u64> {
+        Err(StorageError::Unsupported("endpoint changes"))
+    }
+
+    /// The endpoint changes stored after position `after`, at most `limit`, in
+    /// position order: the changed endpoint's tenant and id. A feed that no longer
+    /// holds the change right after `after` (pruned) starts later: the reader then
+    /// reads every endpoint again.
+    async fn endpoint_changes_after(
+        &self,
+        _after: u64,
+        _limit: usize,
+    ) -> StorageResult<Vec<(u64, TenantId, EndpointId)>> {
+        Err(StorageError::Unsupported("endpoint changes"))
+    }
+
     /// Where the endpoint's work stands in the storage's commit order: every
     /// delivery of it stored so far has a position at or below this (0 when none).
     /// Only a storage several engines share needs it (`cluster::Membership`).

@@ -171,28 +171,6 @@ async fn create_endpoint(node: &Daemon, url: &str, fifo: bool) -> String {
     created.json["id"].as_str().unwrap().to_owned()
 }
 
-/// Waits until a publish on every running node routes to `endpoints` endpoints
-/// (each node has applied the endpoint changes); the probes are delivered like
-/// any event, and ignored by the checks.
-async fn every_node_routes_to(cluster: &Cluster, endpoints: u64) {
-    for node in cluster.running() {
-        eventually("every node to know every endpoint", || {
-            let node = node.clone();
-            async move {
-                let published = node
-                    .post(
-                        "/v1/tenants/acme/events",
-                        &json!({"type": "probe", "data": {}}),
-                    )
-                    .await;
-                assert_eq!(published.status, 202, "{}", published.text());
-                (published.json["deliveries"].as_u64() == Some(endpoints)).then_some(())
-            }
-        })
-        .await;
-    }
-}
-
 /// What the publishers had acknowledged: `(publisher, k)` in order per publisher.
 type Acked = Arc<Mutex<Vec<(usize, u64)>>>;
 
@@ -296,7 +274,6 @@ async fn a_node_killed_under_load_loses_nothing_and_its_endpoints_resume() {
     for path in &paths {
         ids.push(create_endpoint(&cluster.node(0), &receiver.url(path), true).await);
     }
-    every_node_routes_to(&cluster, 6).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let (acked, publishers) = publish_until(&cluster, 3, stop.clone());
@@ -361,7 +338,6 @@ async fn a_node_paused_past_its_lease_is_fenced_and_writes_nothing() {
         .await;
     let cluster = Cluster::start(3).await;
     let id = create_endpoint(&cluster.node(0), &receiver.url("/slow"), false).await;
-    every_node_routes_to(&cluster, 1).await;
     let owner = eventually("the endpoint's partition to be owned", || {
         let cluster = &cluster;
         let id = id.clone();
@@ -456,7 +432,6 @@ async fn a_rolling_restart_under_load_loses_nothing() {
     for path in &paths {
         create_endpoint(&cluster.node(0), &receiver.url(path), true).await;
     }
-    every_node_routes_to(&cluster, 4).await;
     let stop = Arc::new(AtomicBool::new(false));
     let (acked, publishers) = publish_until(&cluster, 2, stop.clone());
     for index in 0..3 {
@@ -492,6 +467,94 @@ async fn a_rolling_restart_under_load_loses_nothing() {
         "{} events acknowledged through a rolling restart, all delivered in order",
         acked.len()
     );
+    cluster.stop().await;
+}
+
+/// Publishes one event on `node`; returns how many deliveries it made.
+async fn deliveries_of_a_publish(node: &Daemon) -> u64 {
+    let published = node
+        .post(
+            "/v1/tenants/acme/events",
+            &json!({"type": "order.filled", "data": {"probe": true}}),
+        )
+        .await;
+    assert_eq!(published.status, 202, "{}", published.text());
+    published.json["deliveries"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn an_endpoint_change_on_one_node_applies_to_the_next_publish_on_every_other() {
+    let receiver = Receiver::builder().default_mode(Mode::Ok).start().await;
+    let cluster = Cluster::start(3).await;
+    let mut ids = Vec::new();
+    for round in 0..6 {
+        let (here, there, elsewhere) = (round % 3, (round + 1) % 3, (round + 2) % 3);
+        let id = create_endpoint(&cluster.node(here), &receiver.url("/any"), false).await;
+        ids.push(id);
+        let expected = ids.len() as u64;
+        assert_eq!(
+            deliveries_of_a_publish(&cluster.node(there)).await,
+            expected
+        );
+        assert_eq!(
+            deliveries_of_a_publish(&cluster.node(elsewhere)).await,
+            expected
+        );
+    }
+    // Disabled on one node, deleted on another: the next publish anywhere skips it.
+    let disabled = cluster
+        .node(1)
+        .call(
+            Method::PATCH,
+            &format!("/v1/tenants/acme/endpoints/{}", ids[0]),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text());
+    assert_eq!(deliveries_of_a_publish(&cluster.node(2)).await, 5);
+    let deleted = cluster
+        .node(2)
+        .send(Call::new(
+            Method::DELETE,
+            &format!("/v1/tenants/acme/endpoints/{}", ids[1]),
+        ))
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    assert_eq!(deliveries_of_a_publish(&cluster.node(0)).await, 4);
+
+    // A key revoked on one node is refused by the others once they hear of it.
+    let key = cluster
+        .node(0)
+        .post("/v1/tenants/acme/keys", &json!({"scope": "read"}))
+        .await;
+    assert_eq!(key.status, 201, "{}", key.text());
+    let (key_id, token) = (
+        key.json["id"].as_str().unwrap().to_owned(),
+        key.json["token"].as_str().unwrap().to_owned(),
+    );
+    let read_with = |node: Arc<Daemon>, token: String| async move {
+        node.send(Call::new(Method::GET, "/v1/tenants/acme/endpoints").token(Some(&token)))
+            .await
+            .status
+    };
+    assert_eq!(
+        read_with(cluster.node(1), token.clone()).await,
+        200,
+        "cached on node-1"
+    );
+    let revoked = cluster
+        .node(2)
+        .send(Call::new(
+            Method::DELETE,
+            &format!("/v1/tenants/acme/keys/{key_id}"),
+        ))
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text());
+    eventually("node-1 to refuse the revoked key", || {
+        let (node, token) = (cluster.node(1), token.clone());
+        async move { (read_with(node, token).await == 401).then_some(()) }
+    })
+    .await;
     cluster.stop().await;
 }
 

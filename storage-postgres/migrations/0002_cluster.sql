@@ -38,3 +38,20 @@ CREATE TABLE partition_leases (
     epoch      bigint NOT NULL DEFAULT 0,
     expires_at timestamptz
 );
+
+-- Every change to an endpoint (create, replace, delete), in commit order: the
+-- writing transaction takes the single row of `endpoint_change_head` (locked until
+-- it commits), so positions follow commits, and a node that reads the head before
+-- routing a publish applies every change committed before it. Old rows are
+-- pruned; a node further behind reads every endpoint again.
+CREATE TABLE endpoint_change_head (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    last     bigint NOT NULL
+);
+INSERT INTO endpoint_change_head (last) VALUES (0);
+
+CREATE TABLE endpoint_changes (
+    seq         bigint PRIMARY KEY,
+    tenant      text COLLATE "C" NOT NULL,
+    endpoint_id text COLLATE "C" NOT NULL
+);

@@ -558,6 +558,14 @@ impl Inner {
             )
             .await
             .map_err(backend(CONTEXT))?;
+        client
+            .execute(
+                "DELETE FROM endpoint_changes
+                 WHERE seq <= (SELECT last FROM endpoint_change_head) - $1",
+                &[&crate::store::ENDPOINT_CHANGES_KEPT],
+            )
+            .await
+            .map_err(backend(CONTEXT))?;
         let live: i64 = client
             .query_one(
                 "SELECT count(*) FROM cluster_nodes

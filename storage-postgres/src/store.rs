@@ -404,6 +404,7 @@ impl PostgresStorage {
         if deleted == 0 {
             return Ok(None);
         }
+        record_endpoint_change(&tx, tenant, id).await?;
         // `Delivery::kill(EndpointDeleted, now)` of each pending delivery.
         let killed = tx
             .execute(
@@ -670,6 +671,7 @@ impl Storage for PostgresStorage {
         if inserted == 0 {
             return Err(StorageError::Conflict(format!("endpoint {}", endpoint.id)));
         }
+        record_endpoint_change(&tx, &endpoint.tenant, &endpoint.id).await?;
         tx.commit().await.map_err(db(CONTEXT))?;
         Ok(CreateEndpoint::Created)
     }
@@ -694,13 +696,26 @@ impl Storage for PostgresStorage {
         endpoint: &Endpoint,
         expected_version: u64,
     ) -> StorageResult<ReplaceEndpoint> {
+        const CONTEXT: &str = "replacing an endpoint";
         let row = rows::EndpointRow::new(endpoint, &self.keyring);
         let expected = i64::try_from(expected_version).unwrap_or(i64::MAX);
         let mut params: Vec<&(dyn ToSql + Sync)> = row.params().to_vec();
         params.push(&expected);
-        let replaced = self
-            .execute("replacing an endpoint", REPLACE_ENDPOINT.as_str(), &params)
-            .await?;
+        let replaced = retry_transient(|| async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db(CONTEXT))?;
+            let statement = tx
+                .prepare_cached(REPLACE_ENDPOINT.as_str())
+                .await
+                .map_err(db(CONTEXT))?;
+            let replaced = tx.execute(&statement, &params).await.map_err(db(CONTEXT))?;
+            if replaced == 1 {
+                record_endpoint_change(&tx, &endpoint.tenant, &endpoint.id).await?;
+            }
+            tx.commit().await.map_err(db(CONTEXT))?;
+            Ok(replaced)
+        })
+        .await?;
         if replaced == 1 {
             return Ok(ReplaceEndpoint::Replaced);
         }
@@ -1094,6 +1109,51 @@ impl Storage for PostgresStorage {
             .collect()
     }
 
+    async fn endpoint_change_position(&self) -> StorageResult<u64> {
+        const CONTEXT: &str = "reading the endpoint change position";
+        let row = self
+            .row(CONTEXT, "SELECT last FROM endpoint_change_head", &[])
+            .await?;
+        let last: i64 = match row {
+            Some(row) => row.try_get(0).map_err(db(CONTEXT))?,
+            None => 0,
+        };
+        Ok(u64::try_from(last).unwrap_or(0))
+    }
+
+    async fn endpoint_changes_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> StorageResult<Vec<(u64, TenantId, EndpointId)>> {
+        const CONTEXT: &str = "reading endpoint changes";
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows = self
+            .rows(
+                CONTEXT,
+                "SELECT seq, tenant, endpoint_id FROM endpoint_changes
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &limit_of(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get(0).map_err(db(CONTEXT))?;
+                let tenant: &str = row.try_get(1).map_err(db(CONTEXT))?;
+                let id: &str = row.try_get(2).map_err(db(CONTEXT))?;
+                Ok((
+                    u64::try_from(seq).unwrap_or(0),
+                    TenantId::parse(tenant).map_err(|_| {
+                        rows::corrupt("endpoint change", format_args!("tenant {tenant:?}"))
+                    })?,
+                    EndpointId::parse(id).map_err(|_| {
+                        rows::corrupt("endpoint change", format_args!("endpoint id {id:?}"))
+                    })?,
+                ))
+            })
+            .collect()
+    }
+
     async fn work_position(&self, endpoint_id: &EndpointId) -> StorageResult<u64> {
         const CONTEXT: &str = "reading an endpoint's work position";
         let row = self
@@ -1474,6 +1534,32 @@ impl Storage for PostgresStorage {
             .await?;
         Ok(deleted > 0)
     }
+}
+
+/// Endpoint changes kept for nodes catching up; one further behind reads every
+/// endpoint again.
+pub(crate) const ENDPOINT_CHANGES_KEPT: i64 = 100_000;
+
+/// Appends a change of the endpoint to the change feed, in the transaction that
+/// makes it: the head row stays locked until it commits, so positions follow
+/// commit order (endpoint writes take turns; they are rare).
+async fn record_endpoint_change(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: &TenantId,
+    id: &EndpointId,
+) -> StorageResult<()> {
+    const CONTEXT: &str = "recording an endpoint change";
+    tx.execute(
+        "WITH head AS (
+             UPDATE endpoint_change_head SET last = last + 1 RETURNING last
+         )
+         INSERT INTO endpoint_changes (seq, tenant, endpoint_id)
+         SELECT last, $1, $2 FROM head",
+        &[&tenant.as_str(), &id.as_str()],
+    )
+    .await
+    .map_err(db(CONTEXT))?;
+    Ok(())
 }
 
 /// Times a transaction is tried when PostgreSQL aborts it for a reason that

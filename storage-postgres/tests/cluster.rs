@@ -247,3 +247,61 @@ async fn a_takeover_fences_the_old_owners_writes() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn endpoint_changes_are_numbered_in_commit_order_from_every_handle() {
+    let (_, a, b) = two().await;
+    let start = a.endpoint_change_position().await.unwrap();
+    let tenant = c::tenant("acme");
+    // Creates, replaces and deletes from two handles at once.
+    let mut writers = Vec::new();
+    for storage in [a.clone(), b.clone()] {
+        let tenant = tenant.clone();
+        writers.push(tokio::spawn(async move {
+            let mut touched = Vec::new();
+            for _ in 0..10 {
+                let mut endpoint = c::endpoint(&tenant);
+                storage.create_endpoint(&endpoint).await.unwrap();
+                endpoint.description = Some("changed".into());
+                endpoint.version = 2;
+                storage.replace_endpoint(&endpoint, 1).await.unwrap();
+                storage
+                    .delete_endpoint(&tenant, &endpoint.id, at(1))
+                    .await
+                    .unwrap();
+                touched.push(endpoint.id);
+            }
+            touched
+        }));
+    }
+    let mut touched = Vec::new();
+    for writer in writers {
+        touched.extend(writer.await.unwrap());
+    }
+    let head = b.endpoint_change_position().await.unwrap();
+    assert_eq!(head, start + 60, "three changes per endpoint");
+    let changes = a.endpoint_changes_after(start, 1000).await.unwrap();
+    let positions: Vec<u64> = changes.iter().map(|(p, _, _)| *p).collect();
+    assert_eq!(
+        positions,
+        (start + 1..=head).collect::<Vec<_>>(),
+        "contiguous"
+    );
+    for id in &touched {
+        assert_eq!(
+            changes.iter().filter(|(_, _, e)| e == id).count(),
+            3,
+            "{id}"
+        );
+    }
+    // A stale replace changes nothing, and is not in the feed.
+    let mut stale = c::endpoint(&tenant);
+    a.create_endpoint(&stale).await.unwrap();
+    stale.version = 9;
+    let answer = b.replace_endpoint(&stale, 8).await.unwrap();
+    assert!(matches!(answer, herald::storage::ReplaceEndpoint::Stale(_)));
+    assert_eq!(a.endpoint_change_position().await.unwrap(), head + 1);
+    let page = a.endpoint_changes_after(head - 1, 1).await.unwrap();
+    assert_eq!(page.len(), 1, "limit");
+    assert_eq!(page[0].0, head);
+}

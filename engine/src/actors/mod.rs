@@ -23,6 +23,7 @@
 //!   that keeps dying marks the engine failed (not ready).
 
 pub(crate) mod attempt;
+pub(crate) mod changes;
 pub(crate) mod directory;
 pub(crate) mod endpoint;
 pub(crate) mod ledger;
@@ -98,6 +99,8 @@ pub(crate) struct Shared {
     pub(crate) queue_memory: Arc<crate::memory_budget::MemoryBudget>,
     /// Attempts in flight, against `EngineConfig::max_attempts_in_flight`.
     pub(crate) attempt_slots: Arc<crate::fair_share::FairShare>,
+    /// With storage shared: the endpoint changes applied to the Router's index.
+    pub(crate) changes: changes::ChangeFeed,
 }
 
 impl Shared {
@@ -141,6 +144,7 @@ impl Shared {
             keys: crate::keys::KeyCache::default(),
             queue_memory,
             attempt_slots: crate::fair_share::FairShare::new(config_attempts),
+            changes: changes::ChangeFeed::default(),
         }
     }
 
@@ -192,6 +196,10 @@ impl Shared {
             .acquire_owned()
             .await
             .map_err(|_| Error::NotRunning)?;
+        if self.is_clustered() {
+            // Every endpoint change committed anywhere applies to this publish.
+            self.changes.catch_up(self).await?;
+        }
         let router = self.router().ok_or(Error::NotRunning)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let request = router::PublishRequest { publish, permit };
