@@ -993,6 +993,38 @@ mod tests {
                 &[],
                 "encryption_keys",
             ),
+            ("[cluster]\npartitions = 8\n", &[], "cluster"),
+            ("node_id = \"a\"\n", &[], "node_id"),
+            (
+                "storage = \"postgres\"\npostgres_url = \"postgres://h/db\"\nencryption_keys = [\"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\nnode_id = \"a b\"\n",
+                &[],
+                "node_id",
+            ),
+            (
+                "storage = \"postgres\"\npostgres_url = \"postgres://h/db\"\nencryption_keys = [\"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n[cluster]\npartitions = 0\n",
+                &[],
+                "cluster.partitions",
+            ),
+            (
+                "storage = \"postgres\"\npostgres_url = \"postgres://h/db\"\nencryption_keys = [\"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n[cluster]\npartitions = 5000\n",
+                &[],
+                "cluster.partitions",
+            ),
+            (
+                "storage = \"postgres\"\npostgres_url = \"postgres://h/db\"\nencryption_keys = [\"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n[cluster]\nlease_ttl = \"soon\"\n",
+                &[],
+                "cluster.lease_ttl",
+            ),
+            (
+                "storage = \"postgres\"\npostgres_url = \"postgres://h/db\"\nencryption_keys = [\"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n[cluster]\nlease_renew = \"15s\"\n",
+                &[],
+                "cluster.lease_renew",
+            ),
+            (
+                "storage = \"postgres\"\npostgres_url = \"postgres://h/db\"\nencryption_keys = [\"k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n[cluster]\nleases = 3\n",
+                &[],
+                "cluster.leases",
+            ),
             ("listen = \"here\"\n", &[], "listen"),
             (
                 "destination_allowlist = [\"10/8\"]\n",

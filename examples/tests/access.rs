@@ -238,6 +238,8 @@ async fn every_route_family_is_allowed_and_refused_by_scope() {
             Family::Manage,
         ),
         (Method::GET, "/v1/profiles".into(), None, Family::Any),
+        // 404 on a daemon that runs alone, but for the admin only.
+        (Method::GET, "/v1/cluster".into(), None, Family::Admin),
     ];
     let callers = [
         Caller {

@@ -681,6 +681,10 @@ async fn real_answers_fit_their_documented_schemas() {
         .await;
     api.call(Method::GET, "/v1/profiles", "/v1/profiles", None)
         .await;
+    let alone = api
+        .call(Method::GET, "/v1/cluster", "/v1/cluster", None)
+        .await;
+    assert_eq!(alone.status, 404, "a daemon on memory runs alone");
 
     // Tenant settings.
     const TENANT: &str = "/v1/tenants/{tenant}";
@@ -1050,4 +1054,37 @@ async fn real_answers_fit_their_documented_schemas() {
         api.call(Method::DELETE, ENDPOINT, &down, None).await.status,
         204
     );
+}
+
+/// `GET /v1/cluster` of a node on PostgreSQL fits its documented schema (a daemon
+/// alone answers 404, checked with the other answers above).
+#[tokio::test]
+async fn the_cluster_answer_of_a_node_fits_its_schema() {
+    let url = herald_testkit::postgres::TestPostgres::shared()
+        .database()
+        .await;
+    let key = herald::sealing::SealingKey::generate().to_text();
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        storage: "postgres",
+        ..Options::default()
+    }
+    .env("HERALD_POSTGRES_URL", &url)
+    .env("HERALD_ENCRYPTION_KEYS", &key)
+    .env("HERALD_NODE_ID", "node-a");
+    let daemon = Daemon::start(dir.path(), options).await;
+    let document = Document::fetch(&daemon).await;
+    let api = Api {
+        daemon: &daemon,
+        document: &document,
+    };
+    let status = api
+        .call(Method::GET, "/v1/cluster", "/v1/cluster", None)
+        .await;
+    assert_eq!(status.status, 200, "{}", status.text());
+    assert_eq!(status.json["node_id"], "node-a");
+    assert_eq!(status.json["partitions"], 256);
+    assert_eq!(status.json["nodes"][0]["node_id"], "node-a");
+    assert_eq!(status.json["nodes"][0]["alive"], true);
+    assert!(daemon.terminate().await.success());
 }
