@@ -1,8 +1,9 @@
-//! The rows of the default deployment, `daemon-sled` and `daemon-sled-1`: the
-//! `heraldd` binary as a process of its own, on sled in a fresh data directory (every
-//! publish synced to the disk before its 202), fed over HTTP by the row's publishers.
-//! Its CPU is read from `/proc/<pid>/stat`, so the figures are the daemon's alone,
-//! without the publishers' client or the receiver.
+//! The `heraldd` binary as a process of its own, for the rows of the default
+//! deployment (`daemon-sled`, `daemon-sled-1`: sled in a fresh data directory, every
+//! publish synced to the disk before its 202) and the cluster rows (`postgres`,
+//! `postgres3`: nodes on one PostgreSQL database), fed over HTTP by the row's
+//! publishers. Its CPU is read from `/proc/<pid>/stat`, so the figures are the
+//! daemon's alone, without the publishers' client or the receiver.
 //!
 //! The binary is the `heraldd` next to `herald-bench` (build both with
 //! `cargo build --release -p herald-benches -p herald-examples`).
@@ -29,7 +30,23 @@ pub fn binary() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// A running `heraldd` on sled; killed when dropped.
+/// Where a row's `heraldd` keeps its data.
+#[derive(Debug, Clone)]
+pub enum HeralddStorage {
+    /// sled in a fresh data directory.
+    Sled,
+    /// A PostgreSQL database, as node `node_id` of its cluster.
+    Postgres {
+        /// The database's URL.
+        url: String,
+        /// `encryption_keys`, the same on every node.
+        keys: String,
+        /// This node's id.
+        node_id: String,
+    },
+}
+
+/// A running `heraldd`; killed when dropped.
 #[derive(Debug)]
 pub struct HeralddProcess {
     child: Child,
@@ -41,19 +58,19 @@ pub struct HeralddProcess {
 }
 
 impl HeralddProcess {
-    /// Starts `heraldd` with a fresh sled data directory, plain HTTP on loopback
-    /// allowed as a destination, and the rows' fast retry schedule.
+    /// Starts `heraldd` on `storage` (with a fresh data directory), plain HTTP on
+    /// loopback allowed as a destination, and the rows' fast retry schedule.
     ///
     /// # Panics
     /// When the binary is missing or does not start.
-    pub async fn start() -> Self {
+    pub async fn start(storage: HeralddStorage) -> Self {
         let binary = binary().expect(
             "heraldd is not built beside herald-bench: \
              cargo build --release -p herald-benches -p herald-examples",
         );
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("herald.toml");
-        std::fs::write(&config, config_text(&dir.path().join("data"))).unwrap();
+        std::fs::write(&config, config_text(&dir.path().join("data"), &storage)).unwrap();
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
         let mut child = Command::new(binary)
             .arg("--config")
@@ -113,6 +130,40 @@ impl HeralddProcess {
         }
     }
 
+    /// Waits (at most `START_TIMEOUT`) until `nodes` nodes are alive and own every
+    /// partition between them, as `GET /v1/cluster` says.
+    ///
+    /// # Panics
+    /// When they do not in time.
+    pub async fn await_cluster(&self, nodes: usize) {
+        use http_body_util::BodyExt;
+
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        loop {
+            let request = http::Request::get(format!("{}/v1/cluster", self.base))
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(http_body_util::Empty::new())
+                .unwrap();
+            let response = client.request(request).await.unwrap();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let alive = status["nodes"]
+                .as_array()
+                .map_or(0, |n| n.iter().filter(|n| n["alive"] == true).count());
+            if alive == nodes && status["partitions_unowned"] == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the cluster did not settle: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The URL of the rows' tenant's `/events` route.
     pub fn events_url(&self) -> String {
         format!("{}/v1/tenants/{}/events", self.base, setup::tenant())
@@ -130,8 +181,9 @@ impl HeralddProcess {
 }
 
 /// The configuration: the defaults of the quick start but for the port, the data
-/// directory, the token, loopback destinations and the rows' retry schedule.
-fn config_text(data_dir: &Path) -> String {
+/// directory, the storage, the token, loopback destinations and the rows' retry
+/// schedule.
+fn config_text(data_dir: &Path, storage: &HeralddStorage) -> String {
     let retries = setup::engine_config()
         .delivery
         .retry_schedule
@@ -139,10 +191,17 @@ fn config_text(data_dir: &Path) -> String {
         .map(|d| format!("\"{}ms\"", d.as_millis()))
         .collect::<Vec<_>>()
         .join(", ");
+    let storage = match storage {
+        HeralddStorage::Sled => "storage = \"sled\"\n".to_owned(),
+        HeralddStorage::Postgres { url, keys, node_id } => format!(
+            "storage = \"postgres\"\npostgres_url = {url:?}\nencryption_keys = [{keys:?}]\n\
+             node_id = {node_id:?}\n"
+        ),
+    };
     format!(
         "listen = \"127.0.0.1:0\"\n\
          data_dir = {data_dir:?}\n\
-         storage = \"sled\"\n\
+         {storage}\
          api_token = \"{TOKEN}\"\n\
          allow_http = true\n\
          allow_private_destinations = true\n\

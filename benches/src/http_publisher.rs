@@ -16,11 +16,12 @@ use crate::load::Publisher;
 use crate::setup;
 use crate::stats::Percentiles;
 
-/// Posts each event to one tenant's `/events` route.
+/// Posts each event to one tenant's `/events` route, on one node or spread over
+/// several (event `seq` to node `seq mod nodes`).
 #[derive(Debug)]
 pub struct HttpPublisher {
     client: Client<HttpConnector, Full<Bytes>>,
-    uri: http::Uri,
+    uris: Vec<http::Uri>,
     authorization: http::HeaderValue,
     timing: AtomicBool,
     /// Request-to-answer times in microseconds, while `timing`.
@@ -44,8 +45,9 @@ fn retry_after<B>(response: &http::Response<B>) -> Duration {
 }
 
 impl HttpPublisher {
-    /// Posts to `url` with `token`, keeping up to `pool` idle connections.
-    pub fn new(url: String, token: &str, pool: usize) -> Self {
+    /// Posts to `urls` (the same route on each node) with `token`, keeping up to
+    /// `pool` idle connections per node.
+    pub fn new(urls: Vec<String>, token: &str, pool: usize) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -53,7 +55,7 @@ impl HttpPublisher {
             .build(connector);
         Self {
             client,
-            uri: url.parse().unwrap(),
+            uris: urls.iter().map(|url| url.parse().unwrap()).collect(),
             authorization: format!("Bearer {token}").parse().unwrap(),
             timing: AtomicBool::new(false),
             latencies: Mutex::new(Vec::new()),
@@ -63,7 +65,8 @@ impl HttpPublisher {
 }
 
 impl Publisher for HttpPublisher {
-    async fn publish(&self, _seq: u64, data: String, _fan_out: bool) {
+    async fn publish(&self, seq: u64, data: String, _fan_out: bool) {
+        let uri = &self.uris[(seq % self.uris.len() as u64) as usize];
         let body = Bytes::from(format!(
             "{{\"type\":\"{}\",\"data\":{data}}}",
             setup::EVENT_TYPE
@@ -72,7 +75,7 @@ impl Publisher for HttpPublisher {
         for _ in 0..MAX_TRIES {
             let mut request = http::Request::new(Full::new(body.clone()));
             *request.method_mut() = http::Method::POST;
-            *request.uri_mut() = self.uri.clone();
+            *request.uri_mut() = uri.clone();
             request
                 .headers_mut()
                 .insert(http::header::AUTHORIZATION, self.authorization.clone());

@@ -9,9 +9,9 @@
 //! - [`setup`]: engines, endpoints and transports as every row builds them.
 //! - [`load`]: publishers, closed-loop (as fast as possible) and paced (a fixed rate).
 //! - [`rows`]: the rows of the throughput table (baseline, memory, sled, daemon,
-//!   daemon-sled, daemon-sled-1).
-//! - [`heraldd`]: the `heraldd` process of the daemon-sled rows; [`http_publisher`]:
-//!   publishing over its HTTP API.
+//!   daemon-sled, daemon-sled-1, postgres, postgres3).
+//! - [`heraldd`]: the `heraldd` processes of the daemon-sled and postgres rows;
+//!   [`http_publisher`]: publishing over their HTTP API.
 //! - [`scenarios`]: idle endpoints, pile-up and restart, failing endpoints.
 //! - [`stream`]: consumers of the event stream (SSE): throughput, latency, memory.
 //! - [`report`]: the table and the JSON file.

@@ -62,7 +62,7 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
         params.rounds
     );
     out.push_str(&format!(
-        "{:<13} {:>11} {:>12} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>4} {:>4} {:>8} {:>10} {:>9}\n",
+        "{:<13} {:>11} {:>12} {:>6} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>4} {:>4} {:>8} {:>10} {:>9} {:>8}\n",
         "row",
         "publish/s",
         "deliveries/s",
@@ -77,11 +77,12 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
         "dup",
         "pub p99",
         "srv µs/ev",
-        "srv µs/d"
+        "srv µs/d",
+        "db µs/d"
     ));
     for r in rows {
         out.push_str(&format!(
-            "{:<13} {:>11.0} {:>12.0} {:>6.2} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>8.0} {:>4} {:>4} {:>8} {:>10} {:>9}\n",
+            "{:<13} {:>11.0} {:>12.0} {:>6.2} {:>8.2} {:>8.2} {:>9.2} {:>10.1} {:>9.1} {:>8.0} {:>4} {:>4} {:>8} {:>10} {:>9} {:>8}\n",
             r.name,
             r.publishes_per_sec,
             r.deliveries_per_sec,
@@ -96,7 +97,8 @@ pub fn table(rows: &[Row], params: &LoadParams) -> String {
             r.duplicates,
             optional(r.publish_p99_ms, 2),
             optional(r.server_cpu_us_per_event, 0),
-            optional(r.server_cpu_us_per_delivery, 0)
+            optional(r.server_cpu_us_per_delivery, 0),
+            optional(r.database_cpu_us_per_delivery, 0)
         ));
     }
     out

@@ -15,7 +15,7 @@ use std::time::Duration;
 use herald::{Engine, TenantId};
 use serde::{Deserialize, Serialize};
 
-use crate::heraldd::HeralddProcess;
+use crate::heraldd::{HeralddProcess, HeralddStorage};
 use crate::http_publisher::HttpPublisher;
 use crate::load::{
     closed_loop, paced, BaselinePublisher, BaselineTarget, EnginePublisher, Publisher,
@@ -25,13 +25,15 @@ use crate::receiver::RemoteReceiver;
 use crate::setup::{self, LoadParams};
 
 /// The rows, in the order they run.
-pub const ROWS: [&str; 6] = [
+pub const ROWS: [&str; 8] = [
     "baseline",
     "memory",
     "sled",
     "daemon",
     "daemon-sled",
     "daemon-sled-1",
+    "postgres",
+    "postgres3",
 ];
 
 /// How long a phase may wait for its deliveries before the row reports what it got.
@@ -43,7 +45,8 @@ const WARMUP_EVENTS: u64 = 500;
 /// One row of the table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Row {
-    /// `baseline`, `memory`, `sled`, `daemon`, `daemon-sled` or `daemon-sled-1`.
+    /// `baseline`, `memory`, `sled`, `daemon`, `daemon-sled`, `daemon-sled-1`,
+    /// `postgres` or `postgres3`.
     pub name: String,
     /// Publishes per second, closed-loop (for the baseline: deliveries / endpoints).
     pub publishes_per_sec: f64,
@@ -90,21 +93,46 @@ pub struct Row {
     /// `retry-after` (their wait is in the publish p99).
     #[serde(default)]
     pub publishes_refused: u64,
+    /// CPU microseconds of the PostgreSQL server (postmaster and backends) per
+    /// delivery in the throughput phase, for the rows on PostgreSQL (0 for others).
+    #[serde(default)]
+    pub database_cpu_us_per_delivery: f64,
+}
+
+/// The processes a row's figures read besides its own: the `heraldd` processes
+/// serving its publishes, and the PostgreSQL server they use.
+#[derive(Debug, Clone, Default)]
+struct Servers {
+    heraldd: Vec<u32>,
+    database: Option<u32>,
 }
 
 /// Runs the three phases with `publisher`; `fan_out` says the publisher sends one
 /// request per unit (the baseline), so a unit is a delivery rather than an event.
 ///
-/// `server` is the pid of a `heraldd` process serving the publishes: its CPU in the
-/// throughput phase is the row's server CPU, and its peak RSS the row's.
+/// `servers` are the `heraldd` processes serving the publishes (their CPU in the
+/// throughput phase is the row's server CPU, their peak RSS summed the row's) and the
+/// PostgreSQL server they use (its CPU, backends included).
 async fn measure<P: Publisher>(
     name: &str,
     publisher: Arc<P>,
     params: &LoadParams,
     receiver: &RemoteReceiver,
     per_request: bool,
-    server: Option<u32>,
+    servers: Servers,
 ) -> Row {
+    let server_cpu_now = || {
+        servers
+            .heraldd
+            .iter()
+            .map(|pid| crate::rss::process_cpu_secs(*pid))
+            .sum::<f64>()
+    };
+    let database_cpu_now = || {
+        servers
+            .database
+            .map_or(0.0, crate::rss::process_tree_cpu_secs)
+    };
     let fan = params.endpoints.max(1) as u64;
     let (units, unit_deliveries) = if per_request {
         (params.events * fan, 1)
@@ -133,7 +161,8 @@ async fn measure<P: Publisher>(
     receiver.reset().await;
     let commit_cpu = crate::rss::thread_cpu_secs("herald-sled-com");
     let process_cpu = crate::rss::thread_cpu_secs("");
-    let server_cpu = server.map_or(0.0, crate::rss::process_cpu_secs);
+    let server_cpu = server_cpu_now();
+    let database_cpu = database_cpu_now();
     let start_ns = unix_nanos();
     let publishing = closed_loop(
         publisher.clone(),
@@ -149,7 +178,8 @@ async fn measure<P: Publisher>(
     let delivering = Duration::from_nanos(throughput.last_ns.saturating_sub(start_ns));
     let commit_cpu = crate::rss::thread_cpu_secs("herald-sled-com") - commit_cpu;
     let process_cpu = crate::rss::thread_cpu_secs("") - process_cpu;
-    let server_cpu = server.map_or(0.0, crate::rss::process_cpu_secs) - server_cpu;
+    let server_cpu = server_cpu_now() - server_cpu;
+    let database_cpu = database_cpu_now() - database_cpu;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     receiver.reset().await;
@@ -175,7 +205,15 @@ async fn measure<P: Publisher>(
         p50_ms: latency.latency.p50_ms,
         p99_ms: latency.latency.p99_ms,
         p999_ms: latency.latency.p999_ms,
-        peak_rss_mb: server.map_or_else(crate::rss::peak_mib, crate::rss::peak_mib_of),
+        peak_rss_mb: if servers.heraldd.is_empty() {
+            crate::rss::peak_mib()
+        } else {
+            servers
+                .heraldd
+                .iter()
+                .map(|pid| crate::rss::peak_mib_of(*pid))
+                .sum()
+        },
         saturated_p99_ms: throughput.latency.p99_ms,
         deliveries: throughput.ok,
         complete,
@@ -186,6 +224,7 @@ async fn measure<P: Publisher>(
         server_cpu_us_per_event: server_cpu * 1e6 / events,
         server_cpu_us_per_delivery: server_cpu * 1e6 / deliveries,
         publishes_refused: publisher.refused(),
+        database_cpu_us_per_delivery: database_cpu * 1e6 / deliveries,
     }
 }
 
@@ -239,6 +278,8 @@ pub async fn run_row(name: &str, params: &LoadParams, addr: SocketAddr) -> Row {
             };
             daemon_sled(name, &one_endpoint, &receiver, addr).await
         }
+        "postgres" => postgres(name, 1, params, &receiver, addr).await,
+        "postgres3" => postgres(name, 3, params, &receiver, addr).await,
         other => panic!("unknown row {other}"),
     }
 }
@@ -251,7 +292,15 @@ async fn baseline(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAd
         })
         .collect();
     let publisher = Arc::new(BaselinePublisher::new(targets, params.concurrency));
-    let mut row = measure("baseline", publisher, params, receiver, true, None).await;
+    let mut row = measure(
+        "baseline",
+        publisher,
+        params,
+        receiver,
+        true,
+        Servers::default(),
+    )
+    .await;
     row.publishes_per_sec = row.deliveries_per_sec / params.endpoints.max(1) as f64;
     row
 }
@@ -270,7 +319,7 @@ async fn embedded(
         engine: engine.clone(),
         tenant,
     });
-    let row = measure(name, publisher, params, receiver, false, None).await;
+    let row = measure(name, publisher, params, receiver, false, Servers::default()).await;
     let _ = engine.shutdown(Duration::from_secs(2)).await;
     row
 }
@@ -323,11 +372,19 @@ async fn daemon(params: &LoadParams, receiver: &RemoteReceiver, addr: SocketAddr
     }));
     let tenant = load_tenant(&engine, addr, params, None).await;
     let publisher = Arc::new(HttpPublisher::new(
-        format!("{base}/v1/tenants/{tenant}/events"),
+        vec![format!("{base}/v1/tenants/{tenant}/events")],
         token,
         params.concurrency,
     ));
-    let row = measure("daemon", publisher, params, receiver, false, None).await;
+    let row = measure(
+        "daemon",
+        publisher,
+        params,
+        receiver,
+        false,
+        Servers::default(),
+    )
+    .await;
     let _ = stop.send(());
     let _ = serving.await;
     row
@@ -341,16 +398,61 @@ async fn daemon_sled(
     receiver: &RemoteReceiver,
     addr: SocketAddr,
 ) -> Row {
-    let daemon = HeralddProcess::start().await;
+    let daemon = HeralddProcess::start(HeralddStorage::Sled).await;
     daemon
         .create_endpoints(addr, params.endpoints.max(1), params.max_in_flight())
         .await;
     let publisher = Arc::new(HttpPublisher::new(
-        daemon.events_url(),
+        vec![daemon.events_url()],
         daemon.token(),
         params.concurrency,
     ));
-    let row = measure(name, publisher, params, receiver, false, Some(daemon.pid)).await;
+    let servers = Servers {
+        heraldd: vec![daemon.pid],
+        database: None,
+    };
+    let row = measure(name, publisher, params, receiver, false, servers).await;
     daemon.stop().await;
+    row
+}
+
+/// `nodes` `heraldd` processes on one PostgreSQL database (a durable server of this
+/// process, `TestPostgres::durable`), publishers spread over them.
+async fn postgres(
+    name: &str,
+    nodes: usize,
+    params: &LoadParams,
+    receiver: &RemoteReceiver,
+    addr: SocketAddr,
+) -> Row {
+    let server = herald_testkit::postgres::TestPostgres::durable();
+    let url = server.database().await;
+    let keys = herald::sealing::SealingKey::generate().to_text();
+    let mut daemons = Vec::new();
+    for node in 0..nodes {
+        let storage = HeralddStorage::Postgres {
+            url: url.clone(),
+            keys: keys.clone(),
+            node_id: format!("bench-{node}"),
+        };
+        daemons.push(HeralddProcess::start(storage).await);
+    }
+    daemons[0].await_cluster(nodes).await;
+    daemons[0]
+        .create_endpoints(addr, params.endpoints.max(1), params.max_in_flight())
+        .await;
+    let publisher = Arc::new(HttpPublisher::new(
+        daemons.iter().map(HeralddProcess::events_url).collect(),
+        daemons[0].token(),
+        params.concurrency,
+    ));
+    let servers = Servers {
+        heraldd: daemons.iter().map(|d| d.pid).collect(),
+        database: server.server_pid(),
+    };
+    let row = measure(name, publisher, params, receiver, false, servers).await;
+    for daemon in daemons {
+        daemon.stop().await;
+    }
     row
 }

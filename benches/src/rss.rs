@@ -41,6 +41,41 @@ pub fn process_cpu_secs(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(0.0, |stat| stat_cpu_secs(&stat))
 }
 
+/// CPU seconds (user + system) used so far by process `root` and its children, the
+/// live ones and those it has reaped (a PostgreSQL server: the postmaster and its
+/// backends). A child that exits between two readings moves from one sum to the
+/// other, so differences stay right.
+pub fn process_tree_cpu_secs(root: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{root}/stat")) else {
+        return 0.0;
+    };
+    let mut total = stat_cpu_secs(&stat) + stat_children_cpu_secs(&stat);
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return total;
+    };
+    for process in processes.flatten() {
+        let Ok(stat) = std::fs::read_to_string(process.path().join("stat")) else {
+            continue;
+        };
+        if stat_field(&stat, 1) == Some(f64::from(root)) {
+            total += stat_cpu_secs(&stat);
+        }
+    }
+    total
+}
+
+/// Field `i` of a `stat` line, counted from the state (field 3 of stat(5)) as 0.
+fn stat_field(stat: &str, i: usize) -> Option<f64> {
+    let close = stat.rfind(')')?;
+    stat[close + 1..].split_whitespace().nth(i)?.parse().ok()
+}
+
+/// cutime + cstime of one `stat` line: the reaped children's CPU, in seconds.
+fn stat_children_cpu_secs(stat: &str) -> f64 {
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    (stat_field(stat, 13).unwrap_or(0.0) + stat_field(stat, 14).unwrap_or(0.0)) / ticks_per_sec
+}
+
 /// CPU seconds (user + system) used so far by this process's threads whose name
 /// starts with `prefix` (`/proc/self/task/*/stat`; names are cut to 15 bytes).
 pub fn thread_cpu_secs(prefix: &str) -> f64 {

@@ -27,6 +27,9 @@ const SERVER_USER: &str = "postgres";
 /// The one cluster of this test binary (or why it could not start).
 static CLUSTER: OnceLock<Result<TestPostgres, String>> = OnceLock::new();
 
+/// The durable cluster of this process, for measurements (`TestPostgres::durable`).
+static DURABLE: OnceLock<Result<TestPostgres, String>> = OnceLock::new();
+
 /// Numbers the databases made in this process.
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
 
@@ -46,7 +49,21 @@ impl TestPostgres {
     /// When PostgreSQL is not installed or does not start: the message says why and
     /// how to install it.
     pub fn shared() -> &'static TestPostgres {
-        match CLUSTER.get_or_init(start) {
+        Self::or_panic(CLUSTER.get_or_init(|| start(Durability::Tests)))
+    }
+
+    /// A cluster of this process with the server's durable defaults (`fsync`,
+    /// `synchronous_commit`, full page writes: a commit is on the disk when it
+    /// returns), for benchmarks; the tests' cluster trades that for speed.
+    ///
+    /// # Panics
+    /// As `shared`.
+    pub fn durable() -> &'static TestPostgres {
+        Self::or_panic(DURABLE.get_or_init(|| start(Durability::Durable)))
+    }
+
+    fn or_panic(started: &'static Result<TestPostgres, String>) -> &'static TestPostgres {
+        match started {
             Ok(cluster) => cluster,
             Err(why) => panic!(
                 "PostgreSQL for the tests could not start{ci}: {why}\n\
@@ -74,6 +91,13 @@ impl TestPostgres {
     /// The TCP port the cluster listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The process id of the server's postmaster (its backends are its children).
+    pub fn server_pid(&self) -> Option<u32> {
+        let pid_file =
+            std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).ok()?;
+        pid_file.lines().next()?.trim().parse().ok()
     }
 
     /// The directory of the unix socket (`host=` of a libpq connection string).
@@ -112,11 +136,25 @@ fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// How a cluster keeps what it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// No sync to the disk: tests are about behaviour, and a lost test database
+    /// costs nothing.
+    Tests,
+    /// The server's defaults: a commit is on the disk when it returns.
+    Durable,
+}
+
 /// Finds the binaries, makes the cluster and starts it, with the reaper watching.
-fn start() -> Result<TestPostgres, String> {
+fn start(durability: Durability) -> Result<TestPostgres, String> {
     let bin = bin_dir()?;
     let as_root = running_as_root();
-    let dir = std::env::temp_dir().join(format!("herald-pg-{}", std::process::id()));
+    let kind = match durability {
+        Durability::Tests => "",
+        Durability::Durable => "-durable",
+    };
+    let dir = std::env::temp_dir().join(format!("herald-pg{kind}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     if as_root {
@@ -141,9 +179,12 @@ fn start() -> Result<TestPostgres, String> {
     let mut last_error = String::new();
     for _ in 0..3 {
         let port = free_port()?;
+        let sync = match durability {
+            Durability::Tests => " -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            Durability::Durable => "",
+        };
         let options = format!(
-            "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c max_connections=300 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c max_connections=300{sync}",
             socket = dir.display()
         );
         let started = run(server_command(&bin, "pg_ctl", as_root)

@@ -34,13 +34,16 @@ struct Cli {
     #[arg(long, global = true)]
     json: Option<PathBuf>,
     /// Rows to run, comma-separated: baseline, memory, sled, daemon, daemon-sled,
-    /// daemon-sled-1, and memory-js (memory with every endpoint on a profile writing
-    /// JSON as JavaScript does). The daemon-sled rows run the `heraldd` built beside
-    /// this binary.
+    /// daemon-sled-1, postgres (one heraldd on PostgreSQL), postgres3 (three heraldd
+    /// on one database, publishes spread over them), and memory-js (memory with every
+    /// endpoint on a profile writing JSON as JavaScript does). The daemon-sled and
+    /// postgres rows run the `heraldd` built beside this binary; the postgres rows
+    /// start a private PostgreSQL server with its durable defaults (its binaries as
+    /// the tests find them).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "baseline,memory,sled,daemon,daemon-sled,daemon-sled-1"
+        default_value = "baseline,memory,sled,daemon,daemon-sled,daemon-sled-1,postgres,postgres3"
     )]
     rows: Vec<String>,
     /// Runs one row in this process (used by the tool itself).
@@ -186,9 +189,10 @@ fn write_json(path: Option<PathBuf>, value: &impl serde::Serialize) {
 }
 
 async fn throughput(load: &LoadParams, names: &[String], json: Option<PathBuf>) {
-    if names.iter().any(|n| n.starts_with("daemon-sled")) && heraldd::binary().is_none() {
+    let needs_heraldd = |n: &String| n.starts_with("daemon-sled") || n.starts_with("postgres");
+    if names.iter().any(needs_heraldd) && heraldd::binary().is_none() {
         eprintln!(
-            "the daemon-sled rows run the heraldd built beside herald-bench: \
+            "the daemon-sled and postgres rows run the heraldd built beside herald-bench: \
              cargo build --release -p herald-benches -p herald-examples"
         );
         std::process::exit(2);
@@ -222,6 +226,12 @@ async fn throughput(load: &LoadParams, names: &[String], json: Option<PathBuf>) 
                 row.server_cpu_us_per_delivery,
                 row.publish_p99_ms,
                 row.publishes_refused
+            );
+        }
+        if row.database_cpu_us_per_delivery > 0.0 {
+            eprintln!(
+                "round {round}: {name} PostgreSQL CPU {:.0} µs per delivery",
+                row.database_cpu_us_per_delivery
             );
         }
         runs.push(row);

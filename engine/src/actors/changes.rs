@@ -7,6 +7,10 @@
 //! the Router, ahead of the publish in its mailbox. So an endpoint change committed
 //! on any node applies to the very next publish on every node; the signals between
 //! nodes only make the index current sooner.
+//!
+//! Publishes arriving together share one read: each takes a ticket, and a read
+//! begun after a ticket was taken answers it (what it reads was committed before
+//! that publish began).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,6 +28,9 @@ pub(crate) struct ChangeFeed {
     applied: AtomicU64,
     /// Catch-ups take turns: one reads while the others wait, then find it done.
     turn: tokio::sync::Mutex<()>,
+    /// Tickets taken, and the last ticket a finished read answered.
+    asked: AtomicU64,
+    answered: AtomicU64,
 }
 
 impl ChangeFeed {
@@ -37,11 +44,14 @@ impl ChangeFeed {
     /// # Errors
     /// The storage's.
     pub(crate) async fn catch_up(&self, shared: &Shared) -> Result<(), StorageError> {
-        let head = shared.storage.endpoint_change_position().await?;
-        if head <= self.applied.load(Ordering::SeqCst) {
+        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = self.turn.lock().await;
+        if self.answered.load(Ordering::SeqCst) >= ticket {
             return Ok(());
         }
-        let _turn = self.turn.lock().await;
+        // Every ticket taken so far is answered by a read that begins now.
+        let covers = self.asked.load(Ordering::SeqCst);
+        let head = shared.storage.endpoint_change_position().await?;
         let mut applied = self.applied.load(Ordering::SeqCst);
         let Some(router) = shared.router() else {
             // Not running: the publish this is for fails anyway.
@@ -75,8 +85,9 @@ impl ChangeFeed {
                 applied = position;
             }
         }
-        // Stored after the casts: a publish that reads it casts after them.
+        // Stored after the casts: a publish answered by this read casts after them.
         self.applied.fetch_max(applied, Ordering::SeqCst);
+        self.answered.fetch_max(covers, Ordering::SeqCst);
         Ok(())
     }
 }

@@ -8,7 +8,7 @@
 //! that will handle its message, or finds none and asks the Supervisor to start one.
 
 use foldhash::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ractor::{ActorId, ActorRef};
@@ -21,6 +21,8 @@ use crate::ids::EndpointId;
 struct Entry {
     actor: ActorRef<EndpointMsg>,
     sent: AtomicU64,
+    /// A `NewWork` is in its mailbox, not yet handled: another adds nothing.
+    wake_pending: AtomicBool,
 }
 
 /// The running endpoint actors of one engine. Filled by the Supervisor as it starts
@@ -60,6 +62,43 @@ impl Directory {
         }
     }
 
+    /// Tells the endpoint's running actor that new work is stored, unless it has
+    /// that message waiting already (one read finds all of it); false when no actor
+    /// runs.
+    pub(crate) fn wake(&self, id: &EndpointId) -> bool {
+        let entries = self.read();
+        let Some(entry) = entries.get(id) else {
+            return false;
+        };
+        if entry.wake_pending.swap(true, Ordering::SeqCst) {
+            return true;
+        }
+        match entry.actor.cast(EndpointMsg::NewWork) {
+            Ok(()) => {
+                entry.sent.fetch_add(1, Ordering::SeqCst);
+                true
+            }
+            Err(ractor::MessagingErr::SendErr(_)) => {
+                entry.wake_pending.store(false, Ordering::SeqCst);
+                false
+            }
+            // Gone: its next actor reads the work at its start.
+            Err(_) => true,
+        }
+    }
+
+    /// The actor `actor` is handling its `NewWork`: the next wake sends another
+    /// (it reads storage after this, so what is stored before is in that read).
+    pub(crate) fn woken(&self, id: &EndpointId, actor: ActorId) {
+        if let Some(entry) = self
+            .read()
+            .get(id)
+            .filter(|entry| entry.actor.get_id() == actor)
+        {
+            entry.wake_pending.store(false, Ordering::SeqCst);
+        }
+    }
+
     /// The endpoint's running actor, if any.
     pub(crate) fn get(&self, id: &EndpointId) -> Option<ActorRef<EndpointMsg>> {
         self.read().get(id).map(|entry| entry.actor.clone())
@@ -72,6 +111,7 @@ impl Directory {
             Entry {
                 actor,
                 sent: AtomicU64::new(0),
+                wake_pending: AtomicBool::new(false),
             },
         );
     }

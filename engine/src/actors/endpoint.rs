@@ -849,7 +849,10 @@ impl Actor for EndpointActor {
         }
         match message {
             EndpointMsg::Enqueue(hand_off) => state.hand_off(hand_off),
-            EndpointMsg::NewWork => state.new_work = true,
+            EndpointMsg::NewWork => {
+                shared.directory.woken(&state.endpoint_id, myself.get_id());
+                state.new_work = true;
+            }
             EndpointMsg::Yield => state.yield_ownership(),
             EndpointMsg::EndpointChanged => {
                 let endpoint = shared.storage.endpoint_by_id(&state.endpoint_id).await?;

@@ -241,6 +241,9 @@ impl Shared {
     /// Gives `message` to the endpoint's running actor, or to the Supervisor to start
     /// one. Lost only when neither runs (shutdown): storage holds the work.
     pub(crate) fn deliver(&self, endpoint_id: &EndpointId, message: EndpointMsg) {
+        if matches!(message, EndpointMsg::NewWork) && self.directory.wake(endpoint_id) {
+            return;
+        }
         if let Err(message) = self.directory.send(endpoint_id, message) {
             if let Some(supervisor) = self.supervisor() {
                 let delivery = Box::new((endpoint_id.clone(), message));

@@ -319,10 +319,7 @@ impl Actor for Supervisor {
                     // With storage shared a signal can be lost (a dropped connection):
                     // a running actor looks for new work at every sweep.
                     if clustered && self.shared.membership.owns(&endpoint_id) {
-                        let _ = self
-                            .shared
-                            .directory
-                            .send(&endpoint_id, EndpointMsg::NewWork);
+                        self.shared.directory.wake(&endpoint_id);
                     }
                     self.start_endpoint(&myself, state, &endpoint_id).await;
                 }
