@@ -1011,23 +1011,19 @@ async fn cluster_loop(
     while let Some(event) = events.recv().await {
         match event {
             ClusterEvent::Signal(signal) => on_remote_signal(&shared, signal).await,
-            ClusterEvent::OwnershipChanged { done } => match shared.supervisor() {
-                Some(supervisor) => {
-                    if let Err(ractor::MessagingErr::SendErr(SupervisorMsg::Reown(done))) =
-                        supervisor.cast(SupervisorMsg::Reown(done))
-                    {
-                        // No Supervisor: no actor runs to let go of.
-                        if let Some(done) = done {
-                            let _ = done.send(());
-                        }
-                    }
+            ClusterEvent::OwnershipChanged { done } => {
+                let unsent = match shared.supervisor() {
+                    Some(supervisor) => match supervisor.cast(SupervisorMsg::Reown(done)) {
+                        Err(ractor::MessagingErr::SendErr(SupervisorMsg::Reown(done))) => done,
+                        _ => None,
+                    },
+                    None => done,
+                };
+                // No Supervisor: no actor runs to let go of.
+                if let Some(done) = unsent {
+                    let _ = done.send(());
                 }
-                None => {
-                    if let Some(done) = done {
-                        let _ = done.send(());
-                    }
-                }
-            },
+            }
             ClusterEvent::Resync => {
                 if let Err(error) = shared.changes.catch_up(&shared).await {
                     tracing::error!(%error, "reading endpoint changes failed");

@@ -230,7 +230,7 @@ async fn a_takeover_fences_the_old_owners_writes() {
         .await
         .unwrap();
     let fenced = a
-        .record_outcomes(&endpoint.id, &[outcome.clone()], &c::health(2))
+        .record_outcomes(&endpoint.id, std::slice::from_ref(&outcome), &c::health(2))
         .await;
     assert!(matches!(fenced, Err(StorageError::Fenced(_))), "{fenced:?}");
     let fenced = a.put_endpoint_health(&endpoint.id, &c::health(3)).await;
