@@ -450,9 +450,67 @@ async fn postgres(
         heraldd: daemons.iter().map(|d| d.pid).collect(),
         database: server.server_pid(),
     };
+    let statements = StatementStats::start(&url).await;
     let row = measure(name, publisher, params, receiver, false, servers).await;
+    if let Some(statements) = statements {
+        statements.report(name, row.deliveries).await;
+    }
     for daemon in daemons {
         daemon.stop().await;
     }
     row
+}
+
+/// What each SQL statement cost the PostgreSQL server during a row, from
+/// `pg_stat_statements` when the server has it (`TestPostgres::durable` loads it).
+struct StatementStats {
+    client: tokio_postgres::Client,
+}
+
+impl StatementStats {
+    /// Installs the extension in the row's database and zeroes its counts; `None`
+    /// when the server lacks it.
+    async fn start(url: &str) -> Option<Self> {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .ok()?;
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+                 SELECT pg_stat_statements_reset();",
+            )
+            .await
+            .ok()?;
+        Some(Self { client })
+    }
+
+    /// Prints the statements that took the most server time, per delivery.
+    async fn report(&self, row: &str, deliveries: u64) {
+        let Ok(rows) = self
+            .client
+            .query(
+                "SELECT calls, total_exec_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)
+                 FROM pg_stat_statements
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 ORDER BY total_exec_time DESC LIMIT 12",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        let per = deliveries.max(1) as f64;
+        eprintln!("row {row}: statements by server time (warm-up and all phases), per delivery of the throughput phase:");
+        for r in rows {
+            let calls: i64 = r.get(0);
+            let total_ms: f64 = r.get(1);
+            let query: String = r.get(2);
+            eprintln!(
+                "  {:>7.2} calls {:>7.1} µs  {query}",
+                calls as f64 / per,
+                total_ms * 1000.0 / per
+            );
+        }
+    }
 }

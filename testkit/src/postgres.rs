@@ -181,6 +181,11 @@ fn start(durability: Durability) -> Result<TestPostgres, String> {
         let port = free_port()?;
         let sync = match durability {
             Durability::Tests => " -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            // Measurements also count what each statement costs, when the server
+            // has the module.
+            Durability::Durable if bin.join("../lib/pg_stat_statements.so").is_file() => {
+                " -c shared_preload_libraries=pg_stat_statements"
+            }
             Durability::Durable => "",
         };
         let options = format!(
