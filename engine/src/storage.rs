@@ -137,6 +137,16 @@ pub struct Outcome {
     pub attempt: Option<Attempt>,
 }
 
+/// What `Storage::pending_since` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewPending {
+    /// Pending deliveries at final positions, in position order, with them.
+    pub deliveries: Vec<(u64, Delivery)>,
+    /// Pending work exists whose position is not final yet (a transaction older
+    /// than its own was still running): read again shortly.
+    pub more_soon: bool,
+}
+
 /// What `insert_event` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertEvent {
@@ -507,23 +517,25 @@ pub trait Storage: Send + Sync + 'static {
         Err(StorageError::Unsupported("endpoint changes"))
     }
 
-    /// Where the endpoint's work stands in the storage's commit order: every
-    /// delivery of it stored so far has a position at or below this (0 when none).
-    /// Only a storage several engines share needs it (`cluster::Membership`).
+    /// A position in the storage's order of stored work such that every delivery
+    /// of the endpoint at or below it is already stored (a read made after this
+    /// call finds it), and every one stored later is above it. Only a storage
+    /// several engines share needs it (`cluster::Membership`).
     async fn work_position(&self, _endpoint_id: &EndpointId) -> StorageResult<u64> {
         Err(StorageError::Unsupported("work positions"))
     }
 
-    /// The endpoint's pending deliveries stored after position `after`, at most
-    /// `limit`, in the order their writes committed, each with its position. A
-    /// delivery stored later always has a larger position, so a reader that
-    /// remembers the last position it read misses nothing and reads nothing twice.
+    /// The endpoint's pending deliveries after position `after` whose position is
+    /// final (no delivery can be stored below it any more), at most `limit`, in
+    /// position order, each with its position; and whether pending work above that
+    /// exists, to be read again shortly. A reader that remembers the last position
+    /// it read misses nothing and reads nothing twice.
     async fn pending_since(
         &self,
         _endpoint_id: &EndpointId,
         _after: u64,
         _limit: usize,
-    ) -> StorageResult<Vec<(u64, Delivery)>> {
+    ) -> StorageResult<NewPending> {
         Err(StorageError::Unsupported("work positions"))
     }
 

@@ -1,20 +1,15 @@
 -- Herald's schema, version 2: several nodes on one database.
 --
--- Each endpoint's deliveries get a position (`seq`) in the order their publishes
--- committed: the publish transaction takes the endpoint's row in
--- `endpoint_sequences` (locked until it commits), so a delivery stored later
--- always has a larger position, and the endpoint's owner reads new work by
--- position without missing any. Deliveries stored before this version have
--- position 0; their owner finds them by its first read of the endpoint's pending
--- work, as before.
+-- Each delivery's position (`seq`) is the id of the transaction that stored it
+-- (`pg_current_xact_id()`; a publish stores at most one delivery per endpoint).
+-- An endpoint's owner reads new work by position, only below the oldest
+-- transaction still running (`pg_snapshot_xmin`): every transaction below it has
+-- ended, so no delivery with a smaller position can appear after the read, and no
+-- publish waits on a lock for its position. Deliveries stored before this version
+-- have position 0; their owner finds them by its first read of the endpoint's
+-- pending work, as before.
 ALTER TABLE deliveries ADD COLUMN seq bigint NOT NULL DEFAULT 0;
 CREATE INDEX deliveries_pending_seq ON deliveries (endpoint_id, seq) WHERE status = 'pending';
-
-CREATE TABLE endpoint_sequences (
-    endpoint_id text COLLATE "C" PRIMARY KEY,
-    -- The position of the endpoint's last delivery stored.
-    last_seq    bigint NOT NULL
-);
 
 -- The nodes, and when each last said it was alive (the database's clock).
 CREATE TABLE cluster_nodes (

@@ -374,16 +374,6 @@ pub(crate) const DELIVERY_UNNEST: &str = "unnest($1::text[], $2::text[], $3::tex
     next_attempt_at_ms, last_status, last_error, dead_reason, created_at_ms, updated_at_ms, \
     due_ms)";
 
-/// `DELIVERY_UNNEST` with one more array, `$16`, of positions (`seq`), for the
-/// deliveries a publish stores.
-pub(crate) const NEW_DELIVERY_UNNEST: &str = "unnest($1::text[], $2::text[], $3::text[], \
-    $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], \
-    $10::integer[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], \
-    $16::bigint[]) \
-    AS u(id, tenant, event_id, endpoint_id, event_type, status, attempts, budget_start, \
-    next_attempt_at_ms, last_status, last_error, dead_reason, created_at_ms, updated_at_ms, \
-    due_ms, seq)";
-
 /// Deliveries as one array per column, to write them in one statement.
 #[derive(Default)]
 pub(crate) struct DeliveryRows<'a> {

@@ -20,8 +20,8 @@ use herald::model::{
     EventTypeEntry, TenantSettings,
 };
 use herald::storage::{
-    self, CreateEndpoint, DeliveryCounts, EventFilter, InsertEvent, Outcome, Page, PageRequest,
-    PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
+    self, CreateEndpoint, DeliveryCounts, EventFilter, InsertEvent, NewPending, Outcome, Page,
+    PageRequest, PendingKey, PendingOrder, PurgeStats, ReplaceEndpoint, Storage, StorageResult,
 };
 use herald::time::Timestamp;
 use tokio_postgres::error::SqlState;
@@ -143,22 +143,15 @@ static UPSERT_HEALTH: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A publish's deliveries, each at the position of the publish's transaction.
 static INSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO deliveries ({}, due_ms, seq) SELECT * FROM {}",
+        "INSERT INTO deliveries ({}, due_ms, seq)
+         SELECT u.*, pg_current_xact_id()::text::bigint FROM {}",
         rows::DELIVERY_COLUMNS,
-        rows::NEW_DELIVERY_UNNEST
+        rows::DELIVERY_UNNEST
     )
 });
-
-/// Takes `$2[i]` positions for endpoint `$1[i]` (in endpoint order, so publishes
-/// lock the rows in one order) and returns each endpoint's last: its row stays
-/// locked until the publish commits, so positions follow commit order.
-const TAKE_POSITIONS: &str = "INSERT INTO endpoint_sequences (endpoint_id, last_seq)
-     SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1
-     ON CONFLICT (endpoint_id) DO UPDATE
-         SET last_seq = endpoint_sequences.last_seq + EXCLUDED.last_seq
-     RETURNING endpoint_id, last_seq";
 
 static UPSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
     let columns = format!("{}, due_ms", rows::DELIVERY_COLUMNS);
@@ -425,12 +418,6 @@ impl PostgresStorage {
         )
         .await
         .map_err(db(CONTEXT))?;
-        tx.execute(
-            "DELETE FROM endpoint_sequences WHERE endpoint_id = $1",
-            &[&id.as_str()],
-        )
-        .await
-        .map_err(db(CONTEXT))?;
         tx.commit().await.map_err(db(CONTEXT))?;
         Ok(Some(killed))
     }
@@ -487,65 +474,18 @@ impl PostgresStorage {
         }
         let mut sorted: Vec<&Delivery> = deliveries.iter().collect();
         sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        if !sorted.is_empty() {
-            let positions = self.take_positions(&tx, &sorted).await?;
-            let columns = rows::DeliveryRows::new(sorted);
+        let columns = rows::DeliveryRows::new(sorted);
+        if !columns.is_empty() {
             let statement = tx
                 .prepare_cached(INSERT_DELIVERIES.as_str())
                 .await
                 .map_err(db(CONTEXT))?;
-            let mut params = columns.params().to_vec();
-            params.push(&positions);
-            tx.execute(&statement, &params).await.map_err(db(CONTEXT))?;
+            tx.execute(&statement, &columns.params())
+                .await
+                .map_err(db(CONTEXT))?;
         }
         tx.commit().await.map_err(db(CONTEXT))?;
         Ok(InsertEvent::Inserted)
-    }
-
-    /// The positions of `deliveries` (in id order) among their endpoints' work, in
-    /// the same order, taken in the publish transaction `tx`.
-    async fn take_positions(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        deliveries: &[&Delivery],
-    ) -> StorageResult<Vec<i64>> {
-        const CONTEXT: &str = "taking delivery positions";
-        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
-        for delivery in deliveries {
-            *counts.entry(delivery.endpoint_id.as_str()).or_default() += 1;
-        }
-        let endpoints: Vec<&str> = counts.keys().copied().collect();
-        let taken: Vec<i64> = counts.values().copied().collect();
-        let statement = tx
-            .prepare_cached(TAKE_POSITIONS)
-            .await
-            .map_err(db(CONTEXT))?;
-        let rows = tx
-            .query(&statement, &[&endpoints, &taken])
-            .await
-            .map_err(db(CONTEXT))?;
-        // The next position to give each endpoint's deliveries, in id order.
-        let mut next: BTreeMap<String, i64> = BTreeMap::new();
-        for row in &rows {
-            let endpoint: String = row.try_get(0).map_err(db(CONTEXT))?;
-            let last: i64 = row.try_get(1).map_err(db(CONTEXT))?;
-            let count = counts.get(endpoint.as_str()).copied().unwrap_or(0);
-            next.insert(endpoint, last - count + 1);
-        }
-        deliveries
-            .iter()
-            .map(|delivery| {
-                let slot = next.get_mut(delivery.endpoint_id.as_str()).ok_or_else(|| {
-                    StorageError::Corrupt(format!(
-                        "no position was taken for endpoint {}",
-                        delivery.endpoint_id
-                    ))
-                })?;
-                let position = *slot;
-                *slot += 1;
-                Ok(position)
-            })
-            .collect()
     }
 
     /// Fails with `Fenced` unless this node holds the endpoint's partition, as the
@@ -1154,20 +1094,22 @@ impl Storage for PostgresStorage {
             .collect()
     }
 
-    async fn work_position(&self, endpoint_id: &EndpointId) -> StorageResult<u64> {
-        const CONTEXT: &str = "reading an endpoint's work position";
+    async fn work_position(&self, _endpoint_id: &EndpointId) -> StorageResult<u64> {
+        const CONTEXT: &str = "reading the work position";
+        // Every transaction below the oldest one running has ended: what they
+        // stored is in any read made after this.
         let row = self
             .row(
                 CONTEXT,
-                "SELECT last_seq FROM endpoint_sequences WHERE endpoint_id = $1",
-                &[&endpoint_id.as_str()],
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1",
+                &[],
             )
             .await?;
-        let last: i64 = match row {
+        let position: i64 = match row {
             Some(row) => row.try_get(0).map_err(db(CONTEXT))?,
             None => 0,
         };
-        Ok(u64::try_from(last).unwrap_or(0))
+        Ok(u64::try_from(position).unwrap_or(0))
     }
 
     async fn pending_since(
@@ -1175,28 +1117,46 @@ impl Storage for PostgresStorage {
         endpoint_id: &EndpointId,
         after: u64,
         limit: usize,
-    ) -> StorageResult<Vec<(u64, Delivery)>> {
+    ) -> StorageResult<NewPending> {
         const CONTEXT: &str = "reading new pending deliveries";
+        // One statement, one snapshot: positions below its oldest running
+        // transaction are final; pending work above it is read once that ends.
         let sql = format!(
-            "SELECT {}, seq FROM deliveries
-             WHERE endpoint_id = $1 AND status = 'pending' AND seq > $2
-             ORDER BY seq LIMIT $3",
-            rows::DELIVERY_COLUMNS
+            "WITH horizon AS (
+                 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS oldest
+             ),
+             ready AS (
+                 SELECT {columns}, seq FROM deliveries, horizon
+                 WHERE endpoint_id = $1 AND status = 'pending' AND seq > $2 AND seq < horizon.oldest
+                 ORDER BY seq LIMIT $3
+             )
+             SELECT ready.*, false AS later FROM ready
+             UNION ALL
+             SELECT {nulls}, NULL, true FROM horizon
+             WHERE EXISTS (SELECT 1 FROM deliveries
+                           WHERE endpoint_id = $1 AND status = 'pending' AND seq >= horizon.oldest)",
+            columns = rows::DELIVERY_COLUMNS,
+            nulls = vec!["NULL"; rows::DELIVERY_COLUMNS.split(',').count()].join(", ")
         );
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        let rows = self
+        let found = self
             .rows(
                 CONTEXT,
                 &sql,
                 &[&endpoint_id.as_str(), &after, &limit_of(limit)],
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                let seq: i64 = row.try_get("seq").map_err(db(CONTEXT))?;
-                Ok((u64::try_from(seq).unwrap_or(0), rows::delivery(row)?))
-            })
-            .collect()
+        let mut new = NewPending::default();
+        for row in &found {
+            if row.try_get::<_, bool>("later").map_err(db(CONTEXT))? {
+                new.more_soon = true;
+                continue;
+            }
+            let seq: i64 = row.try_get("seq").map_err(db(CONTEXT))?;
+            new.deliveries
+                .push((u64::try_from(seq).unwrap_or(0), rows::delivery(row)?));
+        }
+        Ok(new)
     }
 
     async fn last_delivery_id(&self) -> StorageResult<Option<DeliveryId>> {

@@ -67,7 +67,8 @@ async fn positions_follow_commit_order_and_a_reader_misses_nothing() {
     let tenant = c::tenant("acme");
     let endpoint = c::endpoint(&tenant);
     a.create_endpoint(&endpoint).await.unwrap();
-    assert_eq!(a.work_position(&endpoint.id).await.unwrap(), 0);
+    // A reader starts where an owner starts: below everything stored later.
+    let start = b.work_position(&endpoint.id).await.unwrap();
 
     const PER_WRITER: usize = 60;
     let mut writers = Vec::new();
@@ -87,10 +88,10 @@ async fn positions_follow_commit_order_and_a_reader_misses_nothing() {
         let (b, id) = (b.clone(), endpoint.id.clone());
         tokio::spawn(async move {
             let mut seen = Vec::new();
-            let mut last = 0;
+            let mut last = start;
             for _ in 0..10_000 {
                 let read = b.pending_since(&id, last, 7).await.unwrap();
-                for (position, delivery) in read {
+                for (position, delivery) in read.deliveries {
                     assert!(position > last, "positions only grow");
                     last = position;
                     seen.push(delivery.id);
@@ -111,12 +112,12 @@ async fn positions_follow_commit_order_and_a_reader_misses_nothing() {
     let distinct: HashSet<_> = seen.iter().cloned().collect();
     assert_eq!(distinct.len(), seen.len(), "nothing read twice");
     assert_eq!(distinct, written, "everything read");
-    assert_eq!(
-        a.work_position(&endpoint.id).await.unwrap(),
-        4 * PER_WRITER as u64
-    );
-    // Settled work is no longer pending; what is left is read from where asked.
+    // Nothing is running now: every position is final, nothing waits for later.
     let all = a.pending_since(&endpoint.id, 0, 1000).await.unwrap();
+    assert!(!all.more_soon);
+    let all = all.deliveries;
+    assert!(a.work_position(&endpoint.id).await.unwrap() >= all.last().unwrap().0);
+    // Settled work is no longer pending; what is left is read from where asked.
     let mut done = all[0].1.clone();
     done.status = herald::model::DeliveryStatus::Succeeded;
     done.next_attempt_at = None;
@@ -130,7 +131,11 @@ async fn positions_follow_commit_order_and_a_reader_misses_nothing() {
     )
     .await
     .unwrap();
-    let rest = a.pending_since(&endpoint.id, 0, 1000).await.unwrap();
+    let rest = a
+        .pending_since(&endpoint.id, 0, 1000)
+        .await
+        .unwrap()
+        .deliveries;
     assert_eq!(rest.len(), all.len() - 1);
     assert!(rest.iter().all(|(_, d)| d.id != done.id));
 }
@@ -304,4 +309,35 @@ async fn endpoint_changes_are_numbered_in_commit_order_from_every_handle() {
     let page = a.endpoint_changes_after(head - 1, 1).await.unwrap();
     assert_eq!(page.len(), 1, "limit");
     assert_eq!(page[0].0, head);
+}
+
+#[tokio::test]
+async fn work_stored_while_an_older_transaction_runs_waits_until_it_ends() {
+    let (url, a, _) = two().await;
+    let tenant = c::tenant("acme");
+    let endpoint = c::endpoint(&tenant);
+    a.create_endpoint(&endpoint).await.unwrap();
+    let start = a.work_position(&endpoint.id).await.unwrap();
+    // An older transaction holds an id and stays open (a publish still writing).
+    let (older, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    older
+        .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+        .await
+        .unwrap();
+    let event = c::event(&tenant, "order.filled", at(1));
+    let stored = c::publish(&a, &event, &[&endpoint]).await.remove(0);
+    let read = a.pending_since(&endpoint.id, start, 100).await.unwrap();
+    assert!(
+        read.deliveries.is_empty(),
+        "not final while the older one runs"
+    );
+    assert!(read.more_soon, "the reader is told to look again");
+    older.batch_execute("COMMIT").await.unwrap();
+    let read = a.pending_since(&endpoint.id, start, 100).await.unwrap();
+    assert!(!read.more_soon);
+    assert_eq!(read.deliveries.len(), 1);
+    assert_eq!(read.deliveries[0].1.id, stored.id);
 }

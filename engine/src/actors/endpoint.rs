@@ -50,6 +50,9 @@ const FIRST_PAGE: usize = 1000;
 /// limit's bucket (one second's worth) refill before it is forgotten.
 const IDLE_LINGER: Duration = Duration::from_secs(2);
 
+/// How soon new work whose position is not final yet is read again.
+const NEW_WORK_RECHECK: Duration = Duration::from_millis(5);
+
 /// A delivery not sent for a local reason waits this long, doubling with each such
 /// failure in a row up to `NOT_SENT_PAUSE_MAX`.
 const NOT_SENT_PAUSE: Duration = Duration::from_secs(1);
@@ -340,7 +343,8 @@ impl EndpointState {
     /// With storage shared: takes what was stored since the last position read, a
     /// page at a time, until it is all read (what the queue has no room for stays in
     /// storage beyond its frontier, as any overflow does).
-    async fn load_new(&mut self, shared: &Shared) -> Result<(), StorageError> {
+    /// True when more work's position is not final yet: read again shortly.
+    async fn load_new(&mut self, shared: &Shared) -> Result<bool, StorageError> {
         const PAGE: usize = 1000;
         self.new_work = false;
         loop {
@@ -348,13 +352,13 @@ impl EndpointState {
                 .storage
                 .pending_since(&self.endpoint_id, self.work_seen, PAGE)
                 .await?;
-            let full = read.len() >= PAGE;
-            for (position, delivery) in read {
+            let full = read.deliveries.len() >= PAGE;
+            for (position, delivery) in read.deliveries {
                 self.work_seen = self.work_seen.max(position);
                 self.queue.offer(delivery);
             }
             if !full {
-                return Ok(());
+                return Ok(read.more_soon);
             }
         }
     }
@@ -593,7 +597,13 @@ impl EndpointState {
             return Ok(());
         }
         if self.new_work && self.phase == Phase::Running && !shared.is_closing() {
-            self.load_new(shared).await?;
+            if self.load_new(shared).await? {
+                // Stored by a transaction that ended before an older one: its
+                // position becomes final when that one ends, in milliseconds.
+                self.new_work = true;
+                let at = shared.clock.now().plus(NEW_WORK_RECHECK);
+                self.wake_at(shared, myself, at);
+            }
         }
         self.pump(shared, myself);
         if self.phase == Phase::Running && self.queue.wants_refill() && !shared.is_closing() {
