@@ -1121,20 +1121,16 @@ impl Storage for PostgresStorage {
         const CONTEXT: &str = "reading new pending deliveries";
         // One statement, one snapshot: positions below its oldest running
         // transaction are final; pending work above it is read once that ends.
+        // The horizon is a scalar subquery, so the index's range bounds use it.
         let sql = format!(
-            "WITH horizon AS (
-                 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS oldest
-             ),
-             ready AS (
-                 SELECT {columns}, seq FROM deliveries, horizon
-                 WHERE endpoint_id = $1 AND status = 'pending' AND seq > $2 AND seq < horizon.oldest
-                 ORDER BY seq LIMIT $3
-             )
-             SELECT ready.*, false AS later FROM ready
+            "(SELECT {columns}, seq, false AS later FROM deliveries
+              WHERE endpoint_id = $1 AND status = 'pending' AND seq > $2
+                AND seq < (SELECT {HORIZON})
+              ORDER BY seq LIMIT $3)
              UNION ALL
-             SELECT {nulls}, NULL, true FROM horizon
-             WHERE EXISTS (SELECT 1 FROM deliveries
-                           WHERE endpoint_id = $1 AND status = 'pending' AND seq >= horizon.oldest)",
+             (SELECT {nulls}, NULL, true FROM deliveries
+              WHERE endpoint_id = $1 AND status = 'pending' AND seq >= (SELECT {HORIZON})
+              LIMIT 1)",
             columns = rows::DELIVERY_COLUMNS,
             nulls = vec!["NULL"; rows::DELIVERY_COLUMNS.split(',').count()].join(", ")
         );
@@ -1495,6 +1491,10 @@ impl Storage for PostgresStorage {
         Ok(deleted > 0)
     }
 }
+
+/// The oldest transaction still running, as a position: every position below it
+/// is final (its transaction ended).
+const HORIZON: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
 /// Endpoint changes kept for nodes catching up; one further behind reads every
 /// endpoint again.
