@@ -221,6 +221,48 @@ fn publish_until(
     (acked, tasks)
 }
 
+/// Publishers running (`publish_until`), and what they had acknowledged.
+struct Load {
+    acked: Acked,
+    stop: Arc<AtomicBool>,
+    publishers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(cluster: &Cluster, publishers: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (acked, publishers) = publish_until(cluster, publishers, stop.clone());
+        Load {
+            acked,
+            stop,
+            publishers,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until `more` publishes past what was acknowledged now went through.
+    async fn more(&self, more: usize) {
+        let target = self.count() + more;
+        eventually("publishes to go through", || {
+            std::future::ready((self.count() >= target).then_some(()))
+        })
+        .await;
+    }
+
+    /// Stops the publishers; what they had acknowledged.
+    async fn finish(self) -> Vec<(usize, u64)> {
+        self.stop.store(true, Ordering::SeqCst);
+        for publisher in self.publishers {
+            publisher.await.unwrap();
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        acked
+    }
+}
+
 /// `(publisher, k)` of each request the receiver got on `path`, in arrival order,
 /// probes left out.
 fn arrivals(receiver: &Receiver, path: &str) -> Vec<(usize, u64)> {
@@ -275,12 +317,8 @@ async fn a_node_killed_under_load_loses_nothing_and_its_endpoints_resume() {
         ids.push(create_endpoint(&cluster.node(0), &receiver.url(path), true).await);
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (acked, publishers) = publish_until(&cluster, 3, stop.clone());
-    eventually("publishes to go through", || {
-        std::future::ready((acked.lock().unwrap().len() >= 60).then_some(()))
-    })
-    .await;
+    let load = Load::start(&cluster, 3);
+    load.more(60).await;
     // Kill the node that owns the most endpoints.
     let mut owned = [0usize; 3];
     for id in &ids {
@@ -292,16 +330,9 @@ async fn a_node_killed_under_load_loses_nothing_and_its_endpoints_resume() {
     let killed = cluster.take(victim).await;
     let killed_at = Instant::now();
     killed.kill().await;
-    let before_kill = acked.lock().unwrap().len();
-    eventually("publishes to go on after the kill", || {
-        std::future::ready((acked.lock().unwrap().len() >= before_kill + 60).then_some(()))
-    })
-    .await;
-    stop.store(true, Ordering::SeqCst);
-    for publisher in publishers {
-        publisher.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let before_kill = load.count();
+    load.more(60).await;
+    let acked = load.finish().await;
     all_delivered_in_order(&receiver, &paths, &acked).await;
     let resumed = killed_at.elapsed();
     // cluster.md: a dead node's endpoints resume within lease_ttl + lease_renew + the
@@ -432,14 +463,9 @@ async fn a_rolling_restart_under_load_loses_nothing() {
     for path in &paths {
         create_endpoint(&cluster.node(0), &receiver.url(path), true).await;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let (acked, publishers) = publish_until(&cluster, 2, stop.clone());
+    let load = Load::start(&cluster, 2);
     for index in 0..3 {
-        let count = acked.lock().unwrap().len();
-        eventually("publishes to go through", || {
-            std::future::ready((acked.lock().unwrap().len() >= count + 30).then_some(()))
-        })
-        .await;
+        load.more(30).await;
         let node = cluster.take(index).await;
         let stopped = Instant::now();
         let status = node.terminate().await;
@@ -452,16 +478,8 @@ async fn a_rolling_restart_under_load_loses_nothing() {
         cluster.nodes.lock().unwrap()[index] = Some(restarted);
         cluster.settled(3).await;
     }
-    let count = acked.lock().unwrap().len();
-    eventually("publishes to go through", || {
-        std::future::ready((acked.lock().unwrap().len() >= count + 30).then_some(()))
-    })
-    .await;
-    stop.store(true, Ordering::SeqCst);
-    for publisher in publishers {
-        publisher.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    load.more(30).await;
+    let acked = load.finish().await;
     all_delivered_in_order(&receiver, &paths, &acked).await;
     println!(
         "{} events acknowledged through a rolling restart, all delivered in order",

@@ -596,14 +596,16 @@ impl EndpointState {
             self.leave(shared, myself, "fenced");
             return Ok(());
         }
-        if self.new_work && self.phase == Phase::Running && !shared.is_closing() {
-            if self.load_new(shared).await? {
-                // Stored by a transaction that ended before an older one: its
-                // position becomes final when that one ends, in milliseconds.
-                self.new_work = true;
-                let at = shared.clock.now().plus(NEW_WORK_RECHECK);
-                self.wake_at(shared, myself, at);
-            }
+        if self.new_work
+            && self.phase == Phase::Running
+            && !shared.is_closing()
+            && self.load_new(shared).await?
+        {
+            // Stored by a transaction that ended before an older one: its
+            // position becomes final when that one ends, in milliseconds.
+            self.new_work = true;
+            let at = shared.clock.now().plus(NEW_WORK_RECHECK);
+            self.wake_at(shared, myself, at);
         }
         self.pump(shared, myself);
         if self.phase == Phase::Running && self.queue.wants_refill() && !shared.is_closing() {
