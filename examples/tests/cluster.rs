@@ -309,13 +309,28 @@ async fn all_delivered_in_order(receiver: &Receiver, paths: &[String], acked: &[
 
 #[tokio::test]
 async fn a_node_killed_under_load_loses_nothing_and_its_endpoints_resume() {
-    let receiver = Receiver::builder().default_mode(Mode::Ok).start().await;
+    let receiver = Receiver::builder()
+        .default_mode(Mode::Ok)
+        .mode("/limited", Mode::Slow(LIMITED_HOLD))
+        .start()
+        .await;
     let cluster = Cluster::start(3).await;
     let paths: Vec<String> = (0..6).map(|i| format!("/e{i}")).collect();
     let mut ids = Vec::new();
     for path in &paths {
         ids.push(create_endpoint(&cluster.node(0), &receiver.url(path), true).await);
     }
+    // One more endpoint, whose receiver holds each request: its max_in_flight and
+    // rate limit must hold across the cluster, through the kill.
+    let limited = cluster
+        .node(1)
+        .post(
+            "/v1/tenants/acme/endpoints",
+            &json!({"url": receiver.url("/limited"), "max_in_flight": 2, "rate_limit": LIMITED_RATE}),
+        )
+        .await;
+    assert_eq!(limited.status, 201, "{}", limited.text());
+    ids.push(limited.json["id"].as_str().unwrap().to_owned());
 
     let load = Load::start(&cluster, 3);
     load.more(60).await;
@@ -345,6 +360,12 @@ async fn a_node_killed_under_load_loses_nothing_and_its_endpoints_resume() {
         acked.len(),
         before_kill
     );
+    eventually("the limited endpoint to get every event", || {
+        let got: HashSet<(usize, u64)> = arrivals(&receiver, "/limited").into_iter().collect();
+        std::future::ready(acked.iter().all(|a| got.contains(a)).then_some(()))
+    })
+    .await;
+    held_to_its_limits(&receiver.requests_to("/limited"));
 
     // The survivors own everything; the dead node shows as not alive.
     cluster.settled(2).await;
@@ -486,6 +507,31 @@ async fn a_rolling_restart_under_load_loses_nothing() {
         acked.len()
     );
     cluster.stop().await;
+}
+
+/// How long the receiver holds each request to the limited endpoint, and its
+/// rate limit (events per second).
+const LIMITED_HOLD: Duration = Duration::from_millis(30);
+const LIMITED_RATE: u32 = 40;
+
+/// Checks, from arrival times, that the limited endpoint never had more than 2
+/// requests in flight (no 3 arrivals within the hold, less a margin for timers)
+/// nor more than its token bucket allows in any second (a second's worth of burst
+/// plus a second's refill).
+fn held_to_its_limits(requests: &[herald_testkit::receiver::RecordedRequest]) {
+    let mut at: Vec<Instant> = requests.iter().map(|r| r.at).collect();
+    at.sort();
+    let within =
+        |i: usize, span: Duration| at[i..].iter().take_while(|t| **t < at[i] + span).count();
+    for i in 0..at.len() {
+        let overlapping = within(i, LIMITED_HOLD - Duration::from_millis(8));
+        assert!(overlapping <= 2, "{overlapping} requests in flight at once");
+        let in_a_second = within(i, Duration::from_secs(1));
+        assert!(
+            in_a_second <= 2 * LIMITED_RATE as usize,
+            "{in_a_second} requests within a second"
+        );
+    }
 }
 
 /// Publishes one event on `node`; returns how many deliveries it made.
