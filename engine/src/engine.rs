@@ -11,7 +11,6 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
-use crate::actors::endpoint::EndpointMsg;
 use crate::actors::router::{Publish, RouterMsg};
 use crate::actors::supervisor::Supervisor;
 use crate::actors::Shared;
@@ -359,12 +358,11 @@ impl Engine {
             )));
         }
         self.tell_router(RouterMsg::Upsert(endpoint.clone()));
-        if self.shared().is_clustered() {
-            self.shared().membership.tell(Signal::EndpointChanged(
-                endpoint.tenant.clone(),
-                endpoint.id.clone(),
-            ));
-        }
+        // No actor here needs it (the endpoint has no work yet); other engines do.
+        self.shared().membership.tell(Signal::EndpointChanged(
+            endpoint.tenant.clone(),
+            endpoint.id.clone(),
+        ));
         Ok(())
     }
 
@@ -901,7 +899,10 @@ impl Engine {
     /// Test hook: makes the endpoint's actor fail as a bug would.
     #[cfg(feature = "testing")]
     pub fn crash_endpoint_actor(&self, id: &EndpointId) {
-        let _ = self.shared().directory.send(id, EndpointMsg::Crash);
+        let _ = self
+            .shared()
+            .directory
+            .send(id, crate::actors::endpoint::EndpointMsg::Crash);
     }
 
     /// Test hook: makes the Supervisor fail as a bug would (the whole actor tree
@@ -1038,25 +1039,17 @@ async fn cluster_loop(
 
 /// What another engine said, applied here.
 async fn on_remote_signal(shared: &Shared, signal: Signal) {
-    match signal {
-        Signal::Work(id) if shared.membership.owns(&id) => {
-            shared.deliver(&id, EndpointMsg::NewWork);
-        }
-        Signal::Requeued(id) if shared.membership.owns(&id) => {
-            shared.deliver(&id, EndpointMsg::DeliveriesChanged);
-        }
-        Signal::Work(_) | Signal::Requeued(_) => {}
+    match &signal {
         Signal::EndpointChanged(_, id) => {
             if let Err(error) = shared.changes.catch_up(shared).await {
                 tracing::error!(%error, endpoint_id = %id, "reading endpoint changes failed");
             }
-            if shared.membership.owns(&id) {
-                shared.deliver(&id, EndpointMsg::EndpointChanged);
-            }
         }
-        Signal::KeyRevoked(id) => shared.keys.revoked_elsewhere(&id),
-        Signal::TenantChanged(tenant) => shared.tenants.forget(&tenant),
+        Signal::KeyRevoked(id) => shared.keys.revoked_elsewhere(id),
+        Signal::TenantChanged(tenant) => shared.tenants.forget(tenant),
+        Signal::Work(_) | Signal::Requeued(_) => {}
     }
+    shared.tell_owned_actor(&signal);
 }
 
 /// Purges events and attempt logs older than the retention period, periodically.

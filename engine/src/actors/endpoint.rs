@@ -320,30 +320,25 @@ impl EndpointState {
         from: Option<PendingKey>,
         limit: usize,
     ) -> Result<(), StorageError> {
-        let clustered = shared.is_clustered();
-        let through = if clustered {
+        let waited = if shared.is_clustered() {
             None
         } else {
-            shared.publishes.through().await
+            Some(shared.publishes.through().await)
         };
         let read = shared
             .storage
             .pending_deliveries(&self.endpoint_id, self.queue.order(), from.as_ref(), limit)
             .await?;
         // With storage shared nothing comes by hand-off: take all that was read.
-        let through = if clustered {
-            read.iter().map(|d| d.id.clone()).max()
-        } else {
-            through
-        };
+        let through = waited.unwrap_or_else(|| read.iter().map(|d| d.id.clone()).max());
         self.queue.loaded(from, read, limit, through);
         Ok(())
     }
 
     /// With storage shared: takes what was stored since the last position read, a
     /// page at a time, until it is all read (what the queue has no room for stays in
-    /// storage beyond its frontier, as any overflow does).
-    /// True when more work's position is not final yet: read again shortly.
+    /// storage beyond its frontier, as any overflow does). True when more work's
+    /// position is not final yet: read again shortly.
     async fn load_new(&mut self, shared: &Shared) -> Result<bool, StorageError> {
         const PAGE: usize = 1000;
         self.new_work = false;
@@ -731,14 +726,12 @@ async fn retire_in_storage(
             if let Some(router) = shared.router() {
                 let _ = router.cast(RouterMsg::Upsert(endpoint.clone()));
             }
-            if shared.is_clustered() {
-                shared
-                    .membership
-                    .tell(crate::cluster::Signal::EndpointChanged(
-                        endpoint.tenant.clone(),
-                        endpoint.id.clone(),
-                    ));
-            }
+            shared
+                .membership
+                .tell(crate::cluster::Signal::EndpointChanged(
+                    endpoint.tenant.clone(),
+                    endpoint.id.clone(),
+                ));
             disabled = Some(reason);
             break Some(endpoint);
         }

@@ -214,28 +214,34 @@ impl Shared {
         self.membership.is_shared()
     }
 
-    /// Tells this engine's actor of the endpoint and, when the storage is shared, the
-    /// other engines (one of which may own it) that `signal` happened. The write it
-    /// is about must be committed.
+    /// Tells this engine's actor of the endpoint and the other engines on the
+    /// storage (one of which may own it) that `signal` happened. The write it is
+    /// about must be committed.
     pub(crate) fn signal(&self, signal: crate::cluster::Signal) {
         use crate::cluster::Signal;
-        let local = match &signal {
-            Signal::Work(id) => Some((id, EndpointMsg::NewWork)),
-            Signal::Requeued(id) => Some((id, EndpointMsg::DeliveriesChanged)),
-            Signal::EndpointChanged(_, id) => Some((id, EndpointMsg::EndpointChanged)),
-            Signal::KeyRevoked(_) | Signal::TenantChanged(_) => None,
+        if self.tell_owned_actor(&signal) && matches!(signal, Signal::Work(_) | Signal::Requeued(_))
+        {
+            // Only the owner needs these, and it is this engine.
+            return;
+        }
+        self.membership.tell(signal);
+    }
+
+    /// Gives the endpoint's actor the message `signal` means for it, when this
+    /// engine owns the endpoint; true when it does.
+    pub(crate) fn tell_owned_actor(&self, signal: &crate::cluster::Signal) -> bool {
+        use crate::cluster::Signal;
+        let (id, message) = match signal {
+            Signal::Work(id) => (id, EndpointMsg::NewWork),
+            Signal::Requeued(id) => (id, EndpointMsg::DeliveriesChanged),
+            Signal::EndpointChanged(_, id) => (id, EndpointMsg::EndpointChanged),
+            Signal::KeyRevoked(_) | Signal::TenantChanged(_) => return false,
         };
-        if let Some((id, message)) = local {
-            if self.membership.owns(id) {
-                self.deliver(id, message);
-                if matches!(signal, Signal::Work(_) | Signal::Requeued(_)) {
-                    return;
-                }
-            }
+        let owned = self.membership.owns(id);
+        if owned {
+            self.deliver(id, message);
         }
-        if self.is_clustered() {
-            self.membership.tell(signal);
-        }
+        owned
     }
 
     /// Gives `message` to the endpoint's running actor, or to the Supervisor to start

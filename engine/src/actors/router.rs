@@ -101,6 +101,21 @@ pub(crate) struct RouterState {
 }
 
 impl RouterState {
+    /// The index of every stored endpoint, read a page at a time.
+    async fn load(shared: &Shared) -> Result<Self, crate::error::StorageError> {
+        let mut state = RouterState {
+            index: SubscriptionIndex::new(),
+            modes: HashMap::default(),
+        };
+        storage::for_each_endpoint_page(&*shared.storage, |page| {
+            for endpoint in &page {
+                state.upsert(shared, endpoint);
+            }
+        })
+        .await?;
+        Ok(state)
+    }
+
     /// Indexes `endpoint` and notes its JSON mode.
     fn upsert(&mut self, shared: &Shared, endpoint: &Endpoint) {
         self.index.upsert(endpoint);
@@ -236,23 +251,6 @@ impl RouterState {
             drop(permit);
             let _ = reply.send(result);
         });
-    }
-}
-
-impl RouterState {
-    /// The index of every stored endpoint, read a page at a time.
-    async fn load(shared: &Shared) -> Result<Self, crate::error::StorageError> {
-        let mut state = RouterState {
-            index: SubscriptionIndex::new(),
-            modes: HashMap::default(),
-        };
-        storage::for_each_endpoint_page(&*shared.storage, |page| {
-            for endpoint in &page {
-                state.upsert(shared, endpoint);
-            }
-        })
-        .await?;
-        Ok(state)
     }
 }
 
