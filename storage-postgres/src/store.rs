@@ -305,6 +305,16 @@ impl PostgresStorage {
             .map_err(db(context))
     }
 
+    /// The one `bigint` `sql` selects, as a position (0 when there is no row or it
+    /// is negative).
+    async fn position(&self, context: &'static str, sql: &str) -> StorageResult<u64> {
+        let value: i64 = match self.row(context, sql, &[]).await? {
+            Some(row) => row.try_get(0).map_err(db(context))?,
+            None => 0,
+        };
+        Ok(u64::try_from(value).unwrap_or(0))
+    }
+
     /// The number of rows `sql` changed.
     async fn execute(
         &self,
@@ -1050,15 +1060,11 @@ impl Storage for PostgresStorage {
     }
 
     async fn endpoint_change_position(&self) -> StorageResult<u64> {
-        const CONTEXT: &str = "reading the endpoint change position";
-        let row = self
-            .row(CONTEXT, "SELECT last FROM endpoint_change_head", &[])
-            .await?;
-        let last: i64 = match row {
-            Some(row) => row.try_get(0).map_err(db(CONTEXT))?,
-            None => 0,
-        };
-        Ok(u64::try_from(last).unwrap_or(0))
+        self.position(
+            "reading the endpoint change position",
+            "SELECT last FROM endpoint_change_head",
+        )
+        .await
     }
 
     async fn endpoint_changes_after(
@@ -1095,21 +1101,10 @@ impl Storage for PostgresStorage {
     }
 
     async fn work_position(&self, _endpoint_id: &EndpointId) -> StorageResult<u64> {
-        const CONTEXT: &str = "reading the work position";
         // Every transaction below the oldest one running has ended: what they
         // stored is in any read made after this.
-        let row = self
-            .row(
-                CONTEXT,
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1",
-                &[],
-            )
-            .await?;
-        let position: i64 = match row {
-            Some(row) => row.try_get(0).map_err(db(CONTEXT))?,
-            None => 0,
-        };
-        Ok(u64::try_from(position).unwrap_or(0))
+        let sql = format!("SELECT {HORIZON} - 1");
+        self.position("reading the work position", &sql).await
     }
 
     async fn pending_since(
