@@ -2,12 +2,10 @@
 //! the endpoints with the other nodes there (cluster.md), checked at load so that a
 //! bad value names its key.
 
-use std::time::Duration;
-
 use herald_storage_postgres::{ClusterOptions, MAX_PARTITIONS};
 use serde::Deserialize;
 
-use crate::config::{parse_duration, ConfigError};
+use crate::config::{duration, ConfigError};
 
 /// `[cluster]` as written.
 #[derive(Debug, Deserialize)]
@@ -53,22 +51,11 @@ impl RawCluster {
             lease_ttl,
             lease_renew,
         };
-        options.check().map_err(|message| {
-            let key = if message.starts_with("node_id") {
-                "node_id"
-            } else if message.starts_with("cluster.lease_ttl") {
-                "cluster.lease_ttl"
-            } else {
-                "cluster.lease_renew"
-            };
-            ConfigError::new(key, message)
-        })?;
+        options
+            .check()
+            .map_err(|invalid| ConfigError::new(invalid.key, invalid.message))?;
         Ok(options)
     }
-}
-
-fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
-    parse_duration(text).map_err(|message| ConfigError::new(key, message))
 }
 
 /// This host's name (letters, digits, `.` and `-` kept) and the process id: unique

@@ -461,7 +461,8 @@ impl Default for RawDelivery {
     }
 }
 
-fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
+/// The duration `text` of setting `key`, or an error naming the key.
+pub(crate) fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
     parse_duration(text).map_err(|message| ConfigError::new(key, message))
 }
 

@@ -71,6 +71,26 @@ pub struct ClusterOptions {
     pub lease_renew: Duration,
 }
 
+/// A cluster setting that is wrong: its name as heraldd's configuration spells
+/// it, and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct InvalidOption {
+    /// `node_id`, `cluster.partitions`, `cluster.lease_ttl` or `cluster.lease_renew`.
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl InvalidOption {
+    fn new(key: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
 impl ClusterOptions {
     /// The defaults (256 partitions, 20 s leases renewed every 5 s) for `node_id`.
     pub fn new(node_id: impl Into<String>) -> Self {
@@ -85,8 +105,8 @@ impl ClusterOptions {
     /// What is wrong with the options, if anything.
     ///
     /// # Errors
-    /// A sentence naming the setting.
-    pub fn check(&self) -> Result<(), String> {
+    /// The first setting that is wrong.
+    pub fn check(&self) -> Result<(), InvalidOption> {
         let id = &self.node_id;
         let id_ok = !id.is_empty()
             && id.len() <= 64
@@ -94,23 +114,25 @@ impl ClusterOptions {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
         if !id_ok {
-            return Err(format!(
-                "node_id {id:?}: 1 to 64 letters, digits, `.`, `_`, `:` or `-`"
+            return Err(InvalidOption::new(
+                "node_id",
+                format!("{id:?}: 1 to 64 letters, digits, `.`, `_`, `:` or `-`"),
             ));
         }
         if self.partitions == 0 || self.partitions > MAX_PARTITIONS {
-            return Err(format!(
-                "cluster.partitions: from 1 to {MAX_PARTITIONS}, not {}",
-                self.partitions
+            return Err(InvalidOption::new(
+                "cluster.partitions",
+                format!("from 1 to {MAX_PARTITIONS}, not {}", self.partitions),
             ));
         }
         if self.lease_ttl < Duration::from_millis(500) {
-            return Err("cluster.lease_ttl: at least 500ms".into());
+            return Err(InvalidOption::new("cluster.lease_ttl", "at least 500ms"));
         }
         if self.lease_renew.is_zero() || self.lease_renew * 2 > self.lease_ttl {
-            return Err(
-                "cluster.lease_renew: more than zero and at most half of cluster.lease_ttl".into(),
-            );
+            return Err(InvalidOption::new(
+                "cluster.lease_renew",
+                "more than zero and at most half of cluster.lease_ttl",
+            ));
         }
         Ok(())
     }
@@ -276,7 +298,9 @@ impl PostgresCluster {
         storage: &PostgresStorage,
         options: ClusterOptions,
     ) -> Result<Self, ConnectError> {
-        options.check().map_err(ConnectError::Cluster)?;
+        options
+            .check()
+            .map_err(|invalid| ConnectError::Cluster(invalid.to_string()))?;
         let client = storage
             .client()
             .await

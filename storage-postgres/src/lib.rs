@@ -36,7 +36,9 @@ mod sealing;
 mod store;
 mod tls;
 
-pub use cluster::{ClusterOptions, ClusterStatus, NodeStatus, PostgresCluster, MAX_PARTITIONS};
+pub use cluster::{
+    ClusterOptions, ClusterStatus, InvalidOption, NodeStatus, PostgresCluster, MAX_PARTITIONS,
+};
 pub use error::ConnectError;
 pub use migrate::SCHEMA_VERSION;
 
