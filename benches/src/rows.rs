@@ -398,22 +398,8 @@ async fn daemon_sled(
     receiver: &RemoteReceiver,
     addr: SocketAddr,
 ) -> Row {
-    let daemon = HeralddProcess::start(HeralddStorage::Sled).await;
-    daemon
-        .create_endpoints(addr, params.endpoints.max(1), params.max_in_flight())
-        .await;
-    let publisher = Arc::new(HttpPublisher::new(
-        vec![daemon.events_url()],
-        daemon.token(),
-        params.concurrency,
-    ));
-    let servers = Servers {
-        heraldd: vec![daemon.pid],
-        database: None,
-    };
-    let row = measure(name, publisher, params, receiver, false, servers).await;
-    daemon.stop().await;
-    row
+    let daemons = vec![HeralddProcess::start(HeralddStorage::Sled).await];
+    heraldd_row(name, daemons, None, params, receiver, addr).await
 }
 
 /// `nodes` `heraldd` processes on one PostgreSQL database (a durable server of this
@@ -438,6 +424,25 @@ async fn postgres(
         daemons.push(HeralddProcess::start(storage).await);
     }
     daemons[0].await_cluster(nodes).await;
+    let statements = StatementStats::start(&url).await;
+    let row = heraldd_row(name, daemons, server.server_pid(), params, receiver, addr).await;
+    if let Some(statements) = statements {
+        statements.report(name, row.deliveries).await;
+    }
+    row
+}
+
+/// Measures running `heraldd` processes: the row's endpoints created through the
+/// first, publishes spread over all of them, their CPU (and `database`'s, the
+/// PostgreSQL server they use, when given) read from `/proc`; stops them after.
+async fn heraldd_row(
+    name: &str,
+    daemons: Vec<HeralddProcess>,
+    database: Option<u32>,
+    params: &LoadParams,
+    receiver: &RemoteReceiver,
+    addr: SocketAddr,
+) -> Row {
     daemons[0]
         .create_endpoints(addr, params.endpoints.max(1), params.max_in_flight())
         .await;
@@ -448,13 +453,9 @@ async fn postgres(
     ));
     let servers = Servers {
         heraldd: daemons.iter().map(|d| d.pid).collect(),
-        database: server.server_pid(),
+        database,
     };
-    let statements = StatementStats::start(&url).await;
     let row = measure(name, publisher, params, receiver, false, servers).await;
-    if let Some(statements) = statements {
-        statements.report(name, row.deliveries).await;
-    }
     for daemon in daemons {
         daemon.stop().await;
     }
