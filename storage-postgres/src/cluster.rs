@@ -212,14 +212,7 @@ impl Drop for Inner {
         {
             task.abort();
         }
-        if let Some(task) = self
-            .lease_task
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            task.abort();
-        }
+        self.stop_rounds();
     }
 }
 
@@ -500,14 +493,7 @@ impl PostgresCluster {
             tracing::warn!("actors did not stop in time; leaving anyway");
         }
         // No more rounds: one would beat the heartbeat again.
-        if let Some(rounds) = inner
-            .lease_task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            rounds.abort();
-        }
+        inner.stop_rounds();
         if let Err(error) = inner.release_all().await {
             tracing::warn!(%error, "handing the partitions back failed; they pass over when their leases expire");
         }
@@ -515,6 +501,18 @@ impl PostgresCluster {
 }
 
 impl Inner {
+    /// Stops the lease loop (leaving, or dropped).
+    fn stop_rounds(&self) {
+        if let Some(rounds) = self
+            .lease_task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            rounds.abort();
+        }
+    }
+
     /// One lease round: heartbeat, renew, claim up to the fair share, hand back
     /// the surplus. `deadline` becomes the time before which the renewed leases
     /// are surely still ours.
