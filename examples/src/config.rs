@@ -122,6 +122,8 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// `[api]`: what a client of the management API may hold.
     pub api: ApiLimits,
+    /// `[console]`: how long portal links and console sessions last.
+    pub console: crate::console_config::ConsoleSettings,
     /// Logs as JSON lines instead of human text (flag `--log-json` only).
     pub log_json: bool,
     /// The keys storage seals endpoint secrets and header values with (the current
@@ -383,6 +385,7 @@ struct RawConfig {
     queue_memory_mb: u64,
     max_attempts_in_flight: u64,
     api: crate::api_config::RawApi,
+    console: crate::console_config::RawConsole,
     /// `None` when the file has no `[cluster]` (it is refused without PostgreSQL).
     cluster: Option<crate::cluster_config::RawCluster>,
     delivery: RawDelivery,
@@ -415,6 +418,7 @@ impl Default for RawConfig {
             queue_memory_mb: 256,
             max_attempts_in_flight: 1024,
             api: crate::api_config::RawApi::default(),
+            console: crate::console_config::RawConsole::default(),
             cluster: None,
             delivery: RawDelivery::default(),
             profiles: std::collections::BTreeMap::new(),
@@ -707,6 +711,7 @@ impl RawConfig {
         let max_attempts_in_flight =
             usize::try_from(self.max_attempts_in_flight).unwrap_or(usize::MAX);
         let api = self.api.validate()?;
+        let console = self.console.validate()?;
         let profiles = crate::profiles_config::profiles(self.profiles)?;
         let (tenants, stream_buffer) = self.tenants.validate(&profiles)?;
         let engine = EngineConfig {
@@ -737,6 +742,7 @@ impl RawConfig {
             operational_webhook,
             shutdown_grace,
             api,
+            console,
             log_json,
             encryption_keys,
             engine,

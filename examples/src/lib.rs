@@ -11,6 +11,8 @@
 //! - `profiles_config`: `[profiles.NAME]` tables into checked delivery profiles.
 //! - `api_config`: the `[api]` table, the limits of what a client may hold.
 //! - `cluster_config`: `node_id` and the `[cluster]` table (nodes on one PostgreSQL).
+//! - `console`: the web console under `/console/`, a client of the API in process;
+//!   `console_config`: its `[console]` table.
 //! - `serve`: the serve loop: connections within `[api]`'s limits, served by hyper.
 //! - `tls`: HTTPS for the API when `tls_cert` and `tls_key` are set.
 //! - `fd_limit`: raises the open-files limit, which the connections must fit under.
@@ -26,6 +28,9 @@ pub mod api;
 mod api_config;
 mod cluster_config;
 pub mod config;
+mod console;
+pub mod console_config;
+pub use console::console_routes;
 pub mod fd_limit;
 mod operational;
 mod profiles_config;
@@ -210,6 +215,7 @@ impl Daemon {
             .context("cannot keep the operational_webhook_url endpoint")?;
         let tasks = vec![telemetry::spawn_upkeep(metrics.clone())];
         let (streams_stop, streams_closing) = tokio::sync::watch::channel(false);
+        let console = Arc::new(console::session::Sessions::new(&api_token, config.console));
         let state = AppState {
             engine: engine.clone(),
             api_token: Arc::new(api_token),
@@ -223,6 +229,7 @@ impl Daemon {
             stream_write_timeout: config.api.write_timeout,
             streams_closing,
             cluster: cluster.clone(),
+            console,
         };
         fd_limit::check(config.api.max_connections);
         Ok(Daemon {
@@ -292,7 +299,11 @@ impl Daemon {
             // Streams never finish by themselves: they end now, so the drain can.
             let _ = streams_stop.send(true);
         };
-        let app = api::router(self.state);
+        let app = console::with_api(
+            api::router(self.state.clone()),
+            &self.state,
+            self.tls.is_some(),
+        );
         let grace = self.shutdown_grace;
         let serving = serve::serve(self.listener, self.tls, app, self.limits, stopped.clone());
         let serving = async move {

@@ -517,21 +517,25 @@ async fn request_schemas_name_the_fields_the_daemon_accepts() {
             .await;
         assert_eq!(reply.status, 422, "{method} {path}: {}", reply.text());
         let message = reply.message();
-        let expected = message
-            .split_once("expected")
-            .unwrap_or_else(|| panic!("{method} {path}: {message}"))
-            .1;
-        let known: BTreeSet<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let known: BTreeSet<&str> = if message.ends_with("there are no fields") {
+            BTreeSet::new()
+        } else {
+            let expected = message
+                .split_once("expected")
+                .unwrap_or_else(|| panic!("{method} {path}: {message}"))
+                .1;
+            expected.split('`').skip(1).step_by(2).collect()
+        };
         let documented: BTreeSet<&str> = schema["properties"]
             .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| name.as_str())
             .collect();
         assert_eq!(known, documented, "{method} {template}: fields");
         probed += 1;
     }
-    assert_eq!(probed, 9, "the operations that take a body");
+    assert_eq!(probed, 10, "the operations that take a body");
 }
 
 /// Every documented bound of a request field is the daemon's: one past it is
@@ -555,7 +559,8 @@ async fn request_schema_bounds_are_the_daemons() {
             continue;
         }
         let schema = document.resolve(document.request_schema(&method, &template));
-        let properties = schema["properties"].as_object().unwrap();
+        let no_properties = serde_json::Map::new();
+        let properties = schema["properties"].as_object().unwrap_or(&no_properties);
         // The smallest body the schema takes: each required field's example, or the
         // first value of its enum.
         let mut base = json!({});

@@ -10,8 +10,11 @@
 //! - `hooked`: `HookedStorage`, gates and faults on any storage's delivery path.
 //! - `fuzz`: generators of hostile input (text, URLs, numbers, JSON bodies) for
 //!   property tests.
+//! - `browser`: headless Chromium over WebDriver (chromedriver), with an accessibility
+//!   audit and a keyboard walk.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod certs;
 pub mod conformance;
 pub mod fuzz;

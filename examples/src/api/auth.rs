@@ -35,7 +35,15 @@ pub enum Caller {
     Admin,
     /// A tenant's key.
     Key(ApiKey),
+    /// A console session of one tenant: what a `tenant` key of it may do.
+    Console(herald::TenantId),
 }
+
+/// Put in a request's extensions by the console, which calls this router in
+/// process on behalf of its signed-in viewer: the caller, instead of a token.
+/// Requests from the network never carry extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct Delegated(pub Caller);
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,10 +103,14 @@ pub(crate) async fn authorize(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let caller = match identify(&state, request.headers()).await {
-        Ok(Some(caller)) => caller,
-        Ok(None) => return ApiError::unauthorized().into_response(),
-        Err(error) => return error.into_response(),
+    let delegated = request.extensions().get::<Delegated>().map(|d| d.0.clone());
+    let caller = match delegated {
+        Some(caller) => caller,
+        None => match identify(&state, request.headers()).await {
+            Ok(Some(caller)) => caller,
+            Ok(None) => return ApiError::unauthorized().into_response(),
+            Err(error) => return error.into_response(),
+        },
     };
     let template = request
         .extensions()
@@ -142,22 +154,37 @@ fn check(
             }
             Ok(())
         }
-        Caller::Key(key) => match need(method, template) {
-            Need::AnyCaller => Ok(()),
-            Need::Admin => Err(ApiError::forbidden("this route needs the admin key")),
-            Need::Tenant(action) => {
-                if tenant != Some(key.tenant.as_str()) {
-                    return Err(ApiError::forbidden("this key belongs to another tenant"));
-                }
-                if !scope_allows(key.scope, action) {
-                    return Err(ApiError::forbidden(format!(
-                        "a `{}` key may not call this route",
-                        key.scope.as_str()
-                    )));
-                }
-                Ok(())
+        Caller::Key(key) => check_tenant_caller(&key.tenant, key.scope, method, template, tenant),
+        Caller::Console(own) => {
+            check_tenant_caller(own, KeyScope::Tenant, method, template, tenant)
+        }
+    }
+}
+
+/// 403 unless a caller of `own` tenant with `scope` may call `template` under
+/// `method` on `tenant`.
+fn check_tenant_caller(
+    own: &herald::TenantId,
+    scope: KeyScope,
+    method: &Method,
+    template: &str,
+    tenant: Option<&str>,
+) -> Result<(), ApiError> {
+    match need(method, template) {
+        Need::AnyCaller => Ok(()),
+        Need::Admin => Err(ApiError::forbidden("this route needs the admin key")),
+        Need::Tenant(action) => {
+            if tenant != Some(own.as_str()) {
+                return Err(ApiError::forbidden("this key belongs to another tenant"));
             }
-        },
+            if !scope_allows(scope, action) {
+                return Err(ApiError::forbidden(format!(
+                    "a `{}` key may not call this route",
+                    scope.as_str()
+                )));
+            }
+            Ok(())
+        }
     }
 }
 

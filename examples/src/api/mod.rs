@@ -8,6 +8,7 @@
 //! - `extract`: `ApiJson`, `ApiPath`, `ApiQuery` and the body check.
 //! - `error`: `ApiError`, the only place failures become responses.
 //! - `keys`, `tenants`, `catalog`: access.md's keys, tenant settings, event catalog.
+//! - `portal`: access.md §5's portal links into the console.
 //! - `stream`: access.md §6's event stream, as Server-Sent Events or a WebSocket.
 //! - `auth`: who may call what (admin token, scoped keys) and the generated token.
 //! - `openapi`: the document (`GET /openapi.json`); `schemas`: the JSON shapes it names.
@@ -23,6 +24,7 @@ pub mod extract;
 mod keys;
 mod openapi;
 mod ops;
+mod portal;
 mod profiles;
 mod schemas;
 pub(crate) mod stream;
@@ -72,6 +74,8 @@ pub struct AppState {
     pub streams_closing: tokio::sync::watch::Receiver<bool>,
     /// This node's membership, when it shares a PostgreSQL database with others.
     pub cluster: Option<herald_storage_postgres::PostgresCluster>,
+    /// Signs the console's portal links and sessions.
+    pub(crate) console: Arc<crate::console::session::Sessions>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -160,6 +164,7 @@ fn keyed_routes() -> Vec<Route> {
             routes!(deliveries::retry),
         ),
         route("/v1/tenants/{tenant}", routes!(tenants::put, tenants::get)),
+        route("/v1/tenants/{tenant}/portal-links", routes!(portal::create)),
         route(
             "/v1/tenants/{tenant}/keys",
             routes!(keys::create, keys::list_keys),

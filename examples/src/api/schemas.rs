@@ -595,6 +595,16 @@ impl ToSchema for EndpointCreated {
     }
 }
 
+/// The answer of `portal-links`.
+#[derive(ToSchema)]
+pub(crate) struct PortalLink {
+    /// `/console/login?token=...`, relative to this server: one use, until `expires_at`.
+    url: String,
+    /// When the link stops working.
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
 /// The answer of `rotate-secret`.
 #[derive(ToSchema)]
 pub(crate) struct Rotated {

@@ -1,0 +1,440 @@
+//! The delivery pages: an endpoint's delivery log (its attempts, filtered by
+//! outcome), its dead letters with replay and single retry, and the events (filtered
+//! by type and time) with each event's payload and deliveries.
+
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Redirect, Response};
+use herald::Timestamp;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::endpoints::attempt_result;
+use super::form::Checked;
+use super::view::{self, encode, plain, time};
+use super::{ConsoleState, InTenant};
+
+/// Rows per page of the logs.
+const PAGE: u32 = 50;
+
+#[derive(Deserialize)]
+pub(crate) struct LogQuery {
+    cursor: Option<String>,
+    outcome: Option<String>,
+    notice: Option<String>,
+}
+
+/// `GET /console/t/{tenant}/endpoints/{id}/attempts`: the delivery log.
+pub(crate) async fn attempts(
+    State(state): State<ConsoleState>,
+    at: InTenant,
+    Path((_, id)): Path<(String, String)>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    let outcome = query
+        .outcome
+        .as_deref()
+        .filter(|o| matches!(*o, "success" | "failure"));
+    let mut path = at.api_path(&format!("/endpoints/{}/attempts?limit={PAGE}", encode(&id)));
+    let mut base = at.path(&format!("/endpoints/{}/attempts", encode(&id)));
+    if let Some(outcome) = outcome {
+        path.push_str(&format!("&outcome={outcome}"));
+        base.push_str(&format!("?outcome={outcome}"));
+    }
+    if let Some(cursor) = &query.cursor {
+        path.push_str(&format!("&cursor={}", encode(cursor)));
+    }
+    let page = match state.api.get(at.viewer(), &path).await {
+        Ok(page) => page,
+        Err(refusal) => return at.refused(refusal),
+    };
+    let rows = page["data"].as_array().cloned().unwrap_or_default();
+    let endpoint_page = at.path(&format!("/endpoints/{}", encode(&id)));
+    let body = html! {
+        p { a href=(endpoint_page) { "← Endpoint" } }
+        form.filters method="get" action=(at.path(&format!("/endpoints/{}/attempts", encode(&id)))) {
+            div {
+                label for="outcome" { "Status" }
+                select #outcome name="outcome" {
+                    option value="" selected[outcome.is_none()] { "All" }
+                    option value="success" selected[outcome == Some("success")] { "Succeeded" }
+                    option value="failure" selected[outcome == Some("failure")] { "Failed" }
+                }
+            }
+            button.secondary type="submit" { "Filter" }
+        }
+        @if rows.is_empty() {
+            div.card.empty {
+                p { "No attempts yet." }
+                p { "Send a test event from the endpoint's page to see one here." }
+            }
+        } @else {
+            div.table-wrap {
+                table {
+                    thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Attempt" } th scope="col" { "Result" } th scope="col" { "Latency" } th scope="col" { "Response" } } }
+                    tbody {
+                        @for attempt in &rows {
+                            tr {
+                                td { (time(&attempt["started_at"])) }
+                                td.wrap {
+                                    a href=(at.path(&format!("/events/{}", encode(&plain(&attempt["event_id"]))))) { (plain(&attempt["event_type"])) }
+                                    br; span.muted { (plain(&attempt["event_id"])) }
+                                }
+                                td { "#" (plain(&attempt["attempt"])) }
+                                td { (attempt_result(attempt)) }
+                                td { (plain(&attempt["duration_ms"])) " ms" }
+                                td.wrap { code { (first_bytes(&attempt["response_body"])) } }
+                            }
+                        }
+                    }
+                }
+            }
+            (view::pager(&page["next_cursor"], &base))
+        }
+    };
+    at.render("Delivery log", body)
+}
+
+/// The first bytes of a response, short enough for a table cell.
+fn first_bytes(value: &Value) -> String {
+    let text = value.as_str().unwrap_or_default();
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// `GET /console/t/{tenant}/endpoints/{id}/dead-letters`.
+pub(crate) async fn dead_letters(
+    State(state): State<ConsoleState>,
+    at: InTenant,
+    Path((_, id)): Path<(String, String)>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    let mut path = at.api_path(&format!(
+        "/endpoints/{}/dead-letters?limit={PAGE}",
+        encode(&id)
+    ));
+    if let Some(cursor) = &query.cursor {
+        path.push_str(&format!("&cursor={}", encode(cursor)));
+    }
+    let page = match state.api.get(at.viewer(), &path).await {
+        Ok(page) => page,
+        Err(refusal) => return at.refused(refusal),
+    };
+    let rows = page["data"].as_array().cloned().unwrap_or_default();
+    let here = at.path(&format!("/endpoints/{}/dead-letters", encode(&id)));
+    let notice = match query.notice.as_deref() {
+        Some("replayed") => {
+            Some("The dead deliveries are queued again, with a fresh retry budget.")
+        }
+        Some("retried") => Some("The delivery is queued again."),
+        _ => None,
+    };
+    let body = html! {
+        @if let Some(notice) = notice { (view::notice(notice)) }
+        p { a href=(at.path(&format!("/endpoints/{}", encode(&id)))) { "← Endpoint" } }
+        @if rows.is_empty() {
+            div.card.empty {
+                p { "No dead letters." }
+                p { "Deliveries that run out of retries land here, to be replayed once the receiver is fixed." }
+            }
+        } @else {
+            div.actions {
+                form method="post" action=(format!("{here}/replay")) data-confirm="Queue every dead delivery of this endpoint again?" {
+                    (view::csrf_field(&at.signed.csrf))
+                    button type="submit" { "Replay all dead letters" }
+                }
+            }
+            (delivery_table(&at, &rows, Some(&id)))
+            (view::pager(&page["next_cursor"], &here))
+        }
+    };
+    at.render("Dead letters", body)
+}
+
+/// Deliveries as a table, each with a retry button unless pending.
+fn delivery_table(at: &InTenant, rows: &[Value], back_to: Option<&str>) -> Markup {
+    html! {
+        div.table-wrap {
+            table {
+                thead { tr { th scope="col" { "Delivery" } th scope="col" { "Endpoint" } th scope="col" { "Status" } th scope="col" { "Attempts" } th scope="col" { "Last result" } th scope="col" { "Next attempt" } th scope="col" { "Action" } } }
+                tbody {
+                    @for delivery in rows {
+                        @let id = plain(&delivery["id"]);
+                        tr {
+                            td.wrap { code { (id) } }
+                            td.wrap { a href=(at.path(&format!("/endpoints/{}", encode(&plain(&delivery["endpoint_id"]))))) { (plain(&delivery["endpoint_id"])) } }
+                            td { (status_badge(delivery)) }
+                            td { (plain(&delivery["attempts"])) }
+                            td {
+                                @match (delivery["last_status"].as_u64(), delivery["last_error"].as_str()) {
+                                    (Some(status), _) => (status),
+                                    (None, Some(error)) => (error),
+                                    (None, None) => "—",
+                                }
+                            }
+                            td { (time(&delivery["next_attempt_at"])) }
+                            td {
+                                @if delivery["status"].as_str() != Some("pending") {
+                                    form method="post" action=(at.path(&format!("/deliveries/{}/retry", encode(&id)))) {
+                                        (view::csrf_field(&at.signed.csrf))
+                                        @if let Some(back) = back_to { input type="hidden" name="endpoint" value=(back); }
+                                        button.secondary type="submit" aria-label=(format!("Retry delivery {id}")) { "Retry" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn status_badge(delivery: &Value) -> Markup {
+    match delivery["status"].as_str() {
+        Some("succeeded") => html! { span.badge.good { "Succeeded" } },
+        Some("pending") => html! { span.badge.warn { "Pending" } },
+        Some("dead") => html! {
+            span.badge.bad { "Dead" }
+            @if let Some(reason) = delivery["dead_reason"].as_str() { " " span.muted { (reason.replace('_', " ")) } }
+        },
+        _ => html! { span.badge { (plain(&delivery["status"])) } },
+    }
+}
+
+/// `POST /console/t/{tenant}/endpoints/{id}/dead-letters/replay`.
+pub(crate) async fn replay(
+    State(state): State<ConsoleState>,
+    at: InTenant,
+    Path((_, id)): Path<(String, String)>,
+    Checked(_): Checked,
+) -> Response {
+    let path = at.api_path(&format!("/endpoints/{}/dead-letters/replay", encode(&id)));
+    match state.api.call(at.viewer(), Method::POST, &path, None).await {
+        Ok(_) => Redirect::to(&at.path(&format!(
+            "/endpoints/{}/dead-letters?notice=replayed",
+            encode(&id)
+        )))
+        .into_response(),
+        Err(refusal) => at.refused(refusal),
+    }
+}
+
+/// `POST /console/t/{tenant}/deliveries/{id}/retry`: back to the dead letters it was
+/// retried from, else to its event.
+pub(crate) async fn retry(
+    State(state): State<ConsoleState>,
+    at: InTenant,
+    Path((_, id)): Path<(String, String)>,
+    Checked(fields): Checked,
+) -> Response {
+    let path = at.api_path(&format!("/deliveries/{}/retry", encode(&id)));
+    match state.api.call(at.viewer(), Method::POST, &path, None).await {
+        Ok(delivery) => {
+            let back = match fields.text("endpoint") {
+                Some(endpoint) => at.path(&format!(
+                    "/endpoints/{}/dead-letters?notice=retried",
+                    encode(endpoint)
+                )),
+                None => at.path(&format!(
+                    "/events/{}",
+                    encode(&plain(&delivery["event_id"]))
+                )),
+            };
+            Redirect::to(&back).into_response()
+        }
+        Err(refusal) => at.refused(refusal),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EventsQuery {
+    cursor: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// The viewer's offset from UTC in minutes, as JavaScript's
+    /// `getTimezoneOffset` gives it; absent: the times are UTC.
+    tz: Option<String>,
+}
+
+/// A `datetime-local` value (`2026-12-04T05:30`) in the viewer's zone as RFC 3339 UTC.
+fn local_to_utc(text: &str, offset_minutes: i64) -> Option<String> {
+    let with_seconds = if text.len() == 16 {
+        format!("{text}:00")
+    } else {
+        text.to_owned()
+    };
+    let at = Timestamp::parse_rfc3339(&format!("{with_seconds}Z"), "time").ok()?;
+    let shifted = i64::try_from(at.0).ok()? + offset_minutes * 60_000;
+    Some(Timestamp(u64::try_from(shifted).ok()?).to_rfc3339())
+}
+
+/// `GET /console/t/{tenant}/events`.
+pub(crate) async fn events(
+    State(state): State<ConsoleState>,
+    at: InTenant,
+    Query(query): Query<EventsQuery>,
+) -> Response {
+    let offset: i64 = query
+        .tz
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let kind = query
+        .kind
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    let since = query.since.as_deref().filter(|s| !s.is_empty());
+    let until = query.until.as_deref().filter(|s| !s.is_empty());
+    let mut filters = Vec::new();
+    let mut problem = None;
+    if let Some(kind) = kind {
+        filters.push(format!("type={}", encode(kind)));
+    }
+    for (name, value) in [("since", since), ("until", until)] {
+        if let Some(value) = value {
+            match local_to_utc(value, offset) {
+                Some(utc) => filters.push(format!("{name}={}", encode(&utc))),
+                None => problem = Some(format!("`{value}` is not a date and time")),
+            }
+        }
+    }
+    let mut path = at.api_path(&format!("/events?limit={PAGE}"));
+    for filter in &filters {
+        path.push('&');
+        path.push_str(filter);
+    }
+    if let Some(cursor) = &query.cursor {
+        path.push_str(&format!("&cursor={}", encode(cursor)));
+    }
+    let page = match state.api.get(at.viewer(), &path).await {
+        Ok(page) => page,
+        Err(refusal) => return at.refused(refusal),
+    };
+    let rows = page["data"].as_array().cloned().unwrap_or_default();
+    let mut base = at.path("/events");
+    let mut kept: Vec<String> = Vec::new();
+    if let Some(kind) = kind {
+        kept.push(format!("type={}", encode(kind)));
+    }
+    for (name, value) in [("since", since), ("until", until)] {
+        if let Some(value) = value {
+            kept.push(format!("{name}={}", encode(value)));
+        }
+    }
+    if query.tz.is_some() {
+        kept.push(format!("tz={offset}"));
+    }
+    if !kept.is_empty() {
+        base = format!("{base}?{}", kept.join("&"));
+    }
+    let body = html! {
+        @if let Some(problem) = &problem { (view::problem(problem)) }
+        form.filters method="get" action=(at.path("/events")) {
+            input type="hidden" name="tz" value=(offset);
+            div {
+                label for="type" { "Event type" }
+                input #type type="text" name="type" value=(kind.unwrap_or_default()) placeholder="order.filled";
+            }
+            div {
+                label for="since" { "From" }
+                input #since type="datetime-local" name="since" value=(since.unwrap_or_default());
+            }
+            div {
+                label for="until" { "Until" }
+                input #until type="datetime-local" name="until" value=(until.unwrap_or_default());
+            }
+            button.secondary type="submit" { "Filter" }
+        }
+        @if rows.is_empty() {
+            div.card.empty {
+                p { "No events here." }
+                p { "Events appear once the platform publishes them, or when you send a test event from an endpoint's page." }
+            }
+        } @else {
+            div.table-wrap {
+                table {
+                    thead { tr { th scope="col" { "Time" } th scope="col" { "Type" } th scope="col" { "Event" } th scope="col" { "Endpoints" } } }
+                    tbody {
+                        @for event in &rows {
+                            tr {
+                                td { (time(&event["created_at"])) }
+                                td { (plain(&event["type"])) }
+                                td.wrap { a href=(at.path(&format!("/events/{}", encode(&plain(&event["id"]))))) { (plain(&event["id"])) } }
+                                td { (plain(&event["deliveries"])) }
+                            }
+                        }
+                    }
+                }
+            }
+            (view::pager(&page["next_cursor"], &base))
+        }
+    };
+    at.render("Events", body)
+}
+
+/// `GET /console/t/{tenant}/events/{id}`: the payload and every delivery of it.
+pub(crate) async fn event(
+    State(state): State<ConsoleState>,
+    at: InTenant,
+    Path((_, id)): Path<(String, String)>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    let path = at.api_path(&format!("/events/{}", encode(&id)));
+    let event = match state.api.get(at.viewer(), &path).await {
+        Ok(event) => event,
+        Err(refusal) => return at.refused(refusal),
+    };
+    let deliveries = match state
+        .api
+        .get(
+            at.viewer(),
+            &deliveries_path(&path, query.cursor.as_deref()),
+        )
+        .await
+    {
+        Ok(page) => page,
+        Err(refusal) => return at.refused(refusal),
+    };
+    let rows = deliveries["data"].as_array().cloned().unwrap_or_default();
+    let payload = serde_json::to_string_pretty(&event["data"]).unwrap_or_default();
+    let body = html! {
+        div.card {
+            dl.facts {
+                dt { "Type" } dd { (plain(&event["type"])) }
+                dt { "Published" } dd { (time(&event["created_at"])) }
+                dt { "Channels" } dd {
+                    @let channels: Vec<String> = event["channels"].as_array().map(|c| c.iter().map(plain).collect()).unwrap_or_default();
+                    @if channels.is_empty() { "none" } @else { (channels.join(", ")) }
+                }
+            }
+        }
+        h2 { "Payload" }
+        pre tabindex="0" aria-label="Payload" { code { (payload) } }
+        h2 { "Deliveries" }
+        @if rows.is_empty() {
+            div.card.empty { p { "No endpoint subscribed to this event when it was published." } }
+        } @else {
+            (delivery_table(&at, &rows, None))
+            (view::pager(&deliveries["next_cursor"], &at.path(&format!("/events/{}", encode(&id)))))
+        }
+    };
+    at.render(&format!("Event {}", plain(&event["id"])), body)
+}
+
+/// An event's deliveries, a page from `cursor`.
+fn deliveries_path(event_path: &str, cursor: Option<&str>) -> String {
+    match cursor {
+        Some(cursor) => format!(
+            "{event_path}/deliveries?limit={PAGE}&cursor={}",
+            encode(cursor)
+        ),
+        None => format!("{event_path}/deliveries?limit={PAGE}"),
+    }
+}
