@@ -494,3 +494,219 @@ async fn a_session_of_one_tenant_reaches_nothing_of_another() {
     );
     assert_eq!(holdings(&daemon).await, before, "tenant other changed");
 }
+
+#[tokio::test]
+async fn over_https_the_session_cookie_is_secure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_daemon, target) = common::raw::start(dir.path(), "", true).await;
+    let made = common::raw::ask(&target, "POST", "/v1/tenants/acme/portal-links", None).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let url: Value = serde_json::from_str(&made.body).unwrap();
+    let opened = common::raw::ask(&target, "GET", url["url"].as_str().unwrap(), None).await;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let cookie = opened
+        .head
+        .lines()
+        .find(|line| line.starts_with("set-cookie: herald_console="))
+        .unwrap_or_else(|| panic!("no session cookie: {}", opened.head));
+    for flag in ["; secure", "; httponly", "; samesite=strict"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+}
+
+/// Percent-encodes form fields.
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(name, value)| {
+            let value: String = value
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{name}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn endpoint_forms_become_api_calls_and_bad_input_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start(&dir, "").await;
+    let visitor = Visitor::of_tenant(&daemon, "acme").await;
+    let csrf = visitor.csrf("/console/t/acme/endpoints/new").await;
+    let create = "/console/t/acme/endpoints";
+
+    // Bad input: the form comes back with the reason, and nothing is created.
+    for (fields, reason) in [
+        (vec![("url", "")], "URL is required"),
+        (vec![("url", "ftp://127.0.0.1/x")], "url"),
+        (
+            vec![("url", "http://127.0.0.1:9/x"), ("rate_limit", "fast")],
+            "Rate limit must be a whole number",
+        ),
+        (
+            vec![
+                ("url", "http://127.0.0.1:9/x"),
+                ("retry_schedule", "5, soon"),
+            ],
+            "Retry schedule",
+        ),
+        (
+            vec![
+                ("url", "http://127.0.0.1:9/x"),
+                ("headers", "x-team payments"),
+            ],
+            "name: value",
+        ),
+        (
+            vec![
+                ("url", "http://127.0.0.1:9/x"),
+                ("headers", "connection: close"),
+            ],
+            "connection",
+        ),
+        (
+            vec![("url", "http://127.0.0.1:9/x"), ("profile", "nonesuch")],
+            "profile",
+        ),
+        (
+            vec![
+                ("url", "http://127.0.0.1:9/x"),
+                ("other_types", "bad type!"),
+            ],
+            "event_types",
+        ),
+    ] {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend(fields.iter().copied());
+        let reply = visitor.post(create, &form(&all)).await;
+        assert_eq!(reply.status, 422, "{fields:?}: {}", reply.text());
+        assert!(
+            reply.text().contains(reason),
+            "{fields:?} should say {reason}: {}",
+            reply.text()
+        );
+        // What was typed is kept in the form.
+        if let Some((_, url)) = fields.iter().find(|(name, _)| *name == "url") {
+            assert!(
+                reply.text().contains(&format!("value=\"{url}\"")),
+                "{fields:?}"
+            );
+        }
+    }
+    let none = daemon.get("/v1/tenants/acme/endpoints").await;
+    assert_eq!(none.json["data"], json!([]), "bad input created something");
+
+    // A good form is the API's create, and shows the secret once.
+    let created = visitor
+        .post(
+            create,
+            &form(&[
+                ("csrf", &csrf),
+                ("url", "http://127.0.0.1:9/orders"),
+                ("description", "Orders"),
+                ("other_types", "order.filled, position.*"),
+                ("channels", "BTC-USD ETH-USD"),
+                ("ordering", "fifo"),
+                ("rate_limit", "20"),
+                ("timeout_ms", "3000"),
+                ("retry_schedule", "1, 2, 3"),
+                ("headers", "x-team: payments\nx-env: prod"),
+            ]),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let listed = daemon.get("/v1/tenants/acme/endpoints").await;
+    let endpoint = listed.json["data"][0].clone();
+    let id = endpoint["id"].as_str().unwrap();
+    assert_eq!(endpoint["url"], "http://127.0.0.1:9/orders");
+    assert_eq!(
+        endpoint["event_types"],
+        json!(["order.filled", "position.*"])
+    );
+    assert_eq!(endpoint["channels"], json!(["BTC-USD", "ETH-USD"]));
+    assert_eq!(endpoint["ordering"], "fifo");
+    assert_eq!(endpoint["rate_limit"], 20);
+    assert_eq!(endpoint["timeout_ms"], 3000);
+    assert_eq!(endpoint["retry_schedule_secs"], json!([1, 2, 3]));
+    assert_eq!(endpoint["headers"]["x-team"], "payments");
+    let secret = created.text();
+    assert!(secret.contains("whsec_"), "the secret is shown");
+
+    // The edit form shows header names, never their values, and no secret.
+    let edit_page = format!("/console/t/acme/endpoints/{id}/edit");
+    let page = visitor.get(&edit_page).await.text();
+    assert!(
+        page.contains("x-team") && !page.contains("payments"),
+        "{page}"
+    );
+    assert!(!page.contains("whsec_"));
+    let detail = visitor
+        .get(&format!("/console/t/acme/endpoints/{id}"))
+        .await
+        .text();
+    assert!(
+        detail.contains("x-team") && !detail.contains("payments") && !detail.contains("whsec_")
+    );
+
+    // An edit that leaves the headers empty keeps them; a blank rate limit clears it.
+    let edited = visitor
+        .post(
+            &edit_page,
+            &form(&[
+                ("csrf", &csrf),
+                ("url", "http://127.0.0.1:9/orders-v2"),
+                ("other_types", "order.filled"),
+                ("ordering", "fifo"),
+                ("rate_limit", ""),
+                ("timeout_ms", "3000"),
+            ]),
+        )
+        .await;
+    assert_eq!(edited.status, 303, "{}", edited.text());
+    let after = daemon
+        .get(&format!("/v1/tenants/acme/endpoints/{id}"))
+        .await
+        .json;
+    assert_eq!(after["url"], "http://127.0.0.1:9/orders-v2");
+    assert_eq!(after["event_types"], json!(["order.filled"]));
+    assert_eq!(after["rate_limit"], Value::Null);
+    assert_eq!(after["headers"]["x-env"], "prod", "headers kept");
+
+    // A bad edit changes nothing.
+    let version = after["version"].clone();
+    let refused = visitor
+        .post(&edit_page, &form(&[("csrf", &csrf), ("url", "not a url")]))
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    let same = daemon
+        .get(&format!("/v1/tenants/acme/endpoints/{id}"))
+        .await
+        .json;
+    assert_eq!(same["version"], version);
+
+    // Removing every header is explicit.
+    let cleared = visitor
+        .post(
+            &edit_page,
+            &form(&[
+                ("csrf", &csrf),
+                ("url", "http://127.0.0.1:9/orders-v2"),
+                ("clear_headers", "1"),
+            ]),
+        )
+        .await;
+    assert_eq!(cleared.status, 303);
+    let bare = daemon
+        .get(&format!("/v1/tenants/acme/endpoints/{id}"))
+        .await
+        .json;
+    assert_eq!(bare["headers"], json!({}));
+}

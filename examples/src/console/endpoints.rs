@@ -333,7 +333,7 @@ fn endpoint_form(
             label for="retry_schedule" { "Retry schedule (seconds)" }
             input #retry_schedule type="text" name="retry_schedule" value=(draft.retry_schedule) placeholder="5, 30, 120";
             label for="headers" { "Custom headers" }
-            textarea #headers name="headers" placeholder="x-team: payments" {}
+            textarea #headers name="headers" placeholder="x-partner-id: 1234" {}
             @if editing && !draft.header_names.is_empty() {
                 p.hint { "In force: " (draft.header_names.join(", ")) ". Values are never shown again: leave this empty to keep them, or write every header to replace them." }
                 label for="clear_headers" { input #clear_headers type="checkbox" name="clear_headers" value="1"; " Remove every custom header" }
