@@ -21,7 +21,7 @@ use crate::error::{Error, Invalid};
 use crate::filter::{validate_event_type, NOTIFICATION_PREFIX};
 use crate::ids::{DeliveryId, EndpointId, EventId, TenantId};
 use crate::model::{
-    minify_json_with_depth, Attempt, AttemptOutcome, Delivery, DeliveryStatus, DisabledReason,
+    minify_json_with_depth, Attempt, AttemptFilter, Delivery, DeliveryStatus, DisabledReason,
     Endpoint, EndpointPatch, Event, NewEndpoint, NewEvent, MAX_DATA_DEPTH,
 };
 use crate::notices::{self, EndpointChange, Notice};
@@ -717,7 +717,11 @@ impl Engine {
             })
     }
 
-    /// An endpoint's attempts, newest first.
+    /// An endpoint's attempts that pass `filter`, newest first. Storage filters by
+    /// outcome; the type and time parts are applied here over storage's pages, so
+    /// one call passes over at most about `ATTEMPT_SCAN_LIMIT` attempts: a page may
+    /// end short, or empty, and still have a cursor. Attempts older than `since`
+    /// end the list.
     ///
     /// # Errors
     /// `Error::EndpointNotFound`; `Error::Storage`.
@@ -725,14 +729,68 @@ impl Engine {
         &self,
         tenant: &TenantId,
         endpoint_id: &EndpointId,
-        outcome: Option<AttemptOutcome>,
+        filter: &AttemptFilter,
         page: &PageRequest,
     ) -> Result<Page<Attempt>, Error> {
         self.endpoint(tenant, endpoint_id).await?;
-        Ok(self
-            .storage()
-            .list_attempts(tenant, endpoint_id, outcome, page)
-            .await?)
+        let storage = self.storage();
+        if filter.is_outcome_only() {
+            return Ok(storage
+                .list_attempts(tenant, endpoint_id, filter.outcome, page)
+                .await?);
+        }
+        let mut found = Vec::new();
+        let mut cursor = page.cursor.clone();
+        let mut scanned = 0;
+        loop {
+            let request = PageRequest {
+                limit: page.limit,
+                cursor: cursor.clone(),
+            };
+            let batch = storage
+                .list_attempts(tenant, endpoint_id, filter.outcome, &request)
+                .await?;
+            // An empty page with a cursor: storage passed over its own scan limit.
+            scanned += if batch.items.is_empty() {
+                crate::storage::ATTEMPT_SCAN_LIMIT
+            } else {
+                0
+            };
+            for attempt in batch.items {
+                scanned += 1;
+                if filter.since.is_some_and(|since| attempt.started_at < since) {
+                    return Ok(Page {
+                        items: found,
+                        next_cursor: None,
+                    });
+                }
+                let position = crate::storage::attempt_cursor(&attempt);
+                if filter.matches(&attempt) {
+                    found.push(attempt);
+                    if found.len() == page.limit {
+                        return Ok(Page {
+                            items: found,
+                            next_cursor: Some(position),
+                        });
+                    }
+                }
+            }
+            cursor = match batch.next_cursor {
+                Some(next) => Some(next),
+                None => {
+                    return Ok(Page {
+                        items: found,
+                        next_cursor: None,
+                    })
+                }
+            };
+            if scanned >= crate::storage::ATTEMPT_SCAN_LIMIT {
+                return Ok(Page {
+                    items: found,
+                    next_cursor: cursor,
+                });
+            }
+        }
     }
 
     /// An endpoint's dead letters, newest first.

@@ -94,8 +94,8 @@ pub use error::{Error, Invalid, StorageError};
 pub use ids::{AttemptId, DeliveryId, EndpointId, EventId, KeyId, TenantId};
 pub use keys::{CreatedKey, NewKey};
 pub use model::{
-    Attempt, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, DisabledReason, Endpoint,
-    EndpointHealth, EndpointPatch, Event, NewEndpoint, NewEvent, Ordering,
+    Attempt, AttemptFilter, AttemptOutcome, DeadReason, Delivery, DeliveryStatus, DisabledReason,
+    Endpoint, EndpointHealth, EndpointPatch, Event, NewEndpoint, NewEvent, Ordering,
 };
 pub use notify::OperationalEvent;
 pub use signing::{Secret, SignatureScheme};

@@ -85,7 +85,12 @@ async fn a_crashed_actor_s_attempts_are_neither_repeated_nor_lost() {
     );
     let log = h
         .engine
-        .list_attempts(&h.tenant, &endpoint_id, None, &PageRequest::first(50))
+        .list_attempts(
+            &h.tenant,
+            &endpoint_id,
+            &Default::default(),
+            &PageRequest::first(50),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -109,7 +114,12 @@ async fn after_a_crash_a_failed_attempt_is_retried_as_the_next_attempt() {
     }
     let log = h
         .engine
-        .list_attempts(&h.tenant, &endpoint_id, None, &PageRequest::first(50))
+        .list_attempts(
+            &h.tenant,
+            &endpoint_id,
+            &Default::default(),
+            &PageRequest::first(50),
+        )
         .await
         .unwrap();
     assert_eq!(log.items.len(), 6);

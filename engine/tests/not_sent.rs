@@ -110,7 +110,12 @@ async fn an_unreadable_event_is_not_an_attempt_and_is_tried_again() {
     assert!(info.endpoint.active);
     let attempts = s
         .engine
-        .list_attempts(&s.tenant, &endpoint_id, None, &PageRequest::first(10))
+        .list_attempts(
+            &s.tenant,
+            &endpoint_id,
+            &Default::default(),
+            &PageRequest::first(10),
+        )
         .await
         .unwrap();
     assert_eq!(

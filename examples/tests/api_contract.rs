@@ -506,3 +506,99 @@ async fn a_generated_token_is_kept_printed_once_and_reused() {
     assert_eq!(reply.status, 200);
     assert!(!second.stderr().contains(&token), "printed only once");
 }
+
+/// http-api.md "Attempts": the delivery log filters by outcome, event type and start
+/// time, pages through the filtered list, and refuses a bad time naming it.
+#[tokio::test]
+async fn attempts_filter_by_type_and_time() {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), Options::default()).await;
+    let id = create_endpoint(&daemon, &receiver.url("/hook")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = std::time::SystemTime::now();
+    for kind in [
+        "order.filled",
+        "position.closed",
+        "order.filled",
+        "position.closed",
+        "order.filled",
+    ] {
+        let reply = daemon
+            .post(EVENTS, &json!({"type": kind, "data": {}}))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.text());
+    }
+    let log = format!("{ENDPOINTS}/{id}/attempts");
+    eventually("five attempts", || {
+        let daemon = &daemon;
+        let log = log.clone();
+        async move {
+            let page = daemon.get(&format!("{log}?limit=10")).await;
+            (page.json["data"].as_array().unwrap().len() == 5).then_some(())
+        }
+    })
+    .await;
+
+    let orders = daemon.get(&format!("{log}?type=order.filled")).await;
+    let items = orders.json["data"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{}", orders.text());
+    assert!(items.iter().all(|a| a["event_type"] == "order.filled"));
+
+    // Paged one at a time, the filtered list is the same two attempts.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let mut path = format!("{log}?type=position.closed&limit=1");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = daemon.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        for item in page.json["data"].as_array().unwrap() {
+            assert_eq!(item["event_type"], "position.closed");
+            seen.push(item["id"].clone());
+        }
+        cursor = page.json["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(cursor.is_none());
+
+    let stamp = |t: std::time::SystemTime| herald::Timestamp::from_system(t).to_rfc3339();
+    let since_start = daemon
+        .get(&format!(
+            "{log}?since={}",
+            stamp(started - std::time::Duration::from_secs(1))
+        ))
+        .await;
+    assert_eq!(since_start.json["data"].as_array().unwrap().len(), 5);
+    let future = stamp(std::time::SystemTime::now() + std::time::Duration::from_secs(3600));
+    let none = daemon.get(&format!("{log}?since={future}")).await;
+    assert_eq!(none.json["data"], json!([]));
+    assert_eq!(none.json["next_cursor"], serde_json::Value::Null);
+    let past = stamp(started - std::time::Duration::from_secs(3600));
+    let nothing_before = daemon.get(&format!("{log}?until={past}")).await;
+    assert_eq!(nothing_before.json["data"], json!([]));
+    let all_until_now = daemon
+        .get(&format!("{log}?until={future}&type=order.filled"))
+        .await;
+    assert_eq!(all_until_now.json["data"].as_array().unwrap().len(), 3);
+    let failures = daemon
+        .get(&format!("{log}?type=order.filled&outcome=failure"))
+        .await;
+    assert_eq!(failures.json["data"], json!([]));
+    for bad in ["since=yesterday", "until=soon"] {
+        let reply = daemon.get(&format!("{log}?{bad}")).await;
+        assert_eq!(reply.status, 422, "{bad}");
+        assert!(
+            reply.message().contains(bad.split('=').next().unwrap()),
+            "{}",
+            reply.text()
+        );
+    }
+}

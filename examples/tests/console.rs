@@ -710,3 +710,67 @@ async fn endpoint_forms_become_api_calls_and_bad_input_changes_nothing() {
         .json;
     assert_eq!(bare["headers"], json!({}));
 }
+
+#[tokio::test]
+async fn the_delivery_log_and_events_filter_by_status_type_and_time() {
+    let receiver = herald_testkit::receiver::Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start(&dir, "").await;
+    let id = endpoint(&daemon, "acme", &receiver.url("/hook")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for kind in ["order.filled", "position.closed"] {
+        let reply = daemon
+            .post(
+                "/v1/tenants/acme/events",
+                &json!({"type": kind, "data": {}}),
+            )
+            .await;
+        assert_eq!(reply.status, 202);
+    }
+    assert!(receiver.wait_for(2, common::WAIT).await);
+    let visitor = Visitor::of_tenant(&daemon, "acme").await;
+    let log = format!("/console/t/acme/endpoints/{id}/attempts");
+    common::eventually("both attempts logged", || {
+        let visitor = &visitor;
+        let log = log.clone();
+        async move {
+            let page = visitor.get(&log).await.text();
+            (page.contains(">order.filled<") && page.contains(">position.closed<")).then_some(())
+        }
+    })
+    .await;
+    for base in [log.as_str(), "/console/t/acme/events"] {
+        let typed = visitor
+            .get(&format!("{base}?type=order.filled"))
+            .await
+            .text();
+        assert!(
+            typed.contains(">order.filled<") && !typed.contains(">position.closed<"),
+            "{base}"
+        );
+        let later = visitor
+            .get(&format!("{base}?since=2999-01-01T00%3A00&tz=-60"))
+            .await;
+        assert_eq!(later.status, 200);
+        assert!(
+            !later.text().contains(">order.filled<"),
+            "{base}: nothing that late"
+        );
+        let earlier = visitor
+            .get(&format!("{base}?since=2000-01-01T00%3A00&tz=-60"))
+            .await
+            .text();
+        assert!(earlier.contains(">position.closed<"), "{base}");
+        let bad = visitor.get(&format!("{base}?since=soon")).await.text();
+        assert!(bad.contains("is not a date and time"), "{base}");
+    }
+    let failed = visitor.get(&format!("{log}?outcome=failure")).await.text();
+    assert!(
+        failed.contains("No attempts here"),
+        "every attempt succeeded"
+    );
+    let succeeded = visitor.get(&format!("{log}?outcome=success")).await.text();
+    assert!(succeeded.contains(">order.filled<"));
+}

@@ -313,13 +313,14 @@ impl Browser {
     /// keyboard reaches them all. Controls are links with `href`, buttons, inputs,
     /// selects and textareas that are shown, enabled and not `inert` (a
     /// `tabindex=-1` one inside `aria-hidden` is left out on purpose). Tab is
-    /// pressed once per control, plus 5. A radio group counts as reached when one
-    /// of its radios is, since Tab stops once per group.
+    /// pressed once per control (seven times per date or time input, whose parts
+    /// each take one), plus 5. A radio group counts as reached when one of its
+    /// radios is, since Tab stops once per group.
     ///
     /// # Errors
     /// When the scripts or the key presses fail.
     pub async fn keyboard_reachable(&self) -> anyhow::Result<Vec<String>> {
-        let controls = self
+        let stops = self
             .script(
                 "preparing the keyboard walk",
                 &format!("{COMMON_JS}{KEYBOARD_START_JS}"),
@@ -329,7 +330,7 @@ impl Browser {
             .unwrap_or_default();
         let tab: char = Key::Tab.into();
         let mut keys = KeyActions::new("keyboard".to_owned());
-        for _ in 0..controls + 5 {
+        for _ in 0..stops + 5 {
             keys = keys
                 .then(KeyAction::Down { value: tab })
                 .then(KeyAction::Up { value: tab });
@@ -718,7 +719,10 @@ start.tabIndex = -1;
 document.body.prepend(start);
 start.focus();
 window.scrollTo(0, 0);
-return heraldControls().length;
+// A date or time input takes a Tab per part (month, day, year, hour, minute, AM/PM).
+const stops = (el) => el.tagName === 'INPUT' &&
+  /^(date|time|datetime-local|month|week)$/.test(el.type) ? 7 : 1;
+return heraldControls().reduce((n, el) => n + stops(el), 0);
 "#;
 
 /// The end of `Browser::keyboard_reachable`: stops recording, removes the marker

@@ -60,3 +60,33 @@ impl AttemptOutcome {
         attempt.succeeded() == (self == AttemptOutcome::Success)
     }
 }
+
+/// Which attempts of an endpoint a delivery log shows (`?outcome=`, `?type=`,
+/// `?since=`, `?until=`); the default shows every one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptFilter {
+    /// Only successes or only failures.
+    pub outcome: Option<AttemptOutcome>,
+    /// Only attempts of events of this type.
+    pub event_type: Option<String>,
+    /// Only attempts started at or after this.
+    pub since: Option<Timestamp>,
+    /// Only attempts started before this.
+    pub until: Option<Timestamp>,
+}
+
+impl AttemptFilter {
+    /// Whether `attempt` passes the type and time parts (storage applies the outcome).
+    pub fn matches(&self, attempt: &Attempt) -> bool {
+        self.event_type
+            .as_deref()
+            .is_none_or(|kind| &*attempt.event_type == kind)
+            && self.since.is_none_or(|since| attempt.started_at >= since)
+            && self.until.is_none_or(|until| attempt.started_at < until)
+    }
+
+    /// Whether only the outcome filters, which storage does by itself.
+    pub fn is_outcome_only(&self) -> bool {
+        self.event_type.is_none() && self.since.is_none() && self.until.is_none()
+    }
+}

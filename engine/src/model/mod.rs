@@ -9,7 +9,7 @@ mod event;
 pub use access::{
     ApiKey, EventTypeEntry, EventTypeInput, KeyScope, Tenant, TenantInput, TenantSettings,
 };
-pub use attempt::{Attempt, AttemptOutcome};
+pub use attempt::{Attempt, AttemptFilter, AttemptOutcome};
 pub use delivery::{DeadReason, Delivery, DeliveryStatus};
 pub use endpoint::{
     DisabledReason, Endpoint, EndpointHealth, EndpointPatch, NewEndpoint, Ordering,

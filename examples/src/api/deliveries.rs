@@ -36,7 +36,7 @@ pub(crate) async fn attempts(
 ) -> Result<Response, ApiError> {
     let found = state
         .engine
-        .list_attempts(&tenant, &id, query.outcome, &query.page)
+        .list_attempts(&tenant, &id, &query.filter, &query.page)
         .await?;
     Ok(list(&found, attempt_object))
 }

@@ -22,7 +22,7 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use herald::{AttemptOutcome, EventFilter, PageRequest, Timestamp};
+use herald::{AttemptFilter, AttemptOutcome, EventFilter, PageRequest, Timestamp};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
@@ -331,13 +331,14 @@ impl FromQuery for EventsQuery {
     }
 }
 
-/// The attempt list's query: paging plus `?outcome=success|failure`.
+/// The attempt list's query: paging plus `?outcome=success|failure`, `?type=`,
+/// `?since=`, `?until=`.
 #[derive(Debug)]
 pub struct AttemptsQuery {
     /// Which page.
     pub page: PageRequest,
-    /// Only successes or only failures.
-    pub outcome: Option<AttemptOutcome>,
+    /// Which attempts.
+    pub filter: AttemptFilter,
 }
 
 impl FromQuery for AttemptsQuery {
@@ -355,7 +356,12 @@ impl FromQuery for AttemptsQuery {
         };
         Ok(Self {
             page: page(pairs)?,
-            outcome,
+            filter: AttemptFilter {
+                outcome,
+                event_type: pairs.get("type").filter(|t| !t.is_empty()).cloned(),
+                since: time(pairs, "since")?,
+                until: time(pairs, "until")?,
+            },
         })
     }
 }

@@ -343,6 +343,15 @@ pub(crate) struct AttemptsQuery {
     /// Only successful or only failed attempts.
     #[param(required = false, inline)]
     outcome: AttemptOutcome,
+    /// Only attempts of events of this type.
+    #[param(rename = "type", required = false, example = "order.filled")]
+    event_type: String,
+    /// Only attempts started at or after this time (RFC 3339); older ones end the list.
+    #[param(required = false, format = DateTime)]
+    since: String,
+    /// Only attempts started before this time (RFC 3339).
+    #[param(required = false, format = DateTime)]
+    until: String,
 }
 
 // ---- Request bodies -------------------------------------------------------------------

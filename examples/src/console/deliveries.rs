@@ -23,6 +23,110 @@ pub(crate) struct LogQuery {
     cursor: Option<String>,
     outcome: Option<String>,
     notice: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// The viewer's offset from UTC in minutes, as JavaScript's
+    /// `getTimezoneOffset` gives it; absent: the times are UTC.
+    tz: Option<String>,
+}
+
+/// The type and time filters of a log page, typed in the viewer's time zone: the
+/// API's query (`&type=...&since=...`), the page's own (to keep them while paging),
+/// and a message for a time that could not be read.
+struct TimeFilters {
+    api: String,
+    page: String,
+    problem: Option<String>,
+    kind: String,
+    since: String,
+    until: String,
+    offset: i64,
+}
+
+impl TimeFilters {
+    fn read(
+        kind: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+        tz: Option<&str>,
+    ) -> Self {
+        let offset: i64 = tz.and_then(|t| t.parse().ok()).unwrap_or(0);
+        let kind = kind.map(str::trim).unwrap_or_default();
+        let since = since.map(str::trim).unwrap_or_default();
+        let until = until.map(str::trim).unwrap_or_default();
+        let mut api = String::new();
+        let mut page = Vec::new();
+        let mut problem = None;
+        if !kind.is_empty() {
+            api.push_str(&format!("&type={}", encode(kind)));
+            page.push(format!("type={}", encode(kind)));
+        }
+        for (name, value) in [("since", since), ("until", until)] {
+            if value.is_empty() {
+                continue;
+            }
+            match local_to_utc(value, offset) {
+                Some(utc) => api.push_str(&format!("&{name}={}", encode(&utc))),
+                None => problem = Some(format!("`{value}` is not a date and time")),
+            }
+            page.push(format!("{name}={}", encode(value)));
+        }
+        if tz.is_some() {
+            page.push(format!("tz={offset}"));
+        }
+        Self {
+            api,
+            page: page.join("&"),
+            problem,
+            kind: kind.to_owned(),
+            since: since.to_owned(),
+            until: until.to_owned(),
+            offset,
+        }
+    }
+
+    /// The form's fields for these filters.
+    fn fields(&self, type_label: &str) -> Markup {
+        html! {
+            input type="hidden" name="tz" value=(self.offset);
+            div {
+                label for="type" { (type_label) }
+                input #type type="text" name="type" value=(self.kind) placeholder="order.filled";
+            }
+            div {
+                label for="since" { "From" }
+                input #since type="datetime-local" name="since" value=(self.since);
+            }
+            div {
+                label for="until" { "Until" }
+                input #until type="datetime-local" name="until" value=(self.until);
+            }
+        }
+    }
+}
+
+/// A `datetime-local` value (`2026-12-04T05:30`) typed `offset_minutes` behind UTC
+/// (JavaScript's `getTimezoneOffset`), as RFC 3339 UTC.
+fn local_to_utc(text: &str, offset_minutes: i64) -> Option<String> {
+    let with_seconds = if text.len() == 16 {
+        format!("{text}:00")
+    } else {
+        text.to_owned()
+    };
+    let at = Timestamp::parse_rfc3339(&format!("{with_seconds}Z"), "time").ok()?;
+    let shifted = i64::try_from(at.0).ok()? + offset_minutes * 60_000;
+    Some(Timestamp(u64::try_from(shifted).ok()?).to_rfc3339())
+}
+
+/// `base?query` or `base` for an empty query.
+fn with_query(base: String, query: &str) -> String {
+    if query.is_empty() {
+        base
+    } else {
+        format!("{base}?{query}")
+    }
 }
 
 /// `GET /console/t/{tenant}/endpoints/{id}/attempts`: the delivery log.
@@ -36,11 +140,23 @@ pub(crate) async fn attempts(
         .outcome
         .as_deref()
         .filter(|o| matches!(*o, "success" | "failure"));
+    let filters = TimeFilters::read(
+        query.kind.as_deref(),
+        query.since.as_deref(),
+        query.until.as_deref(),
+        query.tz.as_deref(),
+    );
+    let here = at.path(&format!("/endpoints/{}/attempts", encode(&id)));
     let mut path = at.api_path(&format!("/endpoints/{}/attempts?limit={PAGE}", encode(&id)));
-    let mut base = at.path(&format!("/endpoints/{}/attempts", encode(&id)));
+    path.push_str(&filters.api);
+    let mut kept = filters.page.clone();
     if let Some(outcome) = outcome {
         path.push_str(&format!("&outcome={outcome}"));
-        base.push_str(&format!("?outcome={outcome}"));
+        kept = if kept.is_empty() {
+            format!("outcome={outcome}")
+        } else {
+            format!("{kept}&outcome={outcome}")
+        };
     }
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
@@ -53,7 +169,8 @@ pub(crate) async fn attempts(
     let endpoint_page = at.path(&format!("/endpoints/{}", encode(&id)));
     let body = html! {
         p { a href=(endpoint_page) { "← Endpoint" } }
-        form.filters method="get" action=(at.path(&format!("/endpoints/{}/attempts", encode(&id)))) {
+        @if let Some(problem) = &filters.problem { (view::problem(problem)) }
+        form.filters method="get" action=(here) {
             div {
                 label for="outcome" { "Status" }
                 select #outcome name="outcome" {
@@ -62,12 +179,13 @@ pub(crate) async fn attempts(
                     option value="failure" selected[outcome == Some("failure")] { "Failed" }
                 }
             }
+            (filters.fields("Event type"))
             button.secondary type="submit" { "Filter" }
         }
         @if rows.is_empty() {
             div.card.empty {
-                p { "No attempts yet." }
-                p { "Send a test event from the endpoint's page to see one here." }
+                p { "No attempts here." }
+                p { "Send a test event from the endpoint's page to see one, or widen the filters." }
             }
         } @else {
             div.table-wrap {
@@ -90,7 +208,7 @@ pub(crate) async fn attempts(
                     }
                 }
             }
-            (view::pager(&page["next_cursor"], &base))
+            (view::pager(&page["next_cursor"], &with_query(here.clone(), &kept)))
         }
     };
     at.render("Delivery log", body)
@@ -250,66 +368,20 @@ pub(crate) async fn retry(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct EventsQuery {
-    cursor: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    /// The viewer's offset from UTC in minutes, as JavaScript's
-    /// `getTimezoneOffset` gives it; absent: the times are UTC.
-    tz: Option<String>,
-}
-
-/// A `datetime-local` value (`2026-12-04T05:30`) in the viewer's zone as RFC 3339 UTC.
-fn local_to_utc(text: &str, offset_minutes: i64) -> Option<String> {
-    let with_seconds = if text.len() == 16 {
-        format!("{text}:00")
-    } else {
-        text.to_owned()
-    };
-    let at = Timestamp::parse_rfc3339(&format!("{with_seconds}Z"), "time").ok()?;
-    let shifted = i64::try_from(at.0).ok()? + offset_minutes * 60_000;
-    Some(Timestamp(u64::try_from(shifted).ok()?).to_rfc3339())
-}
-
 /// `GET /console/t/{tenant}/events`.
 pub(crate) async fn events(
     State(state): State<ConsoleState>,
     at: InTenant,
-    Query(query): Query<EventsQuery>,
+    Query(query): Query<LogQuery>,
 ) -> Response {
-    let offset: i64 = query
-        .tz
-        .as_deref()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    let kind = query
-        .kind
-        .as_deref()
-        .map(str::trim)
-        .filter(|k| !k.is_empty());
-    let since = query.since.as_deref().filter(|s| !s.is_empty());
-    let until = query.until.as_deref().filter(|s| !s.is_empty());
-    let mut filters = Vec::new();
-    let mut problem = None;
-    if let Some(kind) = kind {
-        filters.push(format!("type={}", encode(kind)));
-    }
-    for (name, value) in [("since", since), ("until", until)] {
-        if let Some(value) = value {
-            match local_to_utc(value, offset) {
-                Some(utc) => filters.push(format!("{name}={}", encode(&utc))),
-                None => problem = Some(format!("`{value}` is not a date and time")),
-            }
-        }
-    }
+    let filters = TimeFilters::read(
+        query.kind.as_deref(),
+        query.since.as_deref(),
+        query.until.as_deref(),
+        query.tz.as_deref(),
+    );
     let mut path = at.api_path(&format!("/events?limit={PAGE}"));
-    for filter in &filters {
-        path.push('&');
-        path.push_str(filter);
-    }
+    path.push_str(&filters.api);
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
     }
@@ -318,38 +390,10 @@ pub(crate) async fn events(
         Err(refusal) => return at.refused(refusal),
     };
     let rows = page["data"].as_array().cloned().unwrap_or_default();
-    let mut base = at.path("/events");
-    let mut kept: Vec<String> = Vec::new();
-    if let Some(kind) = kind {
-        kept.push(format!("type={}", encode(kind)));
-    }
-    for (name, value) in [("since", since), ("until", until)] {
-        if let Some(value) = value {
-            kept.push(format!("{name}={}", encode(value)));
-        }
-    }
-    if query.tz.is_some() {
-        kept.push(format!("tz={offset}"));
-    }
-    if !kept.is_empty() {
-        base = format!("{base}?{}", kept.join("&"));
-    }
     let body = html! {
-        @if let Some(problem) = &problem { (view::problem(problem)) }
+        @if let Some(problem) = &filters.problem { (view::problem(problem)) }
         form.filters method="get" action=(at.path("/events")) {
-            input type="hidden" name="tz" value=(offset);
-            div {
-                label for="type" { "Event type" }
-                input #type type="text" name="type" value=(kind.unwrap_or_default()) placeholder="order.filled";
-            }
-            div {
-                label for="since" { "From" }
-                input #since type="datetime-local" name="since" value=(since.unwrap_or_default());
-            }
-            div {
-                label for="until" { "Until" }
-                input #until type="datetime-local" name="until" value=(until.unwrap_or_default());
-            }
+            (filters.fields("Event type"))
             button.secondary type="submit" { "Filter" }
         }
         @if rows.is_empty() {
@@ -373,7 +417,7 @@ pub(crate) async fn events(
                     }
                 }
             }
-            (view::pager(&page["next_cursor"], &base))
+            (view::pager(&page["next_cursor"], &with_query(at.path("/events"), &filters.page)))
         }
     };
     at.render("Events", body)
@@ -436,5 +480,25 @@ fn deliveries_path(event_path: &str, cursor: Option<&str>) -> String {
             encode(cursor)
         ),
         None => format!("{event_path}/deliveries?limit={PAGE}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_times_become_utc() {
+        // Berlin in winter: getTimezoneOffset() is -60.
+        assert_eq!(
+            local_to_utc("2026-12-04T06:30", -60).as_deref(),
+            Some("2026-12-04T05:30:00.000Z")
+        );
+        // New York: +300.
+        assert_eq!(
+            local_to_utc("2026-12-04T00:30:15", 300).as_deref(),
+            Some("2026-12-04T05:30:15.000Z")
+        );
+        assert_eq!(local_to_utc("yesterday", 0), None);
     }
 }
