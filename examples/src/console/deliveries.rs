@@ -2,9 +2,9 @@
 //! outcome), its dead letters with replay and single retry, and the events (filtered
 //! by type and time) with each event's payload and deliveries.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::Method;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use herald::Timestamp;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::endpoints::attempt_result;
 use super::form::Checked;
 use super::view::{self, encode, plain, time};
-use super::{ConsoleState, InTenant};
+use super::{Answer, InTenant};
 
 /// Rows per page of the logs.
 const PAGE: u32 = 50;
@@ -131,11 +131,10 @@ fn with_query(base: String, query: &str) -> String {
 
 /// `GET /console/t/{tenant}/endpoints/{id}/attempts`: the delivery log.
 pub(crate) async fn attempts(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<LogQuery>,
-) -> Response {
+) -> Answer {
     let outcome = query
         .outcome
         .as_deref()
@@ -161,10 +160,7 @@ pub(crate) async fn attempts(
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
     }
-    let page = match state.api.get(at.viewer(), &path).await {
-        Ok(page) => page,
-        Err(refusal) => return at.refused(refusal),
-    };
+    let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let endpoint_page = at.path(&format!("/endpoints/{}", encode(&id)));
     let body = html! {
@@ -211,7 +207,7 @@ pub(crate) async fn attempts(
             (view::pager(&page["next_cursor"], &with_query(here.clone(), &kept)))
         }
     };
-    at.render("Delivery log", body)
+    Ok(at.render("Delivery log", body))
 }
 
 /// The first bytes of a response, short enough for a table cell.
@@ -225,11 +221,10 @@ fn first_bytes(value: &Value) -> String {
 
 /// `GET /console/t/{tenant}/endpoints/{id}/dead-letters`.
 pub(crate) async fn dead_letters(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<LogQuery>,
-) -> Response {
+) -> Answer {
     let mut path = at.api_path(&format!(
         "/endpoints/{}/dead-letters?limit={PAGE}",
         encode(&id)
@@ -237,10 +232,7 @@ pub(crate) async fn dead_letters(
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
     }
-    let page = match state.api.get(at.viewer(), &path).await {
-        Ok(page) => page,
-        Err(refusal) => return at.refused(refusal),
-    };
+    let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let here = at.path(&format!("/endpoints/{}/dead-letters", encode(&id)));
     let notice = match query.notice.as_deref() {
@@ -269,7 +261,7 @@ pub(crate) async fn dead_letters(
             (view::pager(&page["next_cursor"], &here))
         }
     };
-    at.render("Dead letters", body)
+    Ok(at.render("Dead letters", body))
 }
 
 /// Deliveries as a table, each with a retry button unless pending.
@@ -325,55 +317,41 @@ fn status_badge(delivery: &Value) -> Markup {
 
 /// `POST /console/t/{tenant}/endpoints/{id}/dead-letters/replay`.
 pub(crate) async fn replay(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Checked(_): Checked,
-) -> Response {
-    let path = at.api_path(&format!("/endpoints/{}/dead-letters/replay", encode(&id)));
-    match state.api.call(at.viewer(), Method::POST, &path, None).await {
-        Ok(_) => Redirect::to(&at.path(&format!(
-            "/endpoints/{}/dead-letters?notice=replayed",
-            encode(&id)
-        )))
-        .into_response(),
-        Err(refusal) => at.refused(refusal),
-    }
+) -> Answer {
+    let dead_letters = format!("/endpoints/{}/dead-letters", encode(&id));
+    at.call(
+        Method::POST,
+        &at.api_path(&format!("{dead_letters}/replay")),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to(&at.path(&format!("{dead_letters}?notice=replayed"))).into_response())
 }
 
 /// `POST /console/t/{tenant}/deliveries/{id}/retry`: back to the dead letters it was
 /// retried from, else to its event.
 pub(crate) async fn retry(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Checked(fields): Checked,
-) -> Response {
+) -> Answer {
     let path = at.api_path(&format!("/deliveries/{}/retry", encode(&id)));
-    match state.api.call(at.viewer(), Method::POST, &path, None).await {
-        Ok(delivery) => {
-            let back = match fields.text("endpoint") {
-                Some(endpoint) => at.path(&format!(
-                    "/endpoints/{}/dead-letters?notice=retried",
-                    encode(endpoint)
-                )),
-                None => at.path(&format!(
-                    "/events/{}",
-                    encode(&plain(&delivery["event_id"]))
-                )),
-            };
-            Redirect::to(&back).into_response()
-        }
-        Err(refusal) => at.refused(refusal),
-    }
+    let delivery = at.call(Method::POST, &path, None).await?;
+    let back = match fields.text("endpoint") {
+        Some(endpoint) => format!(
+            "/endpoints/{}/dead-letters?notice=retried",
+            encode(endpoint)
+        ),
+        None => format!("/events/{}", encode(&plain(&delivery["event_id"]))),
+    };
+    Ok(Redirect::to(&at.path(&back)).into_response())
 }
 
 /// `GET /console/t/{tenant}/events`.
-pub(crate) async fn events(
-    State(state): State<ConsoleState>,
-    at: InTenant,
-    Query(query): Query<LogQuery>,
-) -> Response {
+pub(crate) async fn events(at: InTenant, Query(query): Query<LogQuery>) -> Answer {
     let filters = TimeFilters::read(
         query.kind.as_deref(),
         query.since.as_deref(),
@@ -385,10 +363,7 @@ pub(crate) async fn events(
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
     }
-    let page = match state.api.get(at.viewer(), &path).await {
-        Ok(page) => page,
-        Err(refusal) => return at.refused(refusal),
-    };
+    let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let body = html! {
         @if let Some(problem) = &filters.problem { (view::problem(problem)) }
@@ -420,32 +395,20 @@ pub(crate) async fn events(
             (view::pager(&page["next_cursor"], &with_query(at.path("/events"), &filters.page)))
         }
     };
-    at.render("Events", body)
+    Ok(at.render("Events", body))
 }
 
 /// `GET /console/t/{tenant}/events/{id}`: the payload and every delivery of it.
 pub(crate) async fn event(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<LogQuery>,
-) -> Response {
+) -> Answer {
     let path = at.api_path(&format!("/events/{}", encode(&id)));
-    let event = match state.api.get(at.viewer(), &path).await {
-        Ok(event) => event,
-        Err(refusal) => return at.refused(refusal),
-    };
-    let deliveries = match state
-        .api
-        .get(
-            at.viewer(),
-            &deliveries_path(&path, query.cursor.as_deref()),
-        )
-        .await
-    {
-        Ok(page) => page,
-        Err(refusal) => return at.refused(refusal),
-    };
+    let event = at.get(&path).await?;
+    let deliveries = at
+        .get(&deliveries_path(&path, query.cursor.as_deref()))
+        .await?;
     let rows = deliveries["data"].as_array().cloned().unwrap_or_default();
     let payload = serde_json::to_string_pretty(&event["data"]).unwrap_or_default();
     let body = html! {
@@ -469,7 +432,7 @@ pub(crate) async fn event(
             (view::pager(&deliveries["next_cursor"], &at.path(&format!("/events/{}", encode(&id)))))
         }
     };
-    at.render(&format!("Event {}", plain(&event["id"])), body)
+    Ok(at.render(&format!("Event {}", plain(&event["id"])), body))
 }
 
 /// An event's deliveries, a page from `cursor`.

@@ -2,17 +2,15 @@
 //! once, rotation, enable and disable, delete with confirmation, a test event.
 
 use axum::extract::{Path, Query};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::api_call::Refusal;
 use super::form::{Checked, Fields};
 use super::view::{self, encode, plain, time};
-use super::{ConsoleState, InTenant};
-use axum::extract::State;
+use super::{Answer, InTenant};
 
 /// Rows per page of the endpoint list.
 const PAGE: u32 = 25;
@@ -24,19 +22,12 @@ pub(crate) struct ListQuery {
 }
 
 /// `GET /console/t/{tenant}/endpoints`.
-pub(crate) async fn list(
-    State(state): State<ConsoleState>,
-    at: InTenant,
-    Query(query): Query<ListQuery>,
-) -> Response {
+pub(crate) async fn list(at: InTenant, Query(query): Query<ListQuery>) -> Answer {
     let mut path = at.api_path(&format!("/endpoints?limit={PAGE}"));
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
     }
-    let page = match state.api.get(at.viewer(), &path).await {
-        Ok(page) => page,
-        Err(refusal) => return at.refused(refusal),
-    };
+    let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let notice = match query.notice.as_deref() {
         Some("deleted") => Some("The endpoint was deleted."),
@@ -72,7 +63,7 @@ pub(crate) async fn list(
             (view::pager(&page["next_cursor"], &at.path("/endpoints")))
         }
     };
-    at.render("Endpoints", body)
+    Ok(at.render("Endpoints", body))
 }
 
 fn state_badge(endpoint: &Value) -> Markup {
@@ -256,12 +247,9 @@ fn endpoint_body(fields: &Fields, editing: bool) -> Result<Value, String> {
 }
 
 /// The catalog's entries and the profiles, for the form's choices.
-async fn choices(state: &ConsoleState, at: &InTenant) -> Result<(Vec<Value>, Vec<Value>), Refusal> {
-    let catalog = state
-        .api
-        .get(at.viewer(), &at.api_path("/event-types?limit=100"))
-        .await?;
-    let profiles = state.api.get(at.viewer(), "/v1/profiles").await?;
+async fn choices(at: &InTenant) -> Result<(Vec<Value>, Vec<Value>), Response> {
+    let catalog = at.get(&at.api_path("/event-types?limit=100")).await?;
+    let profiles = at.get("/v1/profiles").await?;
     let items = |value: &Value| value["data"].as_array().cloned().unwrap_or_default();
     Ok((items(&catalog), items(&profiles)))
 }
@@ -348,27 +336,21 @@ fn endpoint_form(
 }
 
 /// `GET /console/t/{tenant}/endpoints/new`.
-pub(crate) async fn new(State(state): State<ConsoleState>, at: InTenant) -> Response {
-    let choices = match choices(&state, &at).await {
-        Ok(choices) => choices,
-        Err(refusal) => return at.refused(refusal),
-    };
+pub(crate) async fn new(at: InTenant) -> Answer {
+    let choices = choices(&at).await?;
     let draft = Draft {
         profile: "standard".into(),
         ..Draft::default()
     };
     let form = endpoint_form(&at, &at.path("/endpoints"), &draft, &choices, false);
-    at.render("Add endpoint", form)
+    Ok(at.render("Add endpoint", form))
 }
 
-/// `POST /console/t/{tenant}/endpoints`: creates it and shows its secret once.
-pub(crate) async fn create(
-    State(state): State<ConsoleState>,
-    at: InTenant,
-    Checked(fields): Checked,
-) -> Response {
+/// `POST /console/t/{tenant}/endpoints`: creates it and shows its secret once; bad
+/// input shows the form again with the reason.
+pub(crate) async fn create(at: InTenant, Checked(fields): Checked) -> Answer {
     let outcome = match endpoint_body(&fields, false) {
-        Ok(body) => state
+        Ok(body) => at
             .api
             .call(
                 at.viewer(),
@@ -380,74 +362,55 @@ pub(crate) async fn create(
             .map_err(|refusal| refusal.message),
         Err(message) => Err(message),
     };
-    match outcome {
-        Ok(created) => secret_page(
-            &at,
-            "Endpoint created",
-            &created["secret"],
-            &plain(&created["id"]),
-        ),
-        Err(message) => {
-            let choices = match choices(&state, &at).await {
-                Ok(choices) => choices,
-                Err(refusal) => return at.refused(refusal),
-            };
-            let draft = Draft::of_fields(&fields, Vec::new());
-            let body = html! {
-                (view::problem(&message))
-                (endpoint_form(&at, &at.path("/endpoints"), &draft, &choices, false))
-            };
-            (
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                at.render("Add endpoint", body),
-            )
-                .into_response()
+    let message = match outcome {
+        Ok(created) => {
+            let id = plain(&created["id"]);
+            return Ok(secret_page(
+                &at,
+                "Endpoint created",
+                &created["secret"],
+                &id,
+            ));
         }
-    }
+        Err(message) => message,
+    };
+    let choices = choices(&at).await?;
+    let draft = Draft::of_fields(&fields, Vec::new());
+    let body = html! {
+        (view::problem(&message))
+        (endpoint_form(&at, &at.path("/endpoints"), &draft, &choices, false))
+    };
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        at.render("Add endpoint", body),
+    )
+        .into_response())
 }
 
 /// A secret, shown this once.
 fn secret_page(at: &InTenant, title: &str, secret: &Value, endpoint: &str) -> Response {
-    let body = html! {
-        div.card {
-            p { strong { "Copy this signing secret now." } " It is shown only this once; Herald cannot show it again. Your receiver uses it to check every request's signature." }
-            p.secret #secret { (plain(secret)) }
-            div.actions {
-                button.secondary type="button" data-copy="secret" hidden { "Copy secret" }
-                a.button href=(at.path(&format!("/endpoints/{}", encode(endpoint)))) { "I have stored it: continue" }
-            }
-        }
-    };
-    at.render(title, body)
+    let intro = html! { strong { "Copy this signing secret now." } " It is shown only this once; Herald cannot show it again. Your receiver uses it to check every request's signature." };
+    let next = at.path(&endpoint_rest(endpoint));
+    at.render(
+        title,
+        view::shown_once(intro, &plain(secret), "Copy secret", &next),
+    )
 }
 
 /// `GET /console/t/{tenant}/endpoints/{id}`.
 pub(crate) async fn show(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Query(query): Query<ListQuery>,
-) -> Response {
-    let endpoint_path = at.api_path(&format!("/endpoints/{}", encode(&id)));
-    let endpoint = match state.api.get(at.viewer(), &endpoint_path).await {
-        Ok(endpoint) => endpoint,
-        Err(refusal) => return at.refused(refusal),
-    };
-    let last_failure = state
-        .api
-        .get(
-            at.viewer(),
-            &format!("{endpoint_path}/attempts?outcome=failure&limit=1"),
-        )
-        .await
-        .ok()
-        .and_then(|page| page["data"].get(0).cloned());
-    let catalog = state
-        .api
-        .get(at.viewer(), &at.api_path("/event-types?limit=100"))
-        .await
-        .map(|page| page["data"].as_array().cloned().unwrap_or_default())
-        .unwrap_or_default();
+) -> Answer {
+    let endpoint_path = at.api_path(&endpoint_rest(&id));
+    let endpoint = at.get(&endpoint_path).await?;
+    let failures = at
+        .get(&format!("{endpoint_path}/attempts?outcome=failure&limit=1"))
+        .await?;
+    let last_failure = failures["data"].get(0).cloned();
+    let catalog = at.get(&at.api_path("/event-types?limit=100")).await?;
+    let catalog = catalog["data"].as_array().cloned().unwrap_or_default();
     let here = at.path(&format!("/endpoints/{}", encode(&id)));
     let stats = &endpoint["stats"];
     let active = endpoint["active"].as_bool() == Some(true);
@@ -537,7 +500,7 @@ pub(crate) async fn show(
             }
         }
     };
-    at.render(&format!("Endpoint {}", plain(&endpoint["url"])), body)
+    Ok(at.render(&format!("Endpoint {}", plain(&endpoint["url"])), body))
 }
 
 fn joined(value: &Value, empty: &str) -> String {
@@ -565,128 +528,83 @@ pub(crate) fn attempt_result(attempt: &Value) -> Markup {
 }
 
 /// `GET /console/t/{tenant}/endpoints/{id}/edit`.
-pub(crate) async fn edit(
-    State(state): State<ConsoleState>,
-    at: InTenant,
-    Path((_, id)): Path<(String, String)>,
-) -> Response {
-    let endpoint = match state
-        .api
-        .get(
-            at.viewer(),
-            &at.api_path(&format!("/endpoints/{}", encode(&id))),
-        )
-        .await
-    {
-        Ok(endpoint) => endpoint,
-        Err(refusal) => return at.refused(refusal),
-    };
-    let choices = match choices(&state, &at).await {
-        Ok(choices) => choices,
-        Err(refusal) => return at.refused(refusal),
-    };
-    let action = at.path(&format!("/endpoints/{}/edit", encode(&id)));
+pub(crate) async fn edit(at: InTenant, Path((_, id)): Path<(String, String)>) -> Answer {
+    let endpoint = at.get(&at.api_path(&endpoint_rest(&id))).await?;
+    let choices = choices(&at).await?;
+    let action = at.path(&format!("{}/edit", endpoint_rest(&id)));
     let form = endpoint_form(&at, &action, &Draft::of_endpoint(&endpoint), &choices, true);
-    at.render("Edit endpoint", form)
+    Ok(at.render("Edit endpoint", form))
 }
 
-/// `POST /console/t/{tenant}/endpoints/{id}/edit`.
+/// `POST /console/t/{tenant}/endpoints/{id}/edit`; bad input shows the form again
+/// with the reason.
 pub(crate) async fn update(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Checked(fields): Checked,
-) -> Response {
-    let api_path = at.api_path(&format!("/endpoints/{}", encode(&id)));
+) -> Answer {
+    let api_path = at.api_path(&endpoint_rest(&id));
+    let here = at.path(&endpoint_rest(&id));
     let outcome = match endpoint_body(&fields, true) {
-        Ok(body) => state
+        Ok(body) => at
             .api
             .call(at.viewer(), Method::PATCH, &api_path, Some(&body))
             .await
             .map_err(|refusal| refusal.message),
         Err(message) => Err(message),
     };
-    let here = at.path(&format!("/endpoints/{}", encode(&id)));
-    match outcome {
-        Ok(_) => Redirect::to(&format!("{here}?notice=saved")).into_response(),
-        Err(message) => {
-            let (endpoint, choices) = match (
-                state.api.get(at.viewer(), &api_path).await,
-                choices(&state, &at).await,
-            ) {
-                (Ok(endpoint), Ok(choices)) => (endpoint, choices),
-                (Err(refusal), _) | (_, Err(refusal)) => return at.refused(refusal),
-            };
-            let draft = Draft::of_fields(&fields, Draft::of_endpoint(&endpoint).header_names);
-            let body = html! {
-                (view::problem(&message))
-                (endpoint_form(&at, &format!("{here}/edit"), &draft, &choices, true))
-            };
-            (
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                at.render("Edit endpoint", body),
-            )
-                .into_response()
-        }
-    }
+    let message = match outcome {
+        Ok(_) => return Ok(Redirect::to(&format!("{here}?notice=saved")).into_response()),
+        Err(message) => message,
+    };
+    let endpoint = at.get(&api_path).await?;
+    let choices = choices(&at).await?;
+    let draft = Draft::of_fields(&fields, Draft::of_endpoint(&endpoint).header_names);
+    let body = html! {
+        (view::problem(&message))
+        (endpoint_form(&at, &format!("{here}/edit"), &draft, &choices, true))
+    };
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        at.render("Edit endpoint", body),
+    )
+        .into_response())
 }
 
 /// `POST /console/t/{tenant}/endpoints/{id}/rotate`: the new secret, shown once.
 pub(crate) async fn rotate(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Checked(_): Checked,
-) -> Response {
-    let path = at.api_path(&format!("/endpoints/{}/rotate-secret", encode(&id)));
-    match state.api.call(at.viewer(), Method::POST, &path, None).await {
-        Ok(rotated) => secret_page(&at, "Secret rotated", &rotated["secret"], &id),
-        Err(refusal) => at.refused(refusal),
-    }
+) -> Answer {
+    let path = at.api_path(&format!("{}/rotate-secret", endpoint_rest(&id)));
+    let rotated = at.call(Method::POST, &path, None).await?;
+    Ok(secret_page(&at, "Secret rotated", &rotated["secret"], &id))
 }
 
 /// `POST /console/t/{tenant}/endpoints/{id}/active`: enables or disables it.
 pub(crate) async fn set_active(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Checked(fields): Checked,
-) -> Response {
+) -> Answer {
     let active = fields.text("active") == Some("true");
-    let path = at.api_path(&format!("/endpoints/{}", encode(&id)));
     let body = json!({ "active": active });
-    match state
-        .api
-        .call(at.viewer(), Method::PATCH, &path, Some(&body))
-        .await
-    {
-        Ok(_) => {
-            let notice = if active { "enabled" } else { "disabled" };
-            let here = at.path(&format!("/endpoints/{}", encode(&id)));
-            Redirect::to(&format!("{here}?notice={notice}")).into_response()
-        }
-        Err(refusal) => at.refused(refusal),
-    }
+    at.call(
+        Method::PATCH,
+        &at.api_path(&endpoint_rest(&id)),
+        Some(&body),
+    )
+    .await?;
+    let notice = if active { "enabled" } else { "disabled" };
+    let here = at.path(&endpoint_rest(&id));
+    Ok(Redirect::to(&format!("{here}?notice={notice}")).into_response())
 }
 
 /// `GET /console/t/{tenant}/endpoints/{id}/delete`: asks first.
-pub(crate) async fn confirm_delete(
-    State(state): State<ConsoleState>,
-    at: InTenant,
-    Path((_, id)): Path<(String, String)>,
-) -> Response {
-    let endpoint = match state
-        .api
-        .get(
-            at.viewer(),
-            &at.api_path(&format!("/endpoints/{}", encode(&id))),
-        )
-        .await
-    {
-        Ok(endpoint) => endpoint,
-        Err(refusal) => return at.refused(refusal),
-    };
-    let here = at.path(&format!("/endpoints/{}", encode(&id)));
+pub(crate) async fn confirm_delete(at: InTenant, Path((_, id)): Path<(String, String)>) -> Answer {
+    let endpoint = at.get(&at.api_path(&endpoint_rest(&id))).await?;
+    let here = at.path(&endpoint_rest(&id));
     let body = html! {
         div.card {
             p { "Delete the endpoint " strong { (plain(&endpoint["url"])) } "?" }
@@ -700,45 +618,34 @@ pub(crate) async fn confirm_delete(
             }
         }
     };
-    at.render("Delete endpoint", body)
+    Ok(at.render("Delete endpoint", body))
 }
 
 /// `POST /console/t/{tenant}/endpoints/{id}/delete`.
 pub(crate) async fn delete(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Checked(_): Checked,
-) -> Response {
-    let path = at.api_path(&format!("/endpoints/{}", encode(&id)));
-    match state
-        .api
-        .call(at.viewer(), Method::DELETE, &path, None)
-        .await
-    {
-        Ok(_) => Redirect::to(&at.path("/endpoints?notice=deleted")).into_response(),
-        Err(refusal) => at.refused(refusal),
-    }
+) -> Answer {
+    at.call(Method::DELETE, &at.api_path(&endpoint_rest(&id)), None)
+        .await?;
+    Ok(Redirect::to(&at.path("/endpoints?notice=deleted")).into_response())
 }
 
 /// `POST /console/t/{tenant}/endpoints/{id}/test`: sends a test event and opens it.
 pub(crate) async fn send_test(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Checked(fields): Checked,
-) -> Response {
-    let path = at.api_path(&format!("/endpoints/{}/test", encode(&id)));
+) -> Answer {
+    let path = at.api_path(&format!("{}/test", endpoint_rest(&id)));
     let body = fields.text("type").map(|kind| json!({ "type": kind }));
-    match state
-        .api
-        .call(at.viewer(), Method::POST, &path, body.as_ref())
-        .await
-    {
-        Ok(event) => {
-            let event_page = at.path(&format!("/events/{}", encode(&plain(&event["id"]))));
-            Redirect::to(&event_page).into_response()
-        }
-        Err(refusal) => at.refused(refusal),
-    }
+    let event = at.call(Method::POST, &path, body.as_ref()).await?;
+    let event_page = at.path(&format!("/events/{}", encode(&plain(&event["id"]))));
+    Ok(Redirect::to(&event_page).into_response())
+}
+
+/// `/endpoints/{id}`, the id encoded for a path.
+fn endpoint_rest(id: &str) -> String {
+    format!("/endpoints/{}", encode(id))
 }

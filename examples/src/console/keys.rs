@@ -2,7 +2,7 @@
 //! once at creation; revocation at once). A tenant's session is refused here by the
 //! API itself, as its `tenant` key would be.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
 use herald::TenantId;
@@ -13,7 +13,7 @@ use serde_json::json;
 use super::form::Checked;
 use super::session::Viewer;
 use super::view::{self, encode, plain, time};
-use super::{html_page, ConsoleState, InTenant, Signed};
+use super::{html_page, Answer, InTenant, Signed};
 
 #[derive(Deserialize)]
 pub(crate) struct PickQuery {
@@ -68,19 +68,12 @@ pub(crate) struct KeysQuery {
 }
 
 /// `GET /console/t/{tenant}/keys` (admin).
-pub(crate) async fn list(
-    State(state): State<ConsoleState>,
-    at: InTenant,
-    Query(query): Query<KeysQuery>,
-) -> Response {
+pub(crate) async fn list(at: InTenant, Query(query): Query<KeysQuery>) -> Answer {
     let mut path = at.api_path("/keys?limit=50");
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
     }
-    let page = match state.api.get(at.viewer(), &path).await {
-        Ok(page) => page,
-        Err(refusal) => return at.refused(refusal),
-    };
+    let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let body = html! {
         @if query.notice.as_deref() == Some("revoked") { (view::notice("The key is revoked: the next request with it is refused.")) }
@@ -125,60 +118,35 @@ pub(crate) async fn list(
             (view::pager(&page["next_cursor"], &at.path("/keys")))
         }
     };
-    at.render("API keys", body)
+    Ok(at.render("API keys", body))
 }
 
 /// `POST /console/t/{tenant}/keys` (admin): the token, shown once.
-pub(crate) async fn create(
-    State(state): State<ConsoleState>,
-    at: InTenant,
-    Checked(fields): Checked,
-) -> Response {
+pub(crate) async fn create(at: InTenant, Checked(fields): Checked) -> Answer {
     let mut body = json!({ "scope": fields.text("scope").unwrap_or("tenant") });
     if let Some(description) = fields.text("description") {
         body["description"] = json!(description);
     }
-    match state
-        .api
-        .call(
-            at.viewer(),
-            Method::POST,
-            &at.api_path("/keys"),
-            Some(&body),
-        )
-        .await
-    {
-        Ok(created) => {
-            let body = html! {
-                div.card {
-                    p { strong { "Copy this key now." } " It is shown only this once; Herald keeps only its hash." }
-                    p.secret #secret { (plain(&created["token"])) }
-                    div.actions {
-                        button.secondary type="button" data-copy="secret" hidden { "Copy key" }
-                        a.button href=(at.path("/keys")) { "I have stored it: continue" }
-                    }
-                }
-            };
-            at.render("Key created", body)
-        }
-        Err(refusal) => at.refused(refusal),
-    }
+    let created = at
+        .call(Method::POST, &at.api_path("/keys"), Some(&body))
+        .await?;
+    let intro = html! { strong { "Copy this key now." } " It is shown only this once; Herald keeps only its hash." };
+    let body = view::shown_once(
+        intro,
+        &plain(&created["token"]),
+        "Copy key",
+        &at.path("/keys"),
+    );
+    Ok(at.render("Key created", body))
 }
 
 /// `POST /console/t/{tenant}/keys/{id}/revoke` (admin).
 pub(crate) async fn revoke(
-    State(state): State<ConsoleState>,
     at: InTenant,
     Path((_, id)): Path<(String, String)>,
     Checked(_): Checked,
-) -> Response {
+) -> Answer {
     let path = at.api_path(&format!("/keys/{}", encode(&id)));
-    match state
-        .api
-        .call(at.viewer(), Method::DELETE, &path, None)
-        .await
-    {
-        Ok(_) => Redirect::to(&at.path("/keys?notice=revoked")).into_response(),
-        Err(refusal) => at.refused(refusal),
-    }
+    at.call(Method::DELETE, &path, None).await?;
+    Ok(Redirect::to(&at.path("/keys?notice=revoked")).into_response())
 }

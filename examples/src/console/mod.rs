@@ -264,11 +264,16 @@ impl FromRequestParts<ConsoleState> for Signed {
     }
 }
 
-/// A signed-in request about `{tenant}`, which the session may see (else 403).
+/// A signed-in request about `{tenant}`, which the session may see (else 403), with
+/// the API to call for it.
 pub(crate) struct InTenant {
     signed: Signed,
     tenant: TenantId,
+    api: Api,
 }
+
+/// What a console handler answers: a page, or the page of what went wrong.
+type Answer = Result<Response, Response>;
 
 impl FromRequestParts<ConsoleState> for InTenant {
     type Rejection = Response;
@@ -300,7 +305,11 @@ impl FromRequestParts<ConsoleState> for InTenant {
                 "this session belongs to another tenant",
             ));
         }
-        Ok(Self { signed, tenant })
+        Ok(Self {
+            signed,
+            tenant,
+            api: state.api.clone(),
+        })
     }
 }
 
@@ -317,6 +326,28 @@ impl InTenant {
 
     fn viewer(&self) -> &Viewer {
         self.signed.viewer()
+    }
+
+    /// `GET path` of the API as this viewer; a refusal becomes its page.
+    async fn get(&self, path: &str) -> Result<serde_json::Value, Response> {
+        self.api
+            .get(self.viewer(), path)
+            .await
+            .map_err(|refusal| self.refused(refusal))
+    }
+
+    /// `method path` of the API with `body` as this viewer; a refusal becomes its
+    /// page.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, Response> {
+        self.api
+            .call(self.viewer(), method, path, body)
+            .await
+            .map_err(|refusal| self.refused(refusal))
     }
 
     /// `/v1/tenants/{tenant}{rest}`.

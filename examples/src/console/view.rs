@@ -97,6 +97,21 @@ pub(crate) fn pager(next_cursor: &serde_json::Value, base: &str) -> Markup {
     }
 }
 
+/// A secret or token shown this once: `intro`, the value with a copy button (shown
+/// by the script), and the way on to `next`.
+pub(crate) fn shown_once(intro: Markup, value: &str, copy_label: &str, next: &str) -> Markup {
+    html! {
+        div.card {
+            p { (intro) }
+            p.secret #secret { (value) }
+            div.actions {
+                button.secondary type="button" data-copy="secret" hidden { (copy_label) }
+                a.button href=(next) { "I have stored it: continue" }
+            }
+        }
+    }
+}
+
 /// A box saying what failed.
 pub(crate) fn problem(message: &str) -> Markup {
     html! { p.problem role="alert" { (message) } }
