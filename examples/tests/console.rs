@@ -176,7 +176,7 @@ async fn portal_links_are_made_by_the_admin_or_the_tenants_own_key() {
 #[tokio::test]
 async fn a_link_opens_once_before_it_expires_and_cannot_be_forged() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = start(&dir, "[console]\nlink_lifetime = \"1s\"\n").await;
+    let daemon = start(&dir, "[console]\nlink_lifetime = \"3s\"\n").await;
     let path = link(&daemon, "acme").await;
     let open = |path: String| {
         let daemon = &daemon;
@@ -223,7 +223,7 @@ async fn a_link_opens_once_before_it_expires_and_cannot_be_forged() {
     }
 
     let late = link(&daemon, "acme").await;
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
     let expired = open(late).await;
     assert_eq!(expired.status, 403);
     assert!(expired.text().contains("expired"), "{}", expired.text());
