@@ -764,15 +764,16 @@ impl Engine {
                         next_cursor: None,
                     });
                 }
-                let position = crate::storage::attempt_cursor(&attempt);
-                if filter.matches(&attempt) {
-                    found.push(attempt);
-                    if found.len() == page.limit {
-                        return Ok(Page {
-                            items: found,
-                            next_cursor: Some(position),
-                        });
-                    }
+                if !filter.matches(&attempt) {
+                    continue;
+                }
+                found.push(attempt);
+                if found.len() == page.limit {
+                    let position = found.last().map(crate::storage::attempt_cursor);
+                    return Ok(Page {
+                        items: found,
+                        next_cursor: position,
+                    });
                 }
             }
             cursor = match batch.next_cursor {

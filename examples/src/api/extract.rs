@@ -318,15 +318,20 @@ fn time(pairs: &HashMap<String, String>, key: &str) -> Result<Option<Timestamp>,
         .map_err(ApiError::from)
 }
 
+/// `?type=`, `?since=`, `?until=`, as the event and attempt lists read them.
+fn type_and_times(pairs: &HashMap<String, String>) -> Result<EventFilter, ApiError> {
+    Ok(EventFilter {
+        event_type: pairs.get("type").filter(|t| !t.is_empty()).cloned(),
+        since: time(pairs, "since")?,
+        until: time(pairs, "until")?,
+    })
+}
+
 impl FromQuery for EventsQuery {
     fn from_pairs(pairs: &HashMap<String, String>) -> Result<Self, ApiError> {
         Ok(Self {
             page: page(pairs)?,
-            filter: EventFilter {
-                event_type: pairs.get("type").filter(|t| !t.is_empty()).cloned(),
-                since: time(pairs, "since")?,
-                until: time(pairs, "until")?,
-            },
+            filter: type_and_times(pairs)?,
         })
     }
 }
@@ -354,13 +359,18 @@ impl FromQuery for AttemptsQuery {
                 ))
             }
         };
+        let EventFilter {
+            event_type,
+            since,
+            until,
+        } = type_and_times(pairs)?;
         Ok(Self {
             page: page(pairs)?,
             filter: AttemptFilter {
                 outcome,
-                event_type: pairs.get("type").filter(|t| !t.is_empty()).cloned(),
-                since: time(pairs, "since")?,
-                until: time(pairs, "until")?,
+                event_type,
+                since,
+                until,
             },
         })
     }

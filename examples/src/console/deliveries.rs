@@ -157,9 +157,7 @@ pub(crate) async fn attempts(
             format!("{kept}&outcome={outcome}")
         };
     }
-    if let Some(cursor) = &query.cursor {
-        path.push_str(&format!("&cursor={}", encode(cursor)));
-    }
+    path.push_str(&view::cursor_query(query.cursor.as_deref()));
     let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let endpoint_page = at.path(&format!("/endpoints/{}", encode(&id)));
@@ -229,9 +227,7 @@ pub(crate) async fn dead_letters(
         "/endpoints/{}/dead-letters?limit={PAGE}",
         encode(&id)
     ));
-    if let Some(cursor) = &query.cursor {
-        path.push_str(&format!("&cursor={}", encode(cursor)));
-    }
+    path.push_str(&view::cursor_query(query.cursor.as_deref()));
     let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let here = at.path(&format!("/endpoints/{}/dead-letters", encode(&id)));
@@ -360,9 +356,7 @@ pub(crate) async fn events(at: InTenant, Query(query): Query<LogQuery>) -> Answe
     );
     let mut path = at.api_path(&format!("/events?limit={PAGE}"));
     path.push_str(&filters.api);
-    if let Some(cursor) = &query.cursor {
-        path.push_str(&format!("&cursor={}", encode(cursor)));
-    }
+    path.push_str(&view::cursor_query(query.cursor.as_deref()));
     let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let body = html! {
@@ -437,13 +431,10 @@ pub(crate) async fn event(
 
 /// An event's deliveries, a page from `cursor`.
 fn deliveries_path(event_path: &str, cursor: Option<&str>) -> String {
-    match cursor {
-        Some(cursor) => format!(
-            "{event_path}/deliveries?limit={PAGE}&cursor={}",
-            encode(cursor)
-        ),
-        None => format!("{event_path}/deliveries?limit={PAGE}"),
-    }
+    format!(
+        "{event_path}/deliveries?limit={PAGE}{}",
+        view::cursor_query(cursor)
+    )
 }
 
 #[cfg(test)]

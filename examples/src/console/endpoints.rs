@@ -24,9 +24,7 @@ pub(crate) struct ListQuery {
 /// `GET /console/t/{tenant}/endpoints`.
 pub(crate) async fn list(at: InTenant, Query(query): Query<ListQuery>) -> Answer {
     let mut path = at.api_path(&format!("/endpoints?limit={PAGE}"));
-    if let Some(cursor) = &query.cursor {
-        path.push_str(&format!("&cursor={}", encode(cursor)));
-    }
+    path.push_str(&view::cursor_query(query.cursor.as_deref()));
     let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let notice = match query.notice.as_deref() {

@@ -4,6 +4,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::session::Session;
 use super::ConsoleState;
 
 /// The largest form body read: an endpoint's form with its headers fits easily.
@@ -39,17 +40,17 @@ impl Fields {
     }
 }
 
-/// A form that passed the CSRF check of the request's session. A request without
-/// a session, or whose `csrf` field is missing or wrong, is refused (403) before
-/// any handler runs.
+/// A form that passed the CSRF check of the request's session, which a `Signed` (or
+/// `InTenant`) extracted before it left in the extensions. A request without one,
+/// or whose `csrf` field is missing or wrong, is refused (403) before any handler
+/// runs.
 pub(crate) struct Checked(pub Fields);
 
 impl FromRequest<ConsoleState> for Checked {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &ConsoleState) -> Result<Self, Self::Rejection> {
-        let session = super::cookie(request.headers(), super::COOKIE)
-            .and_then(|value| state.sessions.session(value, super::now()));
+        let session = request.extensions().get::<Session>().cloned();
         let fields = read(request).await?;
         let genuine = session.is_some_and(|session| {
             fields.carries(|token| state.sessions.csrf_matches(&session, token))

@@ -70,9 +70,7 @@ pub(crate) struct KeysQuery {
 /// `GET /console/t/{tenant}/keys` (admin).
 pub(crate) async fn list(at: InTenant, Query(query): Query<KeysQuery>) -> Answer {
     let mut path = at.api_path("/keys?limit=50");
-    if let Some(cursor) = &query.cursor {
-        path.push_str(&format!("&cursor={}", encode(cursor)));
-    }
+    path.push_str(&view::cursor_query(query.cursor.as_deref()));
     let page = at.get(&path).await?;
     let rows = page["data"].as_array().cloned().unwrap_or_default();
     let body = html! {

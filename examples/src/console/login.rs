@@ -9,7 +9,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::session::Viewer;
-use super::{form, html_page, now, set_cookie, view, ConsoleState};
+use super::{form, html_page, now, session_cookie, set_cookie, view, ConsoleState, Signed};
 
 /// The cookie binding the sign-in form to its browser (login CSRF).
 const LOGIN_COOKIE: &str = "herald_login";
@@ -43,34 +43,22 @@ fn open_link(state: &ConsoleState, token: &str) -> Response {
     // A page rather than a redirect: the browser then opens the console from this
     // site, so it sends the `SameSite=Strict` cookie even when the link was
     // followed from another site.
-    let frame = view::Frame {
-        title: "Signed in",
-        viewer: None,
-        tenant: None,
-        csrf: None,
-    };
+    let frame = view::Frame::signed_out("Signed in");
     let body = html! {
         meta http-equiv="refresh" content=(format!("0;url={target}"));
         p { "You are signed in to " strong { (tenant.as_str()) } "." }
         p { a href=(target) { "Open the console" } }
     };
     let mut response = html_page(view::page(&frame, body));
-    let max_age = session.expires_at.since(now).as_secs();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(state, super::COOKIE, &session.token, max_age),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, session_cookie(state, &session, now));
     response
 }
 
 fn form_page(state: &ConsoleState, message: Option<&str>, status: StatusCode) -> Response {
     let (nonce, token) = state.sessions.login_challenge();
-    let frame = view::Frame {
-        title: "Sign in",
-        viewer: None,
-        tenant: None,
-        csrf: None,
-    };
+    let frame = view::Frame::signed_out("Sign in");
     let body = html! {
         @if let Some(message) = message { (view::problem(message)) }
         p { "Customers sign in with the link their platform gives them. Operators sign in with the admin key." }
@@ -115,34 +103,19 @@ pub(crate) async fn sign_in(State(state): State<ConsoleState>, request: Request)
     let now = now();
     let session = state.sessions.issue_session(&Viewer::Admin, now);
     let mut response = Redirect::to("/console/tenants").into_response();
-    let max_age = session.expires_at.since(now).as_secs();
     let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(&state, super::COOKIE, &session.token, max_age),
-    );
+    headers.append(header::SET_COOKIE, session_cookie(&state, &session, now));
     headers.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
     response
 }
 
 /// `POST /console/logout`: ends the session and forgets its cookie.
-pub(crate) async fn sign_out(State(state): State<ConsoleState>, request: Request) -> Response {
-    let session = super::cookie(request.headers(), super::COOKIE)
-        .and_then(|value| state.sessions.session(value, now()));
-    let fields = match form::read(request).await {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
-    let Some(session) = session else {
-        return Redirect::to("/console/login").into_response();
-    };
-    if !fields
-        .text("csrf")
-        .is_some_and(|token| state.sessions.csrf_matches(&session, token))
-    {
-        return form::forged();
-    }
-    state.sessions.sign_out(&session, now());
+pub(crate) async fn sign_out(
+    State(state): State<ConsoleState>,
+    signed: Signed,
+    form::Checked(_): form::Checked,
+) -> Response {
+    state.sessions.sign_out(&signed.session, now());
     let mut response = Redirect::to("/console/login").into_response();
     response
         .headers_mut()

@@ -237,7 +237,8 @@ fn now() -> Timestamp {
 }
 
 /// A signed-in request: its session and the session's CSRF token. Without a valid
-/// session cookie, the answer is the way to the sign-in page.
+/// session cookie, the answer is the way to the sign-in page. The session is left in
+/// the request's extensions, where a `form::Checked` after it finds it.
 pub(crate) struct Signed {
     session: Session,
     csrf: String,
@@ -260,6 +261,7 @@ impl FromRequestParts<ConsoleState> for Signed {
             .and_then(|value| state.sessions.session(value, now()))
             .ok_or_else(|| Redirect::to("/console/login").into_response())?;
         let csrf = state.sessions.csrf_token(&session);
+        parts.extensions.insert(session.clone());
         Ok(Self { session, csrf })
     }
 }
@@ -432,6 +434,12 @@ fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str>
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value)
+}
+
+/// The `set-cookie` value that keeps `session` (issued at `now`) in the browser.
+fn session_cookie(state: &ConsoleState, session: &session::Issued, now: Timestamp) -> HeaderValue {
+    let max_age = session.expires_at.since(now).as_secs();
+    set_cookie(state, COOKIE, &session.token, max_age)
 }
 
 /// A `set-cookie` value for the console: `HttpOnly`, `SameSite=Strict`, path

@@ -18,6 +18,18 @@ pub(crate) struct Frame<'a> {
     pub(crate) csrf: Option<&'a str>,
 }
 
+impl<'a> Frame<'a> {
+    /// The frame of a page shown to nobody signed in (the sign-in pages).
+    pub(crate) fn signed_out(title: &'a str) -> Self {
+        Self {
+            title,
+            viewer: None,
+            tenant: None,
+            csrf: None,
+        }
+    }
+}
+
 /// A whole page: `body` inside the frame.
 pub(crate) fn page(frame: &Frame<'_>, body: Markup) -> Markup {
     html! {
@@ -83,6 +95,12 @@ pub(crate) fn time(value: &serde_json::Value) -> Markup {
         }
         None => html! { span.muted { "never" } },
     }
+}
+
+/// `&cursor=...` for an API path that asks for the page after `cursor`, or nothing
+/// for the first page.
+pub(crate) fn cursor_query(cursor: Option<&str>) -> String {
+    cursor.map_or_else(String::new, |cursor| format!("&cursor={}", encode(cursor)))
 }
 
 /// A "Next page" link when the list goes on: `base` with its query so far.
