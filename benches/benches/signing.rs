@@ -1,15 +1,20 @@
 //! Criterion: signing one attempt (`herald::signing::sign`) per scheme, for 1 KiB and
 //! 64 KiB bodies, plus a Standard Webhooks signature during a rotation (two secrets)
-//! and the receiver-side `verify_standard`.
+//! and the receiver-side `verify_standard`; and building a whole attempt's request
+//! (`herald::request::signed_request`: body, headers and signature) per built-in
+//! profile.
 #![allow(clippy::unwrap_used)]
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use herald::model::Event;
+use herald::profile::Profile;
+use herald::request::{signed_request, AttemptOf, PreparedEvent, RequestTarget};
 use herald::signing::{
     sign, verify_standard, Secret, SecretSet, SignatureScheme, DEFAULT_TOLERANCE,
 };
-use herald::Timestamp;
+use herald::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
 
 const MSG_ID: &str = "evt_01JD0000000000000000000000";
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
@@ -108,5 +113,46 @@ fn signing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, signing);
+fn request(c: &mut Criterion) {
+    let mut group = c.benchmark_group("signed_request");
+    let data = String::from_utf8(body(1024)).unwrap();
+    let event = PreparedEvent::new(Event {
+        id: EventId::parse(MSG_ID).unwrap(),
+        tenant: TenantId::parse("acme").unwrap(),
+        event_type: "order.filled".into(),
+        channels: vec![],
+        created_at: NOW,
+        data: data.into(),
+        deliveries: 1,
+    });
+    let (delivery_id, endpoint_id) = (DeliveryId::generate(), EndpointId::generate());
+    let custom_headers = std::collections::BTreeMap::new();
+    for (name, scheme) in [
+        ("standard", SignatureScheme::Standard),
+        ("hex", SignatureScheme::Hex),
+    ] {
+        let profile = Profile::builtin(name).unwrap();
+        let secrets = secrets(scheme);
+        let target = RequestTarget {
+            url: http::Uri::from_static("https://example.com/hooks"),
+            profile: &profile,
+            secrets: &secrets,
+            custom_headers: &custom_headers,
+            timeout: std::time::Duration::from_secs(10),
+        };
+        group.bench_function(BenchmarkId::new(name, 1024), |b| {
+            b.iter(|| {
+                let attempt = AttemptOf {
+                    delivery_id: &delivery_id,
+                    endpoint_id: &endpoint_id,
+                    attempt: 1,
+                };
+                signed_request(&target, black_box(&event), Some(attempt), NOW).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, signing, request);
 criterion_main!(benches);

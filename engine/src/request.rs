@@ -163,16 +163,13 @@ pub fn signed_request(
     }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    let mut set = |name: &str, value: &str| {
-        if let (Ok(name), Some(value)) = (
-            HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
-            header(value),
-        ) {
-            headers.insert(name, value);
+    let mut set = |name: &HeaderName, value: &str| {
+        if let Some(value) = header(value) {
+            headers.insert(name.clone(), value);
         }
     };
     let timestamp_text = timestamp.to_string();
-    for (role, name) in profile.headers().iter() {
+    for (role, name) in profile.headers().wire() {
         match role {
             HeaderRole::EventId => set(name, event.id.as_str()),
             HeaderRole::Timestamp => set(name, &timestamp_text),
@@ -216,10 +213,10 @@ pub fn signed_request(
             &body,
         );
         if let Some(sig) = &signatures.webhook_signature {
-            set("webhook-signature", sig);
+            set(&HeaderName::from_static("webhook-signature"), sig);
         }
         if let Some(sig) = &signatures.x_webhook_signature {
-            set("x-webhook-signature", sig);
+            set(&HeaderName::from_static("x-webhook-signature"), sig);
         }
     }
     Ok(SignedRequest {

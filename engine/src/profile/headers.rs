@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use http::HeaderName;
+
 /// A value a profile may send in a header of its choosing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HeaderRole {
@@ -69,12 +71,19 @@ impl fmt::Display for HeaderRole {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderNames {
     names: Vec<(HeaderRole, String)>,
+    /// Each name as it goes on the wire (lower case, parsed once here rather than
+    /// for every request); `None` for a name that is not a valid header name.
+    wire: Vec<Option<HeaderName>>,
 }
 
 impl HeaderNames {
     /// The names, as given (validated by the profile).
     pub(crate) fn new(names: Vec<(HeaderRole, String)>) -> Self {
-        Self { names }
+        let wire = names
+            .iter()
+            .map(|(_, name)| HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok())
+            .collect();
+        Self { names, wire }
     }
 
     /// The header of `role`, if the profile sends it.
@@ -88,6 +97,15 @@ impl HeaderNames {
     /// Every role sent, with its name.
     pub fn iter(&self) -> impl Iterator<Item = (HeaderRole, &str)> {
         self.names.iter().map(|(role, name)| (*role, name.as_str()))
+    }
+
+    /// Every role sent whose name is a valid header name, with that name as it goes
+    /// on the wire.
+    pub(crate) fn wire(&self) -> impl Iterator<Item = (HeaderRole, &HeaderName)> {
+        self.names
+            .iter()
+            .zip(&self.wire)
+            .filter_map(|((role, _), wire)| Some((*role, wire.as_ref()?)))
     }
 
     /// Whether any name is written with capitals: such a profile's requests go out
