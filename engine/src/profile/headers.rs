@@ -70,33 +70,47 @@ impl fmt::Display for HeaderRole {
 /// The roles a profile sends, each under its name as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderNames {
-    names: Vec<(HeaderRole, String)>,
-    /// Each name as it goes on the wire (lower case, parsed once here rather than
-    /// for every request); `None` for a name that is not a valid header name.
-    wire: Vec<Option<HeaderName>>,
+    names: Vec<Named>,
+}
+
+/// One role and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Named {
+    role: HeaderRole,
+    /// As configured.
+    name: String,
+    /// As it goes on the wire: lower case, parsed once here rather than for every
+    /// request; `None` for a name that is not a valid header name.
+    wire: Option<HeaderName>,
 }
 
 impl HeaderNames {
     /// The names, as given (validated by the profile).
     pub(crate) fn new(names: Vec<(HeaderRole, String)>) -> Self {
-        let wire = names
-            .iter()
-            .map(|(_, name)| HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok())
+        let names = names
+            .into_iter()
+            .map(|(role, name)| Named {
+                role,
+                wire: HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).ok(),
+                name,
+            })
             .collect();
-        Self { names, wire }
+        Self { names }
     }
 
     /// The header of `role`, if the profile sends it.
     pub fn get(&self, role: HeaderRole) -> Option<&str> {
         self.names
             .iter()
-            .find(|(r, _)| *r == role)
-            .map(|(_, name)| name.as_str())
+            .find(|named| named.role == role)
+            .map(|named| named.name.as_str())
     }
 
     /// Every role sent, with its name.
     pub fn iter(&self) -> impl Iterator<Item = (HeaderRole, &str)> {
-        self.names.iter().map(|(role, name)| (*role, name.as_str()))
+        self.names
+            .iter()
+            .map(|named| (named.role, named.name.as_str()))
     }
 
     /// Every role sent whose name is a valid header name, with that name as it goes
@@ -104,8 +118,7 @@ impl HeaderNames {
     pub(crate) fn wire(&self) -> impl Iterator<Item = (HeaderRole, &HeaderName)> {
         self.names
             .iter()
-            .zip(&self.wire)
-            .filter_map(|((role, _), wire)| Some((*role, wire.as_ref()?)))
+            .filter_map(|named| Some((named.role, named.wire.as_ref()?)))
     }
 
     /// Whether any name is written with capitals: such a profile's requests go out
@@ -114,6 +127,6 @@ impl HeaderNames {
     pub fn title_case(&self) -> bool {
         self.names
             .iter()
-            .any(|(_, name)| name.bytes().any(|b| b.is_ascii_uppercase()))
+            .any(|named| named.name.bytes().any(|b| b.is_ascii_uppercase()))
     }
 }
