@@ -639,7 +639,15 @@ impl EndpointState {
         }
         self.queue.drain_waiting();
         self.sync_gauge(shared);
-        retire_in_storage(shared, &self.endpoint_id, disable, &self.health).await?;
+        // Boxed: inline, this rare path's future would make the future of every
+        // message's handler (moved several times per message) five times larger.
+        Box::pin(retire_in_storage(
+            shared,
+            &self.endpoint_id,
+            disable,
+            &self.health,
+        ))
+        .await?;
         Ok(true)
     }
 
