@@ -126,7 +126,7 @@ fn request(c: &mut Criterion) {
         deliveries: 1,
     });
     let (delivery_id, endpoint_id) = (DeliveryId::generate(), EndpointId::generate());
-    let custom_headers = std::collections::BTreeMap::new();
+    let custom_headers = herald::request::CustomHeaders::default();
     for (name, scheme) in [
         ("standard", SignatureScheme::Standard),
         ("hex", SignatureScheme::Hex),

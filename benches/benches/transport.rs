@@ -4,14 +4,13 @@
 //! adds: destination checks, the timeout, the bounded body read, outcome classing.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use herald::profile::Profile;
-use herald::request::{signed_request, PreparedEvent, RequestTarget};
+use herald::request::{signed_request, CustomHeaders, PreparedEvent, RequestTarget};
 use herald::signing::{Secret, SecretSet, SignatureScheme};
 use herald::{DestinationPolicy, Event, EventId, SignedRequest, TenantId, Timestamp, Transport};
 use herald_benches::receiver::BenchReceiver;
@@ -37,7 +36,7 @@ fn request(url: &str) -> SignedRequest {
         url: url.parse().unwrap(),
         profile: &profile,
         secrets: &secrets,
-        custom_headers: &BTreeMap::new(),
+        custom_headers: &CustomHeaders::default(),
         timeout: Duration::from_secs(10),
     };
     signed_request(

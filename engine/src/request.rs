@@ -105,6 +105,27 @@ impl PreparedEvent {
     }
 }
 
+/// An endpoint's custom headers, parsed once (when the endpoint is read) rather than
+/// for every request. A name or value that does not parse is left out: the API
+/// refuses those when they are set, so only a store written by other means has any.
+#[derive(Debug, Clone, Default)]
+pub struct CustomHeaders(Vec<(HeaderName, HeaderValue)>);
+
+impl CustomHeaders {
+    /// Parses an endpoint's `headers`.
+    pub fn parse(headers: &BTreeMap<String, String>) -> Self {
+        Self(
+            headers
+                .iter()
+                .filter_map(|(name, value)| {
+                    let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+                    Some((name, header(value)?))
+                })
+                .collect(),
+        )
+    }
+}
+
 /// Where and how a request is sent and signed.
 #[derive(Debug, Clone)]
 pub struct RequestTarget<'a> {
@@ -114,8 +135,8 @@ pub struct RequestTarget<'a> {
     pub profile: &'a Profile,
     /// The secrets in force.
     pub secrets: &'a SecretSet,
-    /// Custom headers (already validated; never the profile's own names).
-    pub custom_headers: &'a BTreeMap<String, String>,
+    /// The endpoint's custom headers (the profile's own names override them).
+    pub custom_headers: &'a CustomHeaders,
     /// The attempt's timeout.
     pub timeout: Duration,
 }
@@ -155,11 +176,9 @@ pub fn signed_request(
     });
     let body = prepared.body_for(profile, context)?;
     let timestamp = now.as_secs();
-    let mut headers = HeaderMap::with_capacity(target.custom_headers.len() + 10);
-    for (name, value) in target.custom_headers {
-        if let (Ok(name), Some(value)) = (HeaderName::from_bytes(name.as_bytes()), header(value)) {
-            headers.insert(name, value);
-        }
+    let mut headers = HeaderMap::with_capacity(target.custom_headers.0.len() + 10);
+    for (name, value) in &target.custom_headers.0 {
+        headers.insert(name.clone(), value.clone());
     }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
@@ -254,7 +273,7 @@ mod tests {
             url: http::Uri::from_static("https://example.com/"),
             profile: &profile,
             secrets: &secrets,
-            custom_headers: &custom,
+            custom_headers: &CustomHeaders::parse(&custom),
             timeout: Duration::from_secs(1),
         };
         let delivery = DeliveryId::generate();

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald::{DestinationPolicy, Engine, EngineConfig, NewEndpoint, NewEvent, TenantId};
+use herald::{
+    DestinationPolicy, EndpointPatch, Engine, EngineConfig, NewEndpoint, NewEvent, TenantId,
+};
 use herald_storage_memory::MemoryStorage;
 use herald_testkit::certs::TestCerts;
 use herald_testkit::receiver::{Mode, Receiver};
@@ -48,6 +50,77 @@ async fn events_reach_a_real_receiver_signed() {
     }
     assert!(receiver.wait_for(10, WAIT).await);
     for request in receiver.requests() {
+        request.verify_standard(created.secret.expose()).unwrap();
+    }
+    engine.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Custom headers are parsed when the endpoint is read: a change of them applies
+/// from the next attempt, and a cleared set sends none.
+#[tokio::test]
+async fn custom_headers_follow_the_endpoint_as_it_changes() {
+    let receiver = Receiver::start().await;
+    let engine = engine(Vec::new()).await;
+    let tenant = TenantId::parse("acme").unwrap();
+    let mut new = NewEndpoint::new(receiver.url("/hooks"));
+    new.headers = Some([("x-team".to_owned(), "payments".to_owned())].into());
+    let created = engine.create_endpoint(&tenant, new).await.unwrap();
+    let publish = |n: u32| {
+        let engine = engine.clone();
+        let tenant = tenant.clone();
+        async move {
+            let data = format!("{{\"n\":{n}}}");
+            engine
+                .publish(&tenant, NewEvent::new("order.filled", &data).unwrap())
+                .await
+                .unwrap();
+        }
+    };
+    publish(1).await;
+    assert!(receiver.wait_for(1, WAIT).await);
+
+    let patch = EndpointPatch {
+        headers: Some(Some(
+            [
+                ("x-team".to_owned(), "risk".to_owned()),
+                ("x-desk".to_owned(), "fx".to_owned()),
+            ]
+            .into(),
+        )),
+        ..Default::default()
+    };
+    engine
+        .update_endpoint(&tenant, &created.info.endpoint.id, patch)
+        .await
+        .unwrap();
+    publish(2).await;
+    assert!(receiver.wait_for(2, WAIT).await);
+
+    let clear = EndpointPatch {
+        headers: Some(None),
+        ..Default::default()
+    };
+    engine
+        .update_endpoint(&tenant, &created.info.endpoint.id, clear)
+        .await
+        .unwrap();
+    publish(3).await;
+    assert!(receiver.wait_for(3, WAIT).await);
+
+    let requests = receiver.requests();
+    let sent: Vec<(Option<&str>, Option<&str>)> = requests
+        .iter()
+        .map(|r| (r.header("x-team"), r.header("x-desk")))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (Some("payments"), None),
+            (Some("risk"), Some("fx")),
+            (None, None)
+        ]
+    );
+    for request in &requests {
         request.verify_standard(created.secret.expose()).unwrap();
     }
     engine.shutdown(Duration::from_secs(5)).await.unwrap();

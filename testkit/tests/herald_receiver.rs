@@ -3,7 +3,6 @@
 //! heraldd configuration file, and says which requests verify.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use herald::model::Event;
 use herald::profile::{Profile, Profiles};
-use herald::request::{signed_request, AttemptOf, PreparedEvent, RequestTarget};
+use herald::request::{signed_request, AttemptOf, CustomHeaders, PreparedEvent, RequestTarget};
 use herald::signing::SecretSet;
 use herald::{DeliveryId, EndpointId, EventId, TenantId, Timestamp};
 use herald_examples::config::{DaemonConfig, Overrides};
@@ -103,7 +102,7 @@ async fn deliver(url: &str, profile: &Profile, secret: &str) {
         url: url.parse().unwrap(),
         profile,
         secrets: &secrets,
-        custom_headers: &BTreeMap::new(),
+        custom_headers: &CustomHeaders::default(),
         timeout: WAIT,
     };
     let delivery = DeliveryId::generate();

@@ -13,7 +13,7 @@ use crate::actors::ledger::Ticket;
 use crate::actors::Shared;
 use crate::model::{Delivery, Endpoint};
 use crate::profile::Profile;
-use crate::request::{signed_request, AttemptOf, PreparedEvent, RequestTarget};
+use crate::request::{signed_request, AttemptOf, CustomHeaders, PreparedEvent, RequestTarget};
 use crate::time::Timestamp;
 use crate::transport::{ErrorClass, TransportOutcome};
 
@@ -23,6 +23,8 @@ pub(crate) struct AttemptJob {
     pub(crate) endpoint: Arc<Endpoint>,
     pub(crate) profile: Arc<Profile>,
     pub(crate) uri: http::Uri,
+    /// The endpoint's custom headers, parsed.
+    pub(crate) headers: Arc<CustomHeaders>,
     pub(crate) timeout: Duration,
     /// The event, when the actor still holds it; else it is read from the cache or
     /// storage.
@@ -119,6 +121,7 @@ pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob, actor: ActorRef<En
             endpoint,
             profile,
             uri,
+            headers,
             timeout,
             event,
             ticket,
@@ -134,7 +137,7 @@ pub(crate) async fn run(shared: Arc<Shared>, job: AttemptJob, actor: ActorRef<En
                     url: uri,
                     profile: &profile,
                     secrets: &endpoint.secrets,
-                    custom_headers: &endpoint.headers,
+                    custom_headers: &headers,
                     timeout,
                 };
                 let attempt = AttemptOf {

@@ -573,6 +573,7 @@ impl EndpointState {
                 profile,
                 endpoint: endpoint.clone(),
                 uri,
+                headers: Arc::clone(&self.settings.headers),
                 timeout: self.settings.policy.timeout,
                 ticket,
             };

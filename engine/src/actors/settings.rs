@@ -1,7 +1,7 @@
 //! `Settings`: an endpoint's stored settings turned into what its actor applies:
 //! its profile, the effective policy (the endpoint's fields over its profile's
 //! delivery settings over the engine's), the retry schedule, the auto-disable rule,
-//! the rate limit and the request target. Made once per change of the endpoint, not
+//! the rate limit and the request target with its custom headers. Made once per change of the endpoint, not
 //! per attempt.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use crate::disable::DisableRule;
 use crate::model::{Endpoint, Ordering};
 use crate::profile::{Profile, Profiles};
 use crate::rate::RateLimit;
+use crate::request::CustomHeaders;
 use crate::retry::RetrySchedule;
 use crate::storage::PendingOrder;
 
@@ -31,6 +32,8 @@ pub(crate) struct Settings {
     pub(crate) profile: Option<Arc<Profile>>,
     /// A delivery that dies disables the endpoint (its profile says so).
     pub(crate) disable_on_dead: bool,
+    /// Its custom headers, parsed.
+    pub(crate) headers: Arc<CustomHeaders>,
 }
 
 impl Settings {
@@ -52,6 +55,7 @@ impl Settings {
             uri: None,
             profile: None,
             disable_on_dead: false,
+            headers: Arc::default(),
         }
     }
 
@@ -82,6 +86,7 @@ impl Settings {
             breaker: breaker_config(defaults),
             rate,
             uri: uri_of(&endpoint.url),
+            headers: Arc::new(CustomHeaders::parse(&endpoint.headers)),
             disable_on_dead: profile
                 .as_ref()
                 .is_some_and(|p| p.delivery().disable_on_dead),
