@@ -79,33 +79,26 @@ async fn custom_headers_follow_the_endpoint_as_it_changes() {
     publish(1).await;
     assert!(receiver.wait_for(1, WAIT).await);
 
-    let patch = EndpointPatch {
-        headers: Some(Some(
-            [
-                ("x-team".to_owned(), "risk".to_owned()),
-                ("x-desk".to_owned(), "fx".to_owned()),
-            ]
-            .into(),
-        )),
-        ..Default::default()
-    };
-    engine
-        .update_endpoint(&tenant, &created.info.endpoint.id, patch)
-        .await
-        .unwrap();
-    publish(2).await;
-    assert!(receiver.wait_for(2, WAIT).await);
-
-    let clear = EndpointPatch {
-        headers: Some(None),
-        ..Default::default()
-    };
-    engine
-        .update_endpoint(&tenant, &created.info.endpoint.id, clear)
-        .await
-        .unwrap();
-    publish(3).await;
-    assert!(receiver.wait_for(3, WAIT).await);
+    let changes = [
+        Some(
+            [("x-team", "risk"), ("x-desk", "fx")]
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .into(),
+        ),
+        None,
+    ];
+    for (sent, headers) in (2..).zip(changes) {
+        let patch = EndpointPatch {
+            headers: Some(headers),
+            ..Default::default()
+        };
+        engine
+            .update_endpoint(&tenant, &created.info.endpoint.id, patch)
+            .await
+            .unwrap();
+        publish(sent).await;
+        assert!(receiver.wait_for(sent as usize, WAIT).await);
+    }
 
     let requests = receiver.requests();
     let sent: Vec<(Option<&str>, Option<&str>)> = requests
