@@ -1,8 +1,8 @@
 //! `Settings`: an endpoint's stored settings turned into what its actor applies:
 //! its profile, the effective policy (the endpoint's fields over its profile's
 //! delivery settings over the engine's), the retry schedule, the auto-disable rule,
-//! the rate limit and the request target with its custom headers. Made once per change of the endpoint, not
-//! per attempt.
+//! the rate limit, and the request target with its custom headers. Made once per
+//! change of the endpoint, not per attempt.
 
 use std::sync::Arc;
 
