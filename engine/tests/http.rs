@@ -101,12 +101,12 @@ async fn custom_headers_follow_the_endpoint_as_it_changes() {
     }
 
     let requests = receiver.requests();
-    let sent: Vec<(Option<&str>, Option<&str>)> = requests
+    let received: Vec<(Option<&str>, Option<&str>)> = requests
         .iter()
         .map(|r| (r.header("x-team"), r.header("x-desk")))
         .collect();
     assert_eq!(
-        sent,
+        received,
         [
             (Some("payments"), None),
             (Some("risk"), Some("fx")),
